@@ -1,0 +1,39 @@
+# Every target sets itself up: a fresh machine needs only python3 (>= 3.10) and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format bench notebooks clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tinygrad-scalar demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check tinygrad_scalar tests benchmarks
+	$(BIN)/ruff format --check tinygrad_scalar tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks
+	$(BIN)/ruff format tinygrad_scalar tests benchmarks
+
+# Peers for the side-by-side benchmark: micrograd always, PyTorch (CPU) when it can be had.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet micrograd==0.1.0
+	-$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python benchmarks/run.py
+
+notebooks: $(STAMP)
+	$(BIN)/python -m tinygrad_scalar.notebooks --execute-in-place notebooks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,122 @@
+"""The functional API, as in JAX: grad, value_and_grad, and gradcheck.
+
+`grad(f)` is a new function that returns df/dx. Called with floats it returns floats;
+called with Values it returns Values that are still connected to those inputs, which is
+what lets it nest: `grad(grad(f))` is the second derivative.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence, Union
+
+from .engine import Value, _as_float, gradients, identity
+
+ArgNums = Union[int, Sequence[int]]
+
+
+def _argnum_tuple(argnums: ArgNums) -> tuple[int, ...]:
+    if isinstance(argnums, int) and not isinstance(argnums, bool):
+        return (argnums,)
+    if isinstance(argnums, (tuple, list)) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in argnums
+    ):
+        return tuple(argnums)
+    raise TypeError(f"argnums must be an int or a tuple of ints, got {argnums!r}")
+
+
+def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., tuple]:
+    """Return a function computing `(f(*args), df/dargs[argnums])`.
+
+    >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
+    (12.0, (4.0, 3.0))
+    """
+    positions = _argnum_tuple(argnums)
+
+    def value_and_grad_f(*args: Any) -> tuple:
+        for i in positions:
+            if not -len(args) <= i < len(args):
+                raise IndexError(f"argnums {i} is out of range for {len(args)} argument(s)")
+        args = list(args)
+        # Values passed in mean an outer derivative is being taken: keep the graph.
+        nested = any(isinstance(args[i], Value) for i in positions)
+        wrt = []
+        for i in positions:
+            x = args[i]
+            # identity() gives each call its own node, connected to an outer Value if any
+            node = identity(x) if isinstance(x, Value) else Value(_as_float(x, "grad"))
+            args[i] = node
+            wrt.append(node)
+        out = f(*args)
+        if not isinstance(out, Value):
+            value = _as_float(out, "the function's result")  # a constant: derivative 0
+            grads: tuple = (0.0,) * len(wrt)
+        else:
+            grads = gradients(out, wrt, create_graph=nested)
+            value = out if nested else out.data
+        if not nested:
+            grads = tuple(_plain(g) for g in grads)
+        return value, grads[0] if isinstance(argnums, int) else grads
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
+    """Return a function computing the derivative of f with respect to args[argnums].
+
+    >>> grad(grad(grad(lambda x: 4 * x**3)))(2.0)
+    24.0
+    """
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    def grad_f(*args: Any) -> Any:
+        return value_and_grad_f(*args)[1]
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return grad_f
+
+
+def _plain(g: Any) -> float:
+    return g.data if isinstance(g, Value) else float(g)
+
+
+class GradcheckError(AssertionError):
+    """backward() and central differences disagree."""
+
+
+def gradcheck(
+    f: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> bool:
+    """Compare backward() with central differences (f(x+eps) - f(x-eps)) / 2eps.
+
+    Returns True, or raises GradcheckError naming the input and both numbers. The test
+    for each input is |analytic - numeric| <= atol + rtol * |numeric|, as in PyTorch.
+
+    >>> gradcheck(lambda x, y: x * y.exp(), 1.5, -0.5)
+    True
+    """
+    if not inputs:
+        raise TypeError("gradcheck needs at least one input")
+    point = [_as_float(x.data if isinstance(x, Value) else x, "gradcheck") for x in inputs]
+    analytic = value_and_grad(f, argnums=tuple(range(len(point))))(*point)[1]
+
+    def f_at(i: int, x: float) -> float:
+        args = list(point)
+        args[i] = x
+        out = f(*(Value(a) for a in args))
+        return out.data if isinstance(out, Value) else _as_float(out, "the function's result")
+
+    for i, x in enumerate(point):
+        numeric = (f_at(i, x + eps) - f_at(i, x - eps)) / (2 * eps)
+        got = analytic[i]
+        if not math.isclose(got, numeric, rel_tol=0, abs_tol=atol + rtol * abs(numeric)):
+            raise GradcheckError(
+                f"gradcheck: input {i} (= {x!r}): backward gives {got!r}, "
+                f"central differences give {numeric!r}"
+            )
+    return True
