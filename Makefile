@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 notebooks: $(STAMP)
-	$(BIN)/python -m tinygrad_scalar.notebooks --execute-in-place notebooks
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

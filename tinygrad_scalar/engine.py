@@ -208,6 +208,12 @@ class Value:
             if _detect_anomaly:
                 _check_backward(node)
 
+    def draw(self, **options: Any) -> Any:
+        """Draw this Value's graph: a shortcut for `tinygrad_scalar.viz.draw(self, ...)`."""
+        from .viz import draw  # imported here: the engine does not depend on viz
+
+        return draw(self, **options)
+
     def topological_order(self) -> list[Value]:
         """Every node this one depends on, each after all of its parents."""
         return topological_order(self, zero_interior_grads=False)
