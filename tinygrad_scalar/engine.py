@@ -233,8 +233,10 @@ def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Val
     expanded: set[Value] = set()  # its parents have been pushed
     done: set[Value] = set()  # it is in `order`
     stack = [root]
+    # local names for the bound methods: this loop runs once per node and per edge
+    pop, push, push_all = stack.pop, stack.append, stack.extend
     while stack:
-        node = stack.pop()
+        node = pop()
         if node in done:
             continue
         if node in expanded:  # second visit: every parent is in `order` by now
@@ -242,10 +244,14 @@ def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Val
             order.append(node)
             continue
         expanded.add(node)
-        if node.parents and zero_interior_grads:
-            node.grad = 0.0
-        stack.append(node)
-        stack.extend(node.parents)
+        if node.parents:
+            if zero_interior_grads:
+                node.grad = 0.0
+            push(node)
+            push_all(node.parents)
+        else:  # a leaf is finished as soon as it is seen
+            done.add(node)
+            order.append(node)
     return order
 
 

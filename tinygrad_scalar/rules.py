@@ -92,11 +92,6 @@ def sigmoid(x: Any) -> Any:
     return e / (1.0 + e)
 
 
-def step(x: Any) -> float:
-    """1 where x > 0, else 0: relu's slope (relu'(0) = 0, as in PyTorch)."""
-    return 1.0 if x > 0 else 0.0
-
-
 def sign(x: Any) -> float:
     """abs's slope: +1, -1, and 0 at 0 (as in PyTorch)."""
     return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
@@ -120,22 +115,24 @@ class Rule:
 
 
 # fmt: off
-#                name       forward                             local derivatives d out / d input
-ADD      = Rule("+",       lambda a, b: a + b,                 lambda out, a, b: (1.0, 1.0))
-SUB      = Rule("-",       lambda a, b: a - b,                 lambda out, a, b: (1.0, -1.0))
-MUL      = Rule("*",       lambda a, b: a * b,                 lambda out, a, b: (b, a))
-DIV      = Rule("/",       div,                                lambda out, a, b: (div(1.0, b),
-                                                                                  -div(out, b)))
-NEG      = Rule("neg",     lambda x: -x,                       lambda out, x: (-1.0,))
-IDENTITY = Rule("id",      lambda x: x,                        lambda out, x: (1.0,))
-EXP      = Rule("exp",     exp,                                lambda out, x: (out,))
-LOG      = Rule("log",     log,                                lambda out, x: (div(1.0, x),))
-SQRT     = Rule("sqrt",    sqrt,                               lambda out, x: (div(0.5, out),))
-TANH     = Rule("tanh",    tanh,                               lambda out, x: (1.0 - out * out,))
-SIGMOID  = Rule("sigmoid", sigmoid,                            lambda out, x: (out * (1 - out),))
-RELU     = Rule("relu",    lambda x: 0.0 if x <= 0.0 else x,   lambda out, x: (step(x),))
-ABS      = Rule("abs",     abs,                                lambda out, x: (sign(x),))
+#              name       forward                            local derivatives d out / d input
+ADD      = Rule("+",       lambda a, b: a + b,                lambda out, a, b: (1.0, 1.0))
+SUB      = Rule("-",       lambda a, b: a - b,                lambda out, a, b: (1.0, -1.0))
+MUL      = Rule("*",       lambda a, b: a * b,                lambda out, a, b: (b, a))
+DIV      = Rule("/",       div,                               lambda out, a, b: (div(1.0, b),
+                                                                                 -div(out, b)))
+NEG      = Rule("neg",     lambda x: -x,                      lambda out, x: (-1.0,))
+IDENTITY = Rule("id",      lambda x: x,                       lambda out, x: (1.0,))
+EXP      = Rule("exp",     exp,                               lambda out, x: (out,))
+LOG      = Rule("log",     log,                               lambda out, x: (div(1.0, x),))
+SQRT     = Rule("sqrt",    sqrt,                              lambda out, x: (div(0.5, out),))
+TANH     = Rule("tanh",    tanh,                              lambda out, x: (1.0 - out * out,))
+SIGMOID  = Rule("sigmoid", sigmoid,                           lambda out, x: (out * (1 - out),))
+RELU     = Rule("relu",    lambda x: 0.0 if x <= 0 else x,    lambda out, x: (1.0,) if x > 0
+                                                                             else (0.0,))
+ABS      = Rule("abs",     abs,                               lambda out, x: (sign(x),))
 # fmt: on
+# relu'(0) = 0 and abs'(0) = 0, as in PyTorch. (relu's two tuples are constants: no allocation.)
 
 # a ** b with b a Value too. d/da is 0 where b == 0 (even at a == 0); d/db = a**b * log(a),
 # taken as 0 where a == 0 and b >= 0 (0**b is flat in b there), as PyTorch does.
