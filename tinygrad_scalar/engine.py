@@ -269,6 +269,9 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Va
     return node
 
 
+_new = object.__new__
+
+
 def _leaf(data: float) -> Value:
     return _new_node(data, (), (), None)  # type: ignore[arg-type]
 
@@ -287,9 +290,19 @@ def _binary(rule: Rule, a: Any, b: Any) -> Value:
     out = rule.forward(a_data, b_data)
     if _detect_anomaly:
         _check_forward(rule, out, (a_data, b_data))
-    if not _grad_enabled:
-        return _leaf(out)
-    return _new_node(out, (a, b), rule.derivatives(out, a_data, b_data), rule)
+    # written out instead of calling _new_node: this is the hottest path in the engine
+    node = _new(Value)
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    if _grad_enabled:
+        node.parents = (a, b)
+        node.local_grads = rule.derivatives(out, a_data, b_data)
+        node._rule = rule
+    else:
+        node.parents = node.local_grads = ()
+        node._rule = None
+    return node
 
 
 def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
