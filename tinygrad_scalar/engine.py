@@ -52,6 +52,8 @@ class Value:
     __slots__ = ("data", "grad", "label", "parents", "local_grads", "_rule", "__weakref__")
 
     def __init__(self, data: Any, label: str = "") -> None:
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, got {type(label).__name__}")
         self.data = _as_float(data)
         self.grad: Any = 0.0
         self.label = label
