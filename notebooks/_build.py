@@ -1,0 +1,92 @@
+"""Build the walkthrough notebooks from their plain-Python sources, then run them.
+
+The sources live in notebooks/src/NN_name.py in the "percent" format that Jupytext and
+VS Code understand: a line `# %%` starts a code cell, `# %% [markdown]` starts a text
+cell whose lines are written as comments (`# ` is stripped). Editing a .py file and
+running
+
+    python notebooks/_build.py                 # every source
+    python notebooks/_build.py 03 07           # only the notebooks whose name starts so
+
+writes notebooks/NN_name.ipynb and executes it in a fresh kernel, so the committed
+notebook carries its outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from execute import NOTEBOOK_DIR, execute_notebook
+from nbclient.exceptions import CellExecutionError
+
+SOURCE_DIR = NOTEBOOK_DIR / "src"
+CELL_MARKER = "# %%"
+MARKDOWN_MARKER = "# %% [markdown]"
+
+KERNEL_METADATA = {
+    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def parse_cells(source: str) -> list[nbformat.NotebookNode]:
+    """Split percent-format source into notebook cells (text before the first marker is dropped)."""
+    cells: list[nbformat.NotebookNode] = []
+    kind, lines = None, []
+
+    def flush() -> None:
+        text = "\n".join(lines).strip("\n")
+        if kind == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(text))
+        elif kind == "code" and text.strip():
+            cells.append(nbformat.v4.new_code_cell(text))
+
+    for line in source.splitlines():
+        if line.strip() == MARKDOWN_MARKER:
+            flush()
+            kind, lines = "markdown", []
+        elif line.strip() == CELL_MARKER:
+            flush()
+            kind, lines = "code", []
+        elif kind == "markdown":
+            # "# text" -> "text"; a bare "#" is an empty line of the paragraph
+            lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+        else:
+            lines.append(line)
+    flush()
+    return cells
+
+
+def build(source_path: Path) -> Path:
+    notebook = nbformat.v4.new_notebook(metadata=KERNEL_METADATA)
+    notebook.cells = parse_cells(source_path.read_text(encoding="utf-8"))
+    for number, cell in enumerate(notebook.cells):
+        cell.id = f"{source_path.stem[:2]}-{number:02d}"  # stable ids: clean diffs
+    target = NOTEBOOK_DIR / f"{source_path.stem}.ipynb"
+    nbformat.write(notebook, target)
+    executed = execute_notebook(target)
+    nbformat.write(executed, target)
+    return target
+
+
+def main(prefixes: list[str]) -> int:
+    sources = sorted(SOURCE_DIR.glob("[0-9][0-9]_*.py"))
+    if prefixes:
+        sources = [s for s in sources if any(s.stem.startswith(p) for p in prefixes)]
+    if not sources:
+        print(f"_build.py: no source in {SOURCE_DIR} matches {prefixes}", file=sys.stderr)
+        return 2
+    status = 0
+    for source in sources:
+        try:
+            print(f"built {build(source).name}")
+        except CellExecutionError as error:
+            print(f"FAILED {source.name}\n{error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

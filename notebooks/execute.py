@@ -1,0 +1,77 @@
+"""Re-execute the walkthrough notebooks in place, each in a fresh kernel.
+
+    python notebooks/execute.py                    # every notebooks/NN_*.ipynb, outputs rewritten
+    python notebooks/execute.py notebooks/01_*.ipynb
+    python notebooks/execute.py --check            # run them all, write nothing
+
+A notebook runs with notebooks/ as its working directory. The first error stops that
+notebook: its file is left untouched, the error is printed, and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent
+CELL_TIMEOUT_SECONDS = 120
+
+
+def notebook_paths() -> list[Path]:
+    """The walkthroughs, in reading order."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path: Path) -> nbformat.NotebookNode:
+    """Run every cell of the notebook at `path` top to bottom in a fresh kernel.
+
+    Returns the notebook with its new outputs; raises CellExecutionError at the first
+    cell that fails.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        record_timing=False,  # no timestamps in the cells: re-running gives a clean diff
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    return notebook
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every NN_*.ipynb")
+    parser.add_argument("--check", action="store_true", help="execute without writing")
+    args = parser.parse_args(argv)
+
+    paths = args.notebooks or notebook_paths()
+    for path in paths:
+        if not path.is_file():
+            print(f"execute.py: no notebook at {path}", file=sys.stderr)
+            return 2
+    failed = 0
+    for path in paths:
+        started = time.perf_counter()
+        try:
+            notebook = execute_notebook(path)
+        except CellExecutionError as error:
+            failed += 1
+            print(f"FAILED {path.name}\n{error}", file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - started
+        if not args.check:
+            nbformat.write(notebook, path)
+        print(f"ok {path.name} ({seconds:.1f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
