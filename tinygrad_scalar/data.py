@@ -1,0 +1,321 @@
+"""Small built-in datasets, splits and batches: plain Python lists, no scikit-learn.
+
+Every generator takes a `seed` and returns `(X, y)`: `X` is a list of feature rows (lists of
+floats) and `y` a list of int class labels (floats for regression). The same seed always
+gives the same data; `seed=None` draws fresh randomness.
+
+>>> X, y = make_moons(n=4, noise=0.0, seed=0)
+>>> len(X), len(X[0]), sorted(set(y))
+(4, 2, [0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from typing import Any, Iterator, Sequence, Union
+
+Seed = Union[int, None, random.Random]
+Dataset = tuple[list[list[float]], list]
+
+__all__ = [
+    "batches",
+    "make_blobs",
+    "make_circles",
+    "make_moons",
+    "make_regression_1d",
+    "make_spiral",
+    "make_xor",
+    "to_signed_labels",
+    "train_test_split",
+]
+
+
+# --- argument checks: each error names the argument and says what it must be ---------------
+
+
+def _check_count(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_nonnegative(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    value = float(value)
+    if not (value >= 0.0 and math.isfinite(value)):  # also rejects NaN
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _rng(seed: Seed) -> random.Random:
+    """A private generator, so the data never depends on (or disturbs) the global one."""
+    if isinstance(seed, random.Random):
+        return seed
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        return random.Random(seed)
+    raise ValueError(f"seed must be an int, None or a random.Random, got {seed!r}")
+
+
+def _linspace(start: float, stop: float, count: int) -> list[float]:
+    """`count` evenly spaced points from start to stop inclusive (just `start` when count == 1)."""
+    if count == 1:
+        return [start]
+    step = (stop - start) / (count - 1)
+    return [start + i * step for i in range(count)]
+
+
+def _shuffled(X: list, y: list, rng: random.Random) -> Dataset:
+    """Shuffle rows and labels together, so classes are not in blocks."""
+    order = list(range(len(X)))
+    rng.shuffle(order)
+    return [X[i] for i in order], [y[i] for i in order]
+
+
+def _split_evenly(n: int, parts: int) -> list[int]:
+    """Sizes of `parts` groups that add up to n and differ by at most one."""
+    return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+
+
+# --- generators ----------------------------------------------------------------------------
+
+
+def make_moons(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Dataset:
+    """Two interleaving half circles in 2-D: class 0 the upper arc, class 1 the lower one.
+
+    The upper arc is the unit half circle above the x axis; the lower one is the same arc
+    flipped and shifted to (1, 0.5) below, so the two hook into each other. Gaussian noise
+    with standard deviation `noise` is added to every coordinate.
+
+    >>> X, y = make_moons(n=100, noise=0.1, seed=1)
+    >>> len(X), y.count(0), y.count(1)
+    (100, 50, 50)
+    """
+    n = _check_count(n, "n")
+    noise = _check_nonnegative(noise, "noise")
+    rng = _rng(seed)
+    n_upper, n_lower = _split_evenly(n, 2)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for t in _linspace(0.0, math.pi, n_upper):
+        X.append([math.cos(t), math.sin(t)])
+        y.append(0)
+    for t in _linspace(0.0, math.pi, n_lower):
+        X.append([1.0 - math.cos(t), 0.5 - math.sin(t)])
+        y.append(1)
+    X = [[a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)] for a, b in X]
+    return _shuffled(X, y, rng)
+
+
+def make_circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: Seed = 0) -> Dataset:
+    """Two concentric circles: class 0 on the unit circle, class 1 on radius `factor` (0..1).
+
+    >>> X, y = make_circles(n=10, noise=0.0, factor=0.5, seed=0)
+    >>> round(max(x * x + z * z for (x, z), c in zip(X, y) if c == 1), 6)
+    0.25
+    """
+    n = _check_count(n, "n")
+    noise = _check_nonnegative(noise, "noise")
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
+        raise ValueError(f"factor must be a number with 0 < factor < 1, got {factor!r}")
+    rng = _rng(seed)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for label, (radius, count) in enumerate(zip((1.0, float(factor)), _split_evenly(n, 2))):
+        # `count` angles around the full circle, the end point left out (it would repeat 0)
+        for i in range(count):
+            t = 2.0 * math.pi * i / count
+            X.append([radius * math.cos(t), radius * math.sin(t)])
+            y.append(label)
+    X = [[a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)] for a, b in X]
+    return _shuffled(X, y, rng)
+
+
+def make_blobs(
+    n: int = 100,
+    centers: int | Sequence[Sequence[float]] = 3,
+    std: float = 1.0,
+    seed: Seed = 0,
+) -> Dataset:
+    """Gaussian clusters, one class per center, sizes as equal as `n` allows.
+
+    `centers` is either a count (the centers are then spread evenly on a circle of radius 5
+    around the origin in 2-D, so clusters with the default `std` barely touch) or explicit
+    center coordinates, which also fix the number of features.
+
+    >>> X, y = make_blobs(n=6, centers=[[0, 0], [10, 10]], std=0.0, seed=0)
+    >>> sorted(map(tuple, X))
+    [(0.0, 0.0), (0.0, 0.0), (0.0, 0.0), (10.0, 10.0), (10.0, 10.0), (10.0, 10.0)]
+    """
+    n = _check_count(n, "n")
+    std = _check_nonnegative(std, "std")
+    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+        count = _check_count(centers, "centers", minimum=1)
+        points = [
+            [5.0 * math.cos(2 * math.pi * k / count), 5.0 * math.sin(2 * math.pi * k / count)]
+            for k in range(count)
+        ]
+    else:
+        try:
+            points = [[float(c) for c in center] for center in centers]  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"centers must be a count or a list of coordinate lists, got {centers!r}"
+            ) from None
+        if not points or not points[0] or any(len(p) != len(points[0]) for p in points):
+            raise ValueError(
+                "centers must be a non-empty list of coordinate lists of one length, "
+                f"got {centers!r}"
+            )
+    rng = _rng(seed)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for label, (center, size) in enumerate(zip(points, _split_evenly(n, len(points)))):
+        for _ in range(size):
+            X.append([c + rng.gauss(0.0, std) for c in center])
+            y.append(label)
+    return _shuffled(X, y, rng)
+
+
+def make_spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: Seed = 0) -> Dataset:
+    """Interleaved spiral arms in 2-D, one arm per class: a classic that no straight line splits.
+
+    Along each arm the radius grows from 0 to 1 while the angle turns by 4 radians; the
+    arms start 2*pi/classes apart. `noise` perturbs the angle (radians).
+
+    >>> X, y = make_spiral(n=30, classes=3, noise=0.0, seed=0)
+    >>> [y.count(k) for k in range(3)]
+    [10, 10, 10]
+    """
+    n = _check_count(n, "n")
+    classes = _check_count(classes, "classes", minimum=2)
+    noise = _check_nonnegative(noise, "noise")
+    rng = _rng(seed)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for label, size in enumerate(_split_evenly(n, classes)):
+        start = 2.0 * math.pi * label / classes
+        for radius, turn in zip(_linspace(0.0, 1.0, size), _linspace(0.0, 4.0, size)):
+            angle = start + turn + rng.gauss(0.0, noise)
+            X.append([radius * math.cos(angle), radius * math.sin(angle)])
+            y.append(label)
+    return _shuffled(X, y, rng)
+
+
+def make_xor(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Dataset:
+    """Points in the square [-1, 1]^2 labelled 1 where the coordinates' signs differ, else 0.
+
+    The label comes from the clean point; Gaussian noise of standard deviation `noise` is
+    then added to the features, so points near the axes may land on the other side.
+
+    >>> X, y = make_xor(n=200, noise=0.0, seed=0)
+    >>> all((a * b < 0) == (label == 1) for (a, b), label in zip(X, y))
+    True
+    """
+    n = _check_count(n, "n")
+    noise = _check_nonnegative(noise, "noise")
+    rng = _rng(seed)
+    X: list[list[float]] = []
+    y: list[int] = []
+    for _ in range(n):
+        a, b = rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0)
+        y.append(1 if a * b < 0 else 0)
+        X.append([a + rng.gauss(0.0, noise), b + rng.gauss(0.0, noise)])
+    return X, y
+
+
+def make_regression_1d(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Dataset:
+    """A noisy sine: x uniform in [-pi, pi] (sorted), y = sin(x) + Gaussian noise (floats).
+
+    >>> X, y = make_regression_1d(n=5, noise=0.0, seed=0)
+    >>> all(abs(t - math.sin(x)) < 1e-12 for (x,), t in zip(X, y))
+    True
+    """
+    n = _check_count(n, "n")
+    noise = _check_nonnegative(noise, "noise")
+    rng = _rng(seed)
+    xs = sorted(rng.uniform(-math.pi, math.pi) for _ in range(n))
+    return [[x] for x in xs], [math.sin(x) + rng.gauss(0.0, noise) for x in xs]
+
+
+# --- splitting and batching ----------------------------------------------------------------
+
+
+def _check_pairs(X: Sequence, y: Sequence) -> int:
+    if len(X) != len(y):
+        raise ValueError(
+            f"X and y must have the same length, got {len(X)} rows and {len(y)} labels"
+        )
+    return len(X)
+
+
+def train_test_split(
+    X: Sequence, y: Sequence, test_fraction: float = 0.2, seed: Seed = 0
+) -> tuple[list, list, list, list]:
+    """Shuffle and split into `(X_train, X_test, y_train, y_test)` (scikit-learn's order).
+
+    The test part has round(len(X) * test_fraction) rows, at least one and leaving at
+    least one for training.
+
+    >>> X_train, X_test, y_train, y_test = train_test_split(list(range(10)), list(range(10)))
+    >>> len(X_train), len(X_test), sorted(X_train + X_test) == list(range(10))
+    (8, 2, True)
+    """
+    n = _check_pairs(X, y)
+    if n < 2:
+        raise ValueError(f"train_test_split needs at least 2 rows, got {n}")
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, numbers.Real)
+        or not 0 < test_fraction < 1
+    ):
+        raise ValueError(
+            f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}"
+        )
+    order = list(range(n))
+    _rng(seed).shuffle(order)
+    n_test = min(n - 1, max(1, round(n * float(test_fraction))))
+    test, train = order[:n_test], order[n_test:]
+    return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
+
+
+def batches(
+    X: Sequence, y: Sequence, batch_size: int, shuffle: bool = True, seed: Seed = None
+) -> Iterator[tuple[list, list]]:
+    """Yield `(X_batch, y_batch)` pairs of `batch_size` rows (the last one may be smaller).
+
+    With `shuffle=True` the rows come in a random order drawn from `seed` (pass a
+    `random.Random` to continue one stream across epochs).
+
+    >>> [yb for _, yb in batches([0, 1, 2, 3, 4], [0, 1, 2, 3, 4], 2, shuffle=False)]
+    [[0, 1], [2, 3], [4]]
+    """
+    n = _check_pairs(X, y)
+    batch_size = _check_count(batch_size, "batch_size")
+    order = list(range(n))
+    if shuffle:
+        _rng(seed).shuffle(order)
+    for start in range(0, n, batch_size):
+        chunk = order[start : start + batch_size]
+        yield [X[i] for i in chunk], [y[i] for i in chunk]
+
+
+def to_signed_labels(y: Sequence) -> list[int]:
+    """Map class labels 0/1 to -1/+1, the targets the hinge loss expects (-1/+1 pass through).
+
+    >>> to_signed_labels([0, 1, 1, -1])
+    [-1, 1, 1, -1]
+    """
+    signed = []
+    for label in y:
+        if label == 0 or label == -1:
+            signed.append(-1)
+        elif label == 1:
+            signed.append(1)
+        else:
+            raise ValueError(f"labels for a -1/+1 target must be 0/1 (or -1/+1), got {label!r}")
+    return signed
