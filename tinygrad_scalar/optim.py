@@ -1,0 +1,359 @@
+"""Optimizers and learning-rate schedules, step for step the same as torch.optim.
+
+An optimizer holds a list of parameters (Values) and updates their `.data` from their
+`.grad` with plain float arithmetic: no graph is built. The update formulas, including
+where weight decay enters and Adam's bias correction, follow PyTorch's implementations.
+
+>>> from tinygrad_scalar import Value
+>>> w = Value(1.0)
+>>> opt = SGD([w], lr=0.1)
+>>> (w * w).backward(); opt.step(); w.data
+0.8
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable
+
+from .engine import Value
+
+
+def _check_number(name: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < low or (high is not None and value >= high):
+        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def _grad_of(p: Value) -> float:
+    # after backward(create_graph=True) a gradient is itself a Value
+    g = p.grad
+    return g.data if isinstance(g, Value) else float(g)
+
+
+class Optimizer:
+    """Base class: the parameter list, `lr`, zero_grad() and state save/restore."""
+
+    # names of the per-parameter state lists (saved by state_dict)
+    _state_names: tuple[str, ...] = ()
+    # names of the hyperparameters (saved by state_dict, checked by load_state_dict)
+    _hyper_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Value], lr: float) -> None:
+        if isinstance(params, Value):
+            raise ValueError(f"{type(self).__name__} takes a list of parameters, not one Value")
+        try:
+            self.params: list[Value] = list(params)
+        except TypeError:
+            raise ValueError(
+                f"{type(self).__name__} takes a list of Values (e.g. model.parameters()),"
+                f" got {type(params).__name__}"
+            ) from None
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Value):
+                raise ValueError(f"parameter {i} is a {type(p).__name__}, not a Value")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("some parameters appear more than once in the list")
+        self.lr = _check_number("lr", lr)
+        self.step_count = 0
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to 0."""
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Hyperparameters, the step count and per-parameter state (all plain floats)."""
+        state: dict[str, Any] = {"lr": self.lr, "step_count": self.step_count}
+        for name in self._hyper_names:
+            value = getattr(self, name)
+            state[name] = list(value) if isinstance(value, tuple) else value
+        for name in self._state_names:
+            state[name] = list(getattr(self, name))
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what state_dict() returned (for the same number of parameters)."""
+        if not isinstance(state, dict):
+            raise ValueError(f"optimizer state must be a dict, got {type(state).__name__}")
+        needed = ("lr", "step_count", *self._hyper_names, *self._state_names)
+        missing = [k for k in needed if k not in state]
+        if missing:
+            raise ValueError(f"optimizer state is missing: {', '.join(missing)}")
+        lists = {}
+        for name in self._state_names:
+            values = state[name]
+            if not isinstance(values, list) or len(values) != len(self.params):
+                raise ValueError(
+                    f"optimizer state {name!r} must be a list of {len(self.params)} numbers"
+                )
+            lists[name] = [None if v is None else float(v) for v in values]
+        self.lr = _check_number("lr", state["lr"])
+        self.step_count = int(state["step_count"])
+        for name in self._hyper_names:
+            value = state[name]
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        for name, values in lists.items():
+            setattr(self, name, values)
+
+    def __repr__(self) -> str:
+        hyper = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._hyper_names)
+        return f"{type(self).__name__}({len(self.params)} parameters, lr={self.lr!r}, {hyper})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, `w <- w - lr * g`, with optional momentum (heavy ball or
+    Nesterov), dampening and L2 weight decay added to the gradient (torch.optim.SGD):
+
+        g = grad + weight_decay * w
+        buf = g on the first step, else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf       (only when momentum != 0)
+        w = w - lr * g
+    """
+
+    _state_names = ("momentum_buffers",)
+    _hyper_names = ("momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        dampening: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_number("momentum", momentum)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.dampening = _check_number("dampening", dampening)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        self.momentum_buffers: list[float | None] = [None] * len(self.params)
+
+    def step(self) -> None:
+        """Update every parameter once from its current gradient."""
+        lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        buffers = self.momentum_buffers
+        for i, p in enumerate(self.params):
+            g = _grad_of(p)
+            if decay != 0:
+                g = g + decay * p.data
+            if momentum != 0:
+                buf = buffers[i]
+                if buf is None:
+                    buf = g
+                else:
+                    buf = buf * momentum + (1 - self.dampening) * g
+                buffers[i] = buf
+                g = g + momentum * buf if self.nesterov else buf
+            p.data = p.data - lr * g
+        self.step_count += 1
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (torch.optim.Adam). weight_decay is L2: it is added to the
+    gradient before the moments (use AdamW for decoupled decay).
+
+        g = grad + weight_decay * w
+        m = m + (1 - beta1) * (g - m)          v = beta2 * v + (1 - beta2) * g * g
+        w = w - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    _state_names = ("exp_avg", "exp_avg_sq")
+    _hyper_names = ("betas", "eps", "weight_decay")
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair of numbers, got {betas!r}") from None
+        self.betas = (_check_number("beta1", beta1, 0, 1), _check_number("beta2", beta2, 0, 1))
+        self.eps = _check_number("eps", eps)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.exp_avg = [0.0] * len(self.params)
+        self.exp_avg_sq = [0.0] * len(self.params)
+
+    def step(self) -> None:
+        """Update every parameter once from its current gradient."""
+        self.step_count += 1
+        t = self.step_count
+        lr, eps, decay = self.lr, self.eps, self.weight_decay
+        beta1, beta2 = self.betas
+        step_size = lr / (1 - beta1**t)
+        bias_correction2_sqrt = math.sqrt(1 - beta2**t)
+        m, v = self.exp_avg, self.exp_avg_sq
+        for i, p in enumerate(self.params):
+            g = _grad_of(p)
+            if decay != 0:
+                if self._decoupled:  # AdamW: shrink the weight itself, outside the moments
+                    p.data = p.data * (1 - lr * decay)
+                else:
+                    g = g + decay * p.data
+            m[i] = m[i] + (1 - beta1) * (g - m[i])
+            v[i] = v[i] * beta2 + (1 - beta2) * g * g
+            denom = math.sqrt(v[i]) / bias_correction2_sqrt + eps
+            p.data = p.data - step_size * (m[i] / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (torch.optim.AdamW): each step first shrinks every
+    weight, `w <- w * (1 - lr * weight_decay)`, then takes a plain Adam step."""
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# --- learning-rate schedules ------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base class. Like PyTorch's: construction sets the epoch-0 rate, and each step()
+    (call it after optimizer.step(), usually once per epoch) moves to the next epoch and
+    writes the new rate into `optimizer.lr`. The rates are computed with PyTorch's
+    recursive formulas, so they equal torch.optim.lr_scheduler's to the last bit or two."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(
+                f"{type(self).__name__} takes an optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = -1
+        self.step()
+
+    def _next_lr(self, lr: float) -> float:
+        """The rate for self.last_epoch, given the previous epoch's rate."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's learning rate."""
+        self.last_epoch += 1
+        self.optimizer.lr = self._next_lr(self.optimizer.lr)
+        self._last_lr = self.optimizer.lr
+
+    def get_last_lr(self) -> float:
+        """The learning rate set by the last step() (a float: there are no param groups;
+        PyTorch returns a one-element list per group)."""
+        return self._last_lr
+
+
+class StepLR(LRScheduler):
+    """Multiply the rate by `gamma` every `step_size` epochs (torch's StepLR):
+    lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
+            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        if step_size < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = _check_number("gamma", gamma)
+        super().__init__(optimizer)
+
+    def _next_lr(self, lr: float) -> float:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return lr
+        return lr * self.gamma
+
+
+class LinearLR(LRScheduler):
+    """Scale the rate linearly from `start_factor * base_lr` at epoch 0 to
+    `end_factor * base_lr` at epoch `total_iters`, then hold it (torch's LinearLR, same
+    signature and defaults). A linear decay to zero over 100 epochs is
+    `LinearLR(opt, start_factor=1.0, end_factor=0.0, total_iters=100)`."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"end_factor must be in [0, 1], got {end_factor!r}")
+        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral):
+            raise ValueError(f"total_iters must be a positive integer, got {total_iters!r}")
+        if total_iters < 1:
+            raise ValueError(f"total_iters must be a positive integer, got {total_iters}")
+        self.start_factor = float(start_factor)
+        self.end_factor = float(end_factor)
+        self.total_iters = int(total_iters)
+        super().__init__(optimizer)
+
+    def _next_lr(self, lr: float) -> float:
+        if self.last_epoch == 0:
+            return lr * self.start_factor
+        if self.last_epoch > self.total_iters:
+            return lr
+        change = self.end_factor - self.start_factor
+        return lr * (
+            1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        )
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Follow half a cosine from base_lr down to eta_min over T_max epochs (torch's
+    CosineAnnealingLR, without restarts; past T_max the cosine continues upward):
+    lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
+            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+        self.T_max = int(T_max)
+        self.eta_min = _check_number("eta_min", eta_min)
+        super().__init__(optimizer)
+
+    def _next_lr(self, lr: float) -> float:
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if t == 0:
+            return lr
+        if (t - 1 - T) % (2 * T) == 0:
+            return lr + (self.base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
+        return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (
+            lr - eta_min
+        ) + eta_min
+
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "LRScheduler",
+    "LinearLR",
+    "Optimizer",
+    "StepLR",
+]
