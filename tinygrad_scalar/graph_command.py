@@ -1,0 +1,148 @@
+"""`tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE] [--no-open]`.
+
+Computes EXPR at the given values, prints its value and its partial derivative with respect
+to every variable, and with -o writes the computation graph (with gradients) to FILE:
+
+    $ tinygrad-scalar graph "x**2 + 2*x*y + y**2" x=1 y=2 -o f.svg
+    f = 9
+    df/dx = 6
+    df/dy = 6
+    wrote f.svg
+
+EXPR is checked by tinygrad_scalar.expr against a whitelist and never evaluated as Python.
+Without -o nothing is written. Bad input exits with status 2 and a one-line message; a
+missing renderer exits with status 1. No file is written unless everything succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+from .engine import Value
+from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
+from .viz import draw
+from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
+
+EXIT_BAD_INPUT = 2
+EXIT_CANNOT_RENDER = 1
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the `graph` subcommand on an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "graph",
+        help="value, gradients and computation graph of an expression",
+        description=(
+            "Compute EXPR at the given NAME=VALUE points, print its value and its partial "
+            "derivatives, and with -o write the computation graph with gradients. EXPR may "
+            "use numbers, the bound names, + - * / **, parentheses and "
+            f"{', '.join(FUNCTIONS)}. An EXPR starting with '-' goes after '--'."
+        ),
+        epilog='example: tinygrad-scalar graph "x**2 + 2*x*y + y**2" x=1 y=2 -o f.svg',
+    )
+    parser.add_argument("expr", metavar="EXPR", help='the expression, e.g. "tanh(w*x + b)"')
+    parser.add_argument(
+        "bindings", metavar="NAME=VALUE", nargs="*", help="a value for each name in EXPR"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the graph here (.svg, .png, .pdf or .dot); without it nothing is written",
+    )
+    parser.add_argument(
+        "--no-open",
+        action="store_true",
+        help="do not open the written file in a viewer (it is opened only from a terminal "
+        "with a desktop)",
+    )
+    return parser
+
+
+def _error(message: str, status: int) -> int:
+    print(f"tinygrad-scalar graph: error: {message}", file=sys.stderr)
+    return status
+
+
+def _format(x: float) -> str:
+    return f"{x:.12g}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status."""
+    try:
+        bindings = parse_bindings(args.bindings)
+        tree = parse(args.expr, names=bindings)
+    except ExpressionError as error:
+        return _error(str(error), EXIT_BAD_INPUT)
+
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        # Every check that can fail happens before anything is computed or written.
+        if output.suffix.lower() not in SUFFIX_FORMATS:
+            known = ", ".join(SUFFIX_FORMATS)
+            return _error(
+                f"cannot write {str(output)!r}: unknown format {output.suffix!r} (use {known})",
+                EXIT_BAD_INPUT,
+            )
+        if not output.parent.is_dir():
+            return _error(
+                f"cannot write {str(output)!r}: folder {str(output.parent)!r} does not exist",
+                EXIT_BAD_INPUT,
+            )
+        if output.is_dir():
+            return _error(f"cannot write {str(output)!r}: it is a folder", EXIT_BAD_INPUT)
+        fmt = SUFFIX_FORMATS[output.suffix.lower()]
+        if fmt != "dot":
+            try:
+                choose_renderer(fmt)
+            except (RendererUnavailable, ValueError) as error:
+                return _error(str(error), EXIT_CANNOT_RENDER)
+
+    variables = {name: Value(value, label=name) for name, value in bindings.items()}
+    result = evaluate(tree, variables)
+    if not result.label:
+        result.label = "f"
+    result.backward()
+
+    print(f"f = {_format(result.data)}")
+    for name, variable in variables.items():
+        # a name bound but not used has derivative 0 (its grad was never touched)
+        print(f"df/d{name} = {_format(float(variable.grad))}")
+
+    if output is None:
+        return 0
+    try:
+        draw(result, max_nodes=2000).save(output)
+    except ValueError as error:  # too many nodes
+        return _error(str(error), EXIT_BAD_INPUT)
+    except (RendererUnavailable, RenderError, OSError) as error:
+        return _error(f"cannot write {str(output)!r}: {error}", EXIT_CANNOT_RENDER)
+    print(f"wrote {output}")
+    if not args.no_open and _can_open_viewer():
+        _open_viewer(output)
+    return 0
+
+
+def _can_open_viewer() -> bool:
+    """Only from an interactive terminal on a desktop: never in scripts, pipes or CI, and not
+    over ssh (where a text-mode browser would take over the terminal)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    if os.environ.get("CI"):
+        return False
+    if sys.platform.startswith(("win", "darwin")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _open_viewer(path: Path) -> None:
+    try:
+        webbrowser.open(path.resolve().as_uri())
+    except Exception:  # a viewer that fails to start must not turn success into an error
+        pass
