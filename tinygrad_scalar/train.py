@@ -1,0 +1,539 @@
+"""Training loops: `fit` a model by gradient descent, then `evaluate`, `accuracy`, `predict`.
+
+One training step is the recipe the material teaches: a forward pass over the batch, the
+mean loss, the backward pass (chain rule), and the update `w_new = w_old - lr * dL/dw`
+(done by an optimizer from tinygrad_scalar.optim).
+
+>>> from tinygrad_scalar.nn import MLP
+>>> from tinygrad_scalar.data import make_moons
+>>> X, y = make_moons(n=40, seed=0)
+>>> model = MLP(2, [8, 1], seed=0)
+>>> history = fit(model, X, y, loss="hinge", optimizer="sgd", lr=0.1, epochs=5, progress=False)
+>>> len(history.train_loss)
+5
+
+How predictions become classes: a model with one output predicts class 1 when its score is
+above 0 (above 0.5 for a sigmoid output); a model with several outputs predicts the index
+of the largest one. Labels are 0/1 (or -1/+1) for one output, 0..k-1 for k outputs; the
+hinge loss gets them as -1/+1, mapped internally.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from typing import Any, Callable, NamedTuple, Sequence, Union
+
+from . import losses, optim
+from .data import batches, to_signed_labels
+from .engine import Value, no_grad
+from .engine import sum as value_sum
+
+LOSSES = ("hinge", "mse", "bce", "cross_entropy")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("linear", "cosine")
+DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
+
+LossArg = Union[str, Callable[[list, list], Value]]
+
+__all__ = [
+    "History",
+    "Evaluation",
+    "accuracy",
+    "classify",
+    "evaluate",
+    "fit",
+    "predict",
+]
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _output_kind(model: Any) -> str:
+    """The model's output layer ("linear", "sigmoid" or "softmax"); plain callables are linear."""
+    return getattr(model, "output", "linear")
+
+
+def _threshold(model: Any) -> float:
+    """Where a single output switches from class 0 to class 1."""
+    return 0.5 if _output_kind(model) == "sigmoid" else 0.0
+
+
+def _data(output: Any) -> Any:
+    """A model output (a Value or a list of Values) as a float or a list of floats."""
+    if isinstance(output, Value):
+        return output.data
+    return [o.data if isinstance(o, Value) else float(o) for o in output]
+
+
+def _predicted_class(output: Any, threshold: float) -> int:
+    if isinstance(output, Value) or isinstance(output, numbers.Real):
+        return int(float(output) > threshold)
+    scores = _data(output)
+    if len(scores) == 1:
+        return int(scores[0] > threshold)
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
+def _true_class(label: Any, binary: bool) -> int:
+    """A label as a class index; for one-output models -1/+1 labels count as 0/1."""
+    if binary:
+        return 1 if label == 1 else 0
+    return int(label)
+
+
+def _is_integer_label(label: Any) -> bool:
+    if isinstance(label, bool):
+        return False
+    if isinstance(label, numbers.Integral):
+        return True
+    return isinstance(label, float) and label.is_integer()
+
+
+def _check_labels_are_classes(y: Sequence, loss_name: str) -> None:
+    for i, label in enumerate(y):
+        if not _is_integer_label(label):
+            raise ValueError(f"loss {loss_name!r} needs integer class labels; y[{i}] is {label!r}")
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_number(value: Any, name: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(
+            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}"
+        )
+    return value
+
+
+def _check_dataset(X: Any, y: Any, name_x: str, name_y: str) -> tuple[list, list]:
+    try:
+        X, y = list(X), list(y)
+    except TypeError:
+        raise ValueError(f"{name_x} and {name_y} must be sequences") from None
+    if not X:
+        raise ValueError(f"{name_x} is empty")
+    if len(X) != len(y):
+        raise ValueError(f"{name_x} has {len(X)} rows but {name_y} has {len(y)} labels")
+    return X, y
+
+
+# --- losses as (targets, batch loss, per-sample loss) --------------------------------------------
+
+
+class _Loss:
+    """A loss resolved for one model and label set.
+
+    `targets(y)` turns user labels into what the loss needs (e.g. 0/1 -> -1/+1 for hinge);
+    `batch(outputs, targets)` is the mean loss over a batch as one Value; `per_sample`
+    is the same loss for one sample written so that it can be traced by the compiler
+    (every target is a number or a flat list of numbers: class indices become one-hot rows).
+    `classification` says whether accuracy is meaningful.
+    """
+
+    def __init__(self, loss: LossArg, model: Any, y: Sequence) -> None:
+        self.name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+        self.output = _output_kind(model)
+        self.threshold = _threshold(model)
+        self.custom = None if isinstance(loss, str) else loss
+        self.n_outputs = _count_outputs(model)
+        if self.custom is not None:
+            if not callable(loss):
+                raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable")
+            self.classification = all(_is_integer_label(label) for label in y)
+            return
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
+        if loss == "mse":
+            # mse fits classes (integer labels) or real targets (anything else)
+            self.classification = all(
+                isinstance(label, numbers.Integral) and not isinstance(label, bool) for label in y
+            )
+        else:
+            _check_labels_are_classes(y, loss)
+            self.classification = True
+        if loss in ("hinge", "bce") and self.n_outputs != 1:
+            raise ValueError(
+                f"loss {loss!r} needs a model with one output, this one has {self.n_outputs}"
+                " (use cross_entropy for several classes)"
+            )
+        if loss == "hinge" and self.output == "sigmoid":
+            raise ValueError("loss 'hinge' needs raw scores: build the model with output='linear'")
+        if loss == "cross_entropy" and self.n_outputs < 2:
+            raise ValueError(
+                "loss 'cross_entropy' needs a model with one output per class (at least 2);"
+                " use hinge or bce for one output"
+            )
+
+    # targets ------------------------------------------------------------------------------
+
+    def targets(self, y: Sequence) -> list:
+        if self.custom is not None:
+            return list(y)
+        if self.name == "hinge":
+            return to_signed_labels(y)
+        if self.name == "bce":
+            return [1.0 if label == 1 else 0.0 for label in _checked_binary(y)]
+        if self.name == "cross_entropy":
+            return [self._class_index(label, i) for i, label in enumerate(y)]
+        # mse
+        if not self.classification:
+            return [list(map(float, t)) if isinstance(t, (list, tuple)) else float(t) for t in y]
+        if self.n_outputs == 1:
+            binary = _checked_binary(y)
+            # a linear output is pushed towards -1/+1 (so its sign is the class), a sigmoid
+            # output towards 0/1 (so 0.5 is the boundary)
+            if self.output == "sigmoid":
+                return [1.0 if label == 1 else 0.0 for label in binary]
+            return [1.0 if label == 1 else -1.0 for label in binary]
+        return [self._one_hot(self._class_index(label, i)) for i, label in enumerate(y)]
+
+    def _class_index(self, label: Any, index: int) -> int:
+        c = int(label)
+        if not 0 <= c < self.n_outputs:
+            raise ValueError(
+                f"label y[{index}] = {label!r} is not a class of a model with"
+                f" {self.n_outputs} outputs (expected 0..{self.n_outputs - 1})"
+            )
+        return c
+
+    def _one_hot(self, c: int) -> list[float]:
+        return [1.0 if k == c else 0.0 for k in range(self.n_outputs)]
+
+    # losses -------------------------------------------------------------------------------
+
+    def batch(self, outputs: list, targets: list) -> Value:
+        """Mean loss over a batch of model outputs, one Value."""
+        if self.custom is not None:
+            return self.custom(outputs, targets)
+        if self.name == "hinge":
+            return losses.hinge(outputs, targets)
+        if self.name == "mse":
+            return losses.mse(outputs, targets)
+        if self.name == "bce":
+            if self.output == "sigmoid":
+                return losses.binary_cross_entropy(outputs, targets)
+            return losses.binary_cross_entropy_with_logits(outputs, targets)
+        # cross_entropy
+        if self.output == "softmax":  # the outputs are already probabilities
+            picked = [row[c] for row, c in zip(outputs, targets)]
+            return value_sum([-p.log() for p in picked]) / len(picked)
+        return losses.cross_entropy(outputs, targets)
+
+    def per_sample_target(self, target: Any) -> Any:
+        """The target as the compiler sees it: class indices become one-hot rows, since
+        picking a row element by a traced index is not an arithmetic op."""
+        if self.custom is None and self.name == "cross_entropy":
+            return self._one_hot(target)
+        return target
+
+    def per_sample(self, output: Any, target: Any) -> Value:
+        """Loss of one sample; `target` as given by per_sample_target (may be traced Values)."""
+        if self.custom is not None or self.name != "cross_entropy":
+            return self.batch([output], [target])
+        if self.output == "softmax":
+            return -value_sum([t * p.log() for t, p in zip(target, output)])
+        log_probs = losses.log_softmax(output)
+        return -value_sum([t * lp for t, lp in zip(target, log_probs)])
+
+
+def _count_outputs(model: Any) -> int:
+    sizes = getattr(model, "sizes", None)
+    if sizes:
+        return int(sizes[-1])
+    return 1  # plain callables are taken to return one Value
+
+
+def _checked_binary(y: Sequence) -> list:
+    for i, label in enumerate(y):
+        if label not in (0, 1, -1):
+            raise ValueError(
+                f"labels for a one-output model must be 0/1 (or -1/+1); y[{i}] is {label!r}"
+            )
+    return list(y)
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+class History:
+    """Per-epoch record of a training run.
+
+    Attributes (lists, one entry per epoch): `train_loss` (mean loss over the epoch's
+    batches, each taken before its update, without the L2 term), `train_accuracy`
+    (over the same forward passes), `test_loss` and `test_accuracy` (after the epoch;
+    empty when no test data was given), `lr` (the rate used). Accuracies are None for
+    regression. It is also a read-only mapping: `history["train_loss"]`, `dict(history)`.
+    """
+
+    KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr")
+
+    def __init__(self) -> None:
+        self.train_loss: list[float] = []
+        self.train_accuracy: list[float | None] = []
+        self.test_loss: list[float] = []
+        self.test_accuracy: list[float | None] = []
+        self.lr: list[float] = []
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
+
+    def __iter__(self):  # noqa: ANN204 - iterates over keys, like a dict
+        return iter(self.KEYS)
+
+    def keys(self) -> tuple[str, ...]:
+        return self.KEYS
+
+    def items(self) -> list[tuple[str, list]]:
+        return [(key, self[key]) for key in self.KEYS]
+
+    def __getitem__(self, key: str) -> list:
+        if key not in self.KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def as_dict(self) -> dict[str, list]:
+        """A plain dict of copies of the lists (JSON-serialisable)."""
+        return {key: list(self[key]) for key in self.KEYS}
+
+    def __repr__(self) -> str:
+        if not self.train_loss:
+            return "History(0 epochs)"
+        last = f"train_loss={self.train_loss[-1]:.4g}"
+        if self.train_accuracy and self.train_accuracy[-1] is not None:
+            last += f", train_accuracy={self.train_accuracy[-1]:.3f}"
+        if self.test_loss:
+            last += f", test_loss={self.test_loss[-1]:.4g}"
+        if self.test_accuracy and self.test_accuracy[-1] is not None:
+            last += f", test_accuracy={self.test_accuracy[-1]:.3f}"
+        return f"History({self.epochs} epochs, last: {last})"
+
+
+# --- optimizer and schedule --------------------------------------------------------------------
+
+
+def _make_optimizer(optimizer: Any, params: list[Value], lr: float | None) -> optim.Optimizer:
+    if isinstance(optimizer, optim.Optimizer):
+        if lr is not None:
+            optimizer.lr = _check_number(lr, "lr", positive=True)
+        return optimizer
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+            " or pass an optimizer object"
+        )
+    rate = DEFAULT_LR[optimizer] if lr is None else _check_number(lr, "lr", positive=True)
+    if optimizer == "sgd":
+        return optim.SGD(params, lr=rate)
+    return optim.Adam(params, lr=rate)
+
+
+def _make_schedule(schedule: Any, optimizer: optim.Optimizer, epochs: int) -> Any:
+    if schedule is None:
+        return None
+    if schedule == "linear":
+        # micrograd's demo rate: lr * (1 - 0.9 * epoch / epochs)
+        return optim.LinearLR(optimizer, start_factor=1.0, end_factor=0.1, total_iters=epochs)
+    if schedule == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=epochs)
+    if callable(schedule):
+        return schedule(optimizer)
+    raise ValueError(
+        f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)},"
+        " or pass a function optimizer -> scheduler"
+    )
+
+
+def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple) -> Callable:
+    try:
+        from .compile import compile as compile_step
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.compile":
+            raise
+        raise NotImplementedError("compile=True needs tinygrad_scalar.compile") from None
+
+    def sample_loss(x_row: Any, target: Any) -> Value:
+        return loss.per_sample(model(x_row), target)
+
+    return compile_step(sample_loss, params, example)
+
+
+# --- fit ---------------------------------------------------------------------------------------
+
+
+def fit(
+    model: Any,
+    X: Sequence,
+    y: Sequence,
+    loss: LossArg = "hinge",
+    optimizer: Any = "sgd",
+    lr: float | None = None,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    l2: float = 0.0,
+    X_test: Sequence | None = None,
+    y_test: Sequence | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    compile: bool = False,  # noqa: A002 - the documented keyword
+    schedule: Any = None,
+) -> History:
+    """Train `model` on (X, y) by gradient descent and return its History.
+
+    loss: "hinge" (labels 0/1, mapped to -1/+1), "mse", "bce" (sigmoid output: on
+    probabilities; linear output: on logits), "cross_entropy" (one output per class), or a
+    callable `loss(outputs, targets) -> Value` taking a batch, like those in
+    tinygrad_scalar.losses (targets are the labels as given).
+    optimizer: "sgd" or "adam" (rate `lr`, default 0.1 and 0.01), or an optimizer object.
+    batch_size: None for full batch; batches are reshuffled each epoch from `seed`.
+    l2: adds `l2 * sum(p * p)` over the parameters to every batch's loss.
+    schedule: None, "linear" (lr * (1 - 0.9 * epoch / epochs)), "cosine", or a function
+    taking the optimizer and returning a scheduler with step(); stepped once per epoch.
+    compile: run each batch through tinygrad_scalar.compile (traced once, vectorized).
+    progress: show a tqdm bar with the running loss.
+    """
+    X, y = _check_dataset(X, y, "X", "y")
+    epochs = _check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        batch_size = _check_positive_int(batch_size, "batch_size")
+    l2 = _check_number(l2, "l2")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("pass both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test, y_test = _check_dataset(X_test, y_test, "X_test", "y_test")
+
+    spec = _Loss(loss, model, y)
+    targets = spec.targets(y)
+    if X_test is not None:
+        spec.targets(y_test)  # validate the test labels before any training
+    params = model.parameters() if hasattr(model, "parameters") else []
+    opt = _make_optimizer(optimizer, params, lr)
+    scheduler = _make_schedule(schedule, opt, epochs)
+    binary = _count_outputs(model) == 1
+    rng = random.Random(seed)
+    step = None
+    if compile:
+        step = _compiled_step(model, spec, params, (X[0], spec.per_sample_target(targets[0])))
+
+    from tqdm.auto import tqdm  # a runtime dependency; imported here to keep import light
+
+    history = History()
+    indices = list(range(len(X)))
+    size = batch_size or len(X)
+    bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=True)
+    for _ in bar:
+        history.lr.append(opt.lr)
+        loss_sum = 0.0
+        correct = 0
+        for batch, _ in batches(indices, indices, size, shuffle=batch_size is not None, seed=rng):
+            X_batch = [X[i] for i in batch]
+            t_batch = [targets[i] for i in batch]
+            opt.zero_grad()
+            if step is None:
+                outputs = [model(x) for x in X_batch]
+                objective = spec.batch(outputs, t_batch)
+                batch_loss = objective.data
+                if l2:
+                    objective = objective + l2 * value_sum([p * p for p in params])
+                objective.backward()
+            else:  # the compiled step writes the data loss's gradient; L2 stays eager
+                outputs = None
+                batch_loss = step(X_batch, [spec.per_sample_target(t) for t in t_batch])
+                if l2:
+                    (l2 * value_sum([p * p for p in params])).backward()
+            opt.step()
+            loss_sum += batch_loss * len(batch)
+            if outputs is not None and spec.classification:
+                correct += sum(
+                    _predicted_class(out, spec.threshold) == _true_class(y[i], binary)
+                    for out, i in zip(outputs, batch)
+                )
+        history.train_loss.append(loss_sum / len(X))
+        if not spec.classification:
+            history.train_accuracy.append(None)
+        elif step is None:
+            history.train_accuracy.append(correct / len(X))
+        else:  # the compiled step returns only the loss: one forward pass for the accuracy
+            history.train_accuracy.append(accuracy(model, X, y))
+        if X_test is not None:
+            result = _evaluate(model, X_test, y_test, spec)
+            history.test_loss.append(result.loss)
+            history.test_accuracy.append(result.accuracy)
+        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+        if history.train_accuracy[-1] is not None:
+            postfix["acc"] = f"{history.train_accuracy[-1]:.3f}"
+        bar.set_postfix(postfix, refresh=False)
+        if scheduler is not None:
+            scheduler.step()
+    bar.close()
+    return history
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+class Evaluation(NamedTuple):
+    """The mean loss and the accuracy (None for regression) of a model on a dataset."""
+
+    loss: float
+    accuracy: float | None
+
+
+def _evaluate(model: Any, X: list, y: list, spec: _Loss) -> Evaluation:
+    binary = _count_outputs(model) == 1
+    with no_grad():
+        outputs = [model(x) for x in X]
+        loss_value = spec.batch(outputs, spec.targets(y)).data
+    if not spec.classification:
+        return Evaluation(loss_value, None)
+    correct = sum(
+        _predicted_class(out, spec.threshold) == _true_class(label, binary)
+        for out, label in zip(outputs, y)
+    )
+    return Evaluation(loss_value, correct / len(X))
+
+
+def evaluate(model: Any, X: Sequence, y: Sequence, loss: LossArg = "hinge") -> Evaluation:
+    """Mean loss and accuracy of `model` on (X, y), computed without building a graph.
+
+    >>> from tinygrad_scalar.nn import MLP
+    >>> result = evaluate(MLP(2, [1], seed=0), [[0.0, 1.0]], [1], loss="hinge")
+    >>> result.accuracy in (0.0, 1.0)
+    True
+    """
+    X, y = _check_dataset(X, y, "X", "y")
+    return _evaluate(model, X, y, _Loss(loss, model, y))
+
+
+def accuracy(model: Any, X: Sequence, y: Sequence) -> float:
+    """Fraction of rows whose predicted class (see the module doc) equals the label."""
+    X, y = _check_dataset(X, y, "X", "y")
+    binary = _count_outputs(model) == 1
+    predicted = classify(model, X)
+    return sum(p == _true_class(label, binary) for p, label in zip(predicted, y)) / len(X)
+
+
+def predict(model: Any, X: Sequence) -> list:
+    """The model's outputs for each row as floats (a list of floats per row for several
+    outputs), computed without building a graph."""
+    with no_grad():
+        return [_data(model(x)) for x in X]
+
+
+def classify(model: Any, X: Sequence) -> list[int]:
+    """The predicted class of each row (see the module doc for the rule)."""
+    threshold = _threshold(model)
+    return [_predicted_class(out, threshold) for out in predict(model, X)]
