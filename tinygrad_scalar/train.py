@@ -365,8 +365,9 @@ def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple)
             raise
         raise NotImplementedError("compile=True needs tinygrad_scalar.compile") from None
 
-    def sample_loss(x_row: Any, target: Any) -> Value:
-        return loss.per_sample(model(x_row), target)
+    def sample_loss(x_row: Any, target: Any) -> tuple[Value, Any]:
+        output = model(x_row)
+        return loss.per_sample(output, target), output  # outputs give the train accuracy
 
     return compile_step(sample_loss, params, example)
 
@@ -450,24 +451,20 @@ def fit(
                     objective = objective + l2 * value_sum([p * p for p in params])
                 objective.backward()
             else:  # the compiled step writes the data loss's gradient; L2 stays eager
-                outputs = None
-                batch_loss = step(X_batch, [spec.per_sample_target(t) for t in t_batch])
+                batch_loss, outputs = step(
+                    X_batch, [spec.per_sample_target(t) for t in t_batch], return_outputs=True
+                )
                 if l2:
                     (l2 * value_sum([p * p for p in params])).backward()
             opt.step()
             loss_sum += batch_loss * len(batch)
-            if outputs is not None and spec.classification:
+            if spec.classification:
                 correct += sum(
                     _predicted_class(out, spec.threshold) == _true_class(y[i], binary)
                     for out, i in zip(outputs, batch)
                 )
         history.train_loss.append(loss_sum / len(X))
-        if not spec.classification:
-            history.train_accuracy.append(None)
-        elif step is None:
-            history.train_accuracy.append(correct / len(X))
-        else:  # the compiled step returns only the loss: one forward pass for the accuracy
-            history.train_accuracy.append(accuracy(model, X, y))
+        history.train_accuracy.append(correct / len(X) if spec.classification else None)
         if X_test is not None:
             result = _evaluate(model, X_test, y_test, spec)
             history.test_loss.append(result.loss)
