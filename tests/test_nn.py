@@ -288,8 +288,8 @@ def test_mlp_default_init_per_layer():
     model = MLP(2, [4, 1], seed=0)  # relu hidden layer (he), linear output (xavier)
     assert [n.b.data for n in model.layers[0].neurons] == [0.1] * 4
     assert model.layers[1].neurons[0].b.data == 0.0
-    assert all(n.b.data == 0.0 for layer in MLP(2, [4, 1], init="uniform", seed=0).layers
-               for n in layer.neurons)  # fmt: skip
+    uniform = MLP(2, [4, 1], init="uniform", seed=0)
+    assert [n.b.data for layer in uniform.layers for n in layer.neurons] == [0.0] * 5
 
 
 # --- state dicts ---------------------------------------------------------------------------
