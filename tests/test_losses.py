@@ -5,8 +5,10 @@ import math
 import random
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from tinygrad_scalar import Value
+from tinygrad_scalar import Value, gradcheck
 from tinygrad_scalar import losses as L
 
 
@@ -161,6 +163,36 @@ def test_cross_entropy_by_hand_with_mean_over_rows():
 def test_bad_input_is_a_value_error_naming_it(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# --- gradients against central differences (an oracle that needs no torch) -----------------
+
+moderate = st.floats(-4.0, 4.0, allow_nan=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(moderate, min_size=3, max_size=3), st.lists(moderate, min_size=3, max_size=3))
+def test_regression_and_hinge_gradients_match_central_differences(xs, ts):
+    assume(all(abs(abs(x) - 1.0) > 1e-3 for x in xs))  # hinge's kink at y * s = 1
+    labels = [1.0 if t >= 0 else -1.0 for t in ts]
+    assert gradcheck(lambda *p: L.mse(list(p), ts), *xs)
+    assert gradcheck(lambda *p: L.half_mse(list(p), ts), *xs)
+    assert gradcheck(lambda *s: L.hinge(list(s), labels), *xs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(moderate, min_size=3, max_size=3),
+    st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    st.integers(0, 2),
+)
+def test_classification_gradients_match_central_differences(zs, ys, c):
+    probabilities = [0.05 + 0.9 / (1 + math.exp(-z)) for z in zs]  # inside (0.05, 0.95)
+    assert gradcheck(lambda *p: L.binary_cross_entropy(list(p), ys), *probabilities)
+    assert gradcheck(lambda *x: L.binary_cross_entropy_with_logits(list(x), ys), *zs)
+    assert gradcheck(lambda *z: L.cross_entropy([list(z)], [c]), *zs)
+    assert gradcheck(lambda *z: L.log_softmax(list(z))[c], *zs)
+    assert gradcheck(lambda *z: L.softmax(list(z))[c], *zs)
 
 
 # --- against PyTorch in float64 ---------------------------------------------------------------
