@@ -65,3 +65,4 @@ def test_notebook_runs_in_a_fresh_kernel(path):
     # Every "try it" cell checks the pre-filled answer with the engine and says so.
     printed = "".join(out.get("text", "") for cell in code_cells(notebook) for out in cell.outputs)
     assert "correct" in printed, f"{path.name}: no exercise check printed 'correct'"
+    assert "not yet" not in printed, f"{path.name}: a pre-filled exercise answer is wrong"
