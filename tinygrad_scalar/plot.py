@@ -1,0 +1,213 @@
+"""Pictures of training: loss/accuracy curves and a 2-D decision boundary (matplotlib).
+
+matplotlib is an optional extra (`pip install tinygrad-scalar[plot]`), imported only when
+a function here is called. The figures are made with `matplotlib.figure.Figure` directly,
+not through pyplot, so nothing depends on (or changes) pyplot's global state or needs a
+display: saving works on a headless machine, and a returned Figure still shows inline in
+Jupyter.
+
+>>> from tinygrad_scalar.train import History
+>>> h = History(); h.train_loss += [1.0, 0.5]; h.train_accuracy += [0.5, 0.9]
+>>> fig = plot_history(h)          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import Any, Sequence
+
+__all__ = ["plot_decision_boundary", "plot_history"]
+
+SAVE_FORMATS = ("png", "svg", "pdf")
+MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install tinygrad-scalar[plot]"
+
+
+def _new_figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(MISSING_MATPLOTLIB) from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save_format(path: str | os.PathLike | None) -> str | None:
+    """The file format from the path's suffix, checked before any drawing starts."""
+    if path is None:
+        return None
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if suffix not in SAVE_FORMATS:
+        raise ValueError(
+            f"cannot save a figure as {os.fspath(path)!r}: use a .png, .svg or .pdf file name"
+        )
+    return suffix
+
+
+def _save(fig: Any, path: str | os.PathLike, fmt: str) -> None:
+    """Write next to the destination under a temporary name, then rename: an interrupted
+    save never leaves a half-written picture behind (or destroys an old one)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=fmt, dpi=120)
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_path)
+        raise
+
+
+def _series(history: Any, key: str) -> list:
+    try:
+        values = history[key]
+    except (KeyError, TypeError):
+        values = getattr(history, key, None)
+    return [] if values is None else list(values)
+
+
+def plot_history(history: Any, path: str | os.PathLike | None = None) -> Any:
+    """Loss (and, for classification, accuracy) per epoch, train and test.
+
+    `history` is what `fit` returns, or any mapping with the keys `train_loss` and
+    optionally `test_loss`, `train_accuracy`, `test_accuracy`. With `path` (.png, .svg or
+    .pdf) the figure is also saved there. Returns the matplotlib Figure.
+    """
+    fmt = _save_format(path)
+    train_loss = _series(history, "train_loss")
+    if not train_loss:
+        raise ValueError("plot_history: the history has no train_loss values")
+    test_loss = _series(history, "test_loss")
+    train_acc = [a for a in _series(history, "train_accuracy") if a is not None]
+    test_acc = [a for a in _series(history, "test_accuracy") if a is not None]
+    with_accuracy = bool(train_acc or test_acc)
+
+    fig = _new_figure(9.0 if with_accuracy else 5.0, 3.5)
+    axes = fig.subplots(1, 2 if with_accuracy else 1, squeeze=False)[0]
+    epochs = range(1, len(train_loss) + 1)
+    loss_ax = axes[0]
+    loss_ax.plot(epochs, train_loss, label="train")
+    if test_loss:
+        loss_ax.plot(range(1, len(test_loss) + 1), test_loss, label="test")
+    loss_ax.set(title="loss", xlabel="epoch", ylabel="loss")
+    if min(train_loss + test_loss) > 0 and max(train_loss + test_loss) > 20 * min(
+        train_loss + test_loss
+    ):
+        loss_ax.set_yscale("log")  # losses falling over orders of magnitude read better so
+    loss_ax.legend()
+    loss_ax.grid(alpha=0.3)
+    if with_accuracy:
+        acc_ax = axes[1]
+        if train_acc:
+            acc_ax.plot(range(1, len(train_acc) + 1), train_acc, label="train")
+        if test_acc:
+            acc_ax.plot(range(1, len(test_acc) + 1), test_acc, label="test")
+        acc_ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0.0, 1.02))
+        acc_ax.legend()
+        acc_ax.grid(alpha=0.3)
+    if fmt is not None:
+        _save(fig, path, fmt)  # type: ignore[arg-type]
+    return fig
+
+
+def _outputs_over(model: Any, points: list[list[float]]) -> list:
+    """The model's outputs (floats, or lists of floats) at many points.
+
+    When the compiler is available the model is traced once and run over all points as
+    NumPy arrays (a 100 x 100 grid is 10,000 forward passes); otherwise, or if the model
+    cannot be traced, each point is a plain forward pass without a graph.
+    """
+    from .train import predict
+
+    try:
+        from .compile import compile as compile_step
+    except ImportError:
+        return predict(model, points)
+    try:
+        params = model.parameters()
+
+        def forward(x_row: Any) -> tuple:
+            out = model(x_row)
+            first = out[0] if isinstance(out, list) else out
+            return first, out
+
+        traced = compile_step(forward, params, (points[0],))
+        _, table = traced.evaluate(points, return_outputs=True)
+    except Exception:  # noqa: BLE001 - any model the tracer cannot handle runs eagerly
+        return predict(model, points)
+    return table.tolist()
+
+
+def plot_decision_boundary(
+    model: Any,
+    X: Sequence[Sequence[float]],
+    y: Sequence[Any],
+    path: str | os.PathLike | None = None,
+    resolution: int = 100,
+    title: str = "decision boundary",
+) -> Any:
+    """The model's predicted class over the plane, with the data points on top.
+
+    For 2-D inputs only. The plane is sampled on a `resolution` x `resolution` grid
+    around the data (forward passes without building a graph). A one-output model also
+    gets its boundary drawn as a line (score 0, or probability 0.5 for a sigmoid output).
+    With `path` (.png, .svg or .pdf) the figure is also saved. Returns the Figure.
+    """
+    from .train import _predicted_class, _threshold
+
+    fmt = _save_format(path)
+    X = [list(map(float, row)) for row in X]
+    y = list(y)
+    if not X or any(len(row) != 2 for row in X):
+        raise ValueError(
+            "plot_decision_boundary needs 2-D inputs: every row of X must have 2 values"
+        )
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+
+    xs = [row[0] for row in X]
+    ys = [row[1] for row in X]
+    margin_x = 0.1 * (max(xs) - min(xs)) + 0.25
+    margin_y = 0.1 * (max(ys) - min(ys)) + 0.25
+    x0, x1 = min(xs) - margin_x, max(xs) + margin_x
+    y0, y1 = min(ys) - margin_y, max(ys) + margin_y
+    grid_x = [x0 + (x1 - x0) * i / (resolution - 1) for i in range(resolution)]
+    grid_y = [y0 + (y1 - y0) * j / (resolution - 1) for j in range(resolution)]
+
+    threshold = _threshold(model)
+    outputs = _outputs_over(model, [[gx, gy] for gy in grid_y for gx in grid_x])
+    single = not isinstance(outputs[0], list) or len(outputs[0]) == 1
+    flat_classes = [_predicted_class(out, threshold) for out in outputs]
+    classes = [flat_classes[j * resolution : (j + 1) * resolution] for j in range(resolution)]
+    if single:
+        flat_scores = [out[0] if isinstance(out, list) else out for out in outputs]
+        scores = [flat_scores[j * resolution : (j + 1) * resolution] for j in range(resolution)]
+
+    labels = sorted({int(label) if label != -1 else 0 for label in y})
+    n_classes = max([*labels, *(c for row in classes for c in row)]) + 1
+    fig = _new_figure(5.0, 4.5)
+    ax = fig.subplots()
+    levels = [k - 0.5 for k in range(n_classes + 1)]
+    ax.contourf(grid_x, grid_y, classes, levels=levels, cmap="coolwarm", alpha=0.35)
+    if single:
+        ax.contour(grid_x, grid_y, scores, levels=[threshold], colors="k", linewidths=1.0)
+    point_classes = [int(label) if label != -1 else 0 for label in y]
+    ax.scatter(
+        xs,
+        ys,
+        c=point_classes,
+        cmap="coolwarm",
+        vmin=-0.5,
+        vmax=n_classes - 0.5,
+        s=18,
+        edgecolors="k",
+        linewidths=0.4,
+    )
+    ax.set(title=title, xlabel="x1", ylabel="x2", xlim=(x0, x1), ylim=(y0, y1))
+    if fmt is not None:
+        _save(fig, path, fmt)  # type: ignore[arg-type]
+    return fig
