@@ -134,7 +134,10 @@ def _leaky_relu_ops(slope: float) -> tuple[Callable, Callable]:
 def _generic_ops(rule: rules.Rule, arity: int) -> tuple[Callable, Callable]:
     """Any other rule runs its own scalar functions once per sample (correct, not fast)."""
     forward = np.frompyfunc(rule.forward, arity, 1)
-    derivatives = np.frompyfunc(lambda *args: tuple(rule.derivatives(*args)), arity + 1, arity)
+    if arity == 1:  # frompyfunc with one output wants a value, not a 1-tuple
+        derivatives = np.frompyfunc(lambda out, x: rule.derivatives(out, x)[0], 2, 1)
+    else:
+        derivatives = np.frompyfunc(lambda *args: tuple(rule.derivatives(*args)), arity + 1, arity)
 
     def run_forward(*inputs: np.ndarray) -> np.ndarray:
         return forward(*inputs).astype(np.float64)
@@ -508,12 +511,12 @@ class CompiledStep:
         grads.fill(0.0)
         grads[self._loss_row] = 1.0 / batch_size  # d mean / d loss_i, as eager's sum * (1/n)
         leaf_grads = np.zeros_like(leaves)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # IEEE inf and nan, as in the eager engine
             for group in self._backward_groups:
                 group.backward(values, grads, leaves, leaf_grads)
-        if self._param_rows_count:  # parameters used as values: sum their rows over the batch
-            used = self._leaf_rows_index[: self._param_rows_count]
-            leaf_grads[used] += grads[: self._param_rows_count].sum(axis=1)
+            if self._param_rows_count:  # parameters used as values: sum rows over the batch
+                used = self._leaf_rows_index[: self._param_rows_count]
+                leaf_grads[used] += grads[: self._param_rows_count].sum(axis=1)
         for param, grad in zip(self._params, leaf_grads[: self._n_params].tolist()):
             param.grad += grad
         return self._result(values, return_outputs)
@@ -543,7 +546,8 @@ class CompiledStep:
 
     def _result(self, values: np.ndarray, return_outputs: bool) -> Any:
         losses = values[self._loss_row]
-        mean = float(losses.sum()) * (1.0 / len(losses))
+        with np.errstate(all="ignore"):  # inf - inf is nan here too, without a warning
+            mean = float(losses.sum()) * (1.0 / len(losses))
         if not return_outputs:
             return mean
         outputs = values[self._output_rows].T.copy()
