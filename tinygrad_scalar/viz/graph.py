@@ -4,8 +4,9 @@ Each Value becomes a box showing its label, data and grad; each op becomes a sma
 its own between its inputs and its output, as in micrograd's drawings. Parameters, other
 leaves (inputs and constants) and the output get different colours.
 
-Everything a user wrote (labels, parameter names) goes into HTML-like labels after HTML
-escaping, so no label can change the structure of the graph. Node ids come from the
+Labels are plain DOT strings (not HTML-like labels, which the WebAssembly build of Graphviz
+does not support). Everything a user wrote (labels, parameter names) is escaped for a quoted
+DOT string first, so no label can change the structure of the graph. Node ids come from the
 topological order, so the same graph always gives the same DOT text.
 
 This module only reads the graph: it never changes a Value.
@@ -13,7 +14,6 @@ This module only reads the graph: it never changes a Value.
 
 from __future__ import annotations
 
-import html
 import math
 import numbers
 import os
@@ -55,17 +55,30 @@ _PARAMETER_SUFFIX = re.compile(r"(?:^|\.)(?:w\.\d+|b)$")
 
 
 def escape_label(text: str) -> str:
-    """User text for an HTML-like label: markup characters escaped, newlines as line breaks,
-    other control characters shown as escapes (an XML parser would refuse them raw)."""
+    """User text for the inside of a quoted DOT label, shown literally: backslashes, quotes
+    and ampersands escaped, a newline as a line break, other control characters as visible
+    escapes."""
     pieces = []
     for char in text:
-        if char == "\n":
-            pieces.append("<BR/>")
+        if char == "\\":
+            pieces.append("\\\\")  # a lone backslash would start an escape such as \N or \l
+        elif char == '"':
+            pieces.append('\\"')
+        elif char == "\n":
+            pieces.append("\\n")
+        elif char == "&":  # Graphviz reads entities such as &amp; even in plain labels
+            pieces.append("&amp;")
         elif unicodedata.category(char) in ("Cc", "Cs"):
-            pieces.append(html.escape(ascii(char)[1:-1]))  # e.g. \x00, \t
+            pieces.append(ascii(char)[1:-1].replace("\\", "\\\\"))  # e.g. \x00 shown as text
         else:
-            pieces.append(html.escape(char, quote=True))
+            pieces.append(char)
     return "".join(pieces)
+
+
+def _label(*lines: str) -> str:
+    """A label from lines that are already escaped. nohtml: a label that starts with < and ends
+    with > must not be taken for an HTML-like label by the graphviz package."""
+    return graphviz.nohtml("\\n".join(lines))
 
 
 def format_number(x: Any, precision: int) -> str:
@@ -82,11 +95,6 @@ def format_number(x: Any, precision: int) -> str:
     elif abs(x) >= 1e9 or abs(x) < 0.5 * 10.0**-precision:
         return f"{x:.{precision}e}"
     return f"{x:.{precision}f}"
-
-
-def _html(inner: str) -> str:
-    # The graphviz package passes a string wrapped in <...> through as an HTML-like label.
-    return f"<{inner}>"
 
 
 # --- the drawing --------------------------------------------------------------------------
@@ -234,17 +242,17 @@ def draw(
         marked = id(node) in on_path
         if id(node) in neurons:
             neuron = neurons[id(node)]
-            digraph.node(node_id(node), styler.neuron_label(neuron, marked), shape="plain")
+            digraph.node(node_id(node), **styler.neuron_attrs(neuron, marked))
             for parent in neuron.inputs:
                 edge(node_id(parent), node_id(node), marked and id(parent) in on_path)
             continue
-        digraph.node(node_id(node), styler.value_label(node, marked), shape="plain")
+        digraph.node(node_id(node), **styler.value_attrs(node, marked))
         if node.parents:
             op_id = node_id(node) + "_op"
             op_attrs = {"color": HIGHLIGHT_COLOUR, "penwidth": "2.5"} if marked else {}
             digraph.node(
                 op_id,
-                _html(escape_label(node.op)),
+                _label(escape_label(node.op)),
                 shape="ellipse",
                 style="filled",
                 fillcolor=COLOURS["op"],
@@ -263,7 +271,7 @@ def draw(
     if highlight is not None:
         notes.append(_chain_rule_note(order, root, highlight, on_path, styler))
     if notes:
-        digraph.attr(label=_html("<BR/>".join(notes)), labelloc="b", fontsize="11")
+        digraph.attr(label=_label(*notes), labelloc="b", fontsize="11")
     return Graph(digraph, node_count)
 
 
@@ -453,27 +461,29 @@ class _Styler:
             cells.append(f"grad {self.number(node.grad)}" if self.grads_known else "grad ?")
         return cells
 
-    def _table(self, title: str, cells: list[str], fill: str, marked: bool) -> str:
-        border = f' BORDER="2" COLOR="{HIGHLIGHT_COLOUR}"' if marked else ' BORDER="0"'
-        row = "".join(f"<TD>{cell}</TD>" for cell in ([title] if title else []) + cells)
-        return _html(
-            f'<TABLE{border} CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" BGCOLOR="{fill}">'
-            f"<TR>{row}</TR></TABLE>"
-        )
+    def _attrs(self, lines: list[str], fill: str, marked: bool, shape: str) -> dict[str, str]:
+        attrs = {"label": _label(*lines), "shape": shape, "style": "filled", "fillcolor": fill}
+        if marked:
+            attrs.update(color=HIGHLIGHT_COLOUR, penwidth="2.5")
+        return attrs
 
-    def value_label(self, node: Value, marked: bool) -> str:
+    def value_attrs(self, node: Value, marked: bool) -> dict[str, str]:
+        """Label, shape and colours of a value: its name, data and grad, one per line."""
         name = self.name_of(node)
         if id(node) in self.parameter_names and node.label and node.label != name:
             name = f"{name} ({node.label})"
-        title = f"<B>{escape_label(name)}</B>" if name else ""
-        return self._table(title, self._cells(node), COLOURS[self.role(node)], marked)
+        lines = ([escape_label(name)] if name else []) + self._cells(node)
+        return self._attrs(lines, COLOURS[self.role(node)], marked, "box")
 
-    def neuron_label(self, neuron: _Neuron, marked: bool) -> str:
+    def neuron_attrs(self, neuron: _Neuron, marked: bool) -> dict[str, str]:
+        """A collapsed neuron: its name, its ops, how many parameters it hides, data, grad."""
         ops = "dot" + (f" → {neuron.activation.op}" if neuron.activation is not None else "")
         name = neuron.name or neuron.output.label or "neuron"
-        title = f"<B>{escape_label(name)}</B><BR/>{escape_label(ops)}"
+        lines = [escape_label(name), escape_label(ops)]
         if neuron.hidden:
             count = len(neuron.hidden)
-            title += f"<BR/>{count} parameter{'s' if count != 1 else ''}"
+            lines.append(f"{count} parameter{'s' if count != 1 else ''}")
         role = "output" if neuron.output is self.root else "neuron"
-        return self._table(title, self._cells(neuron.output), COLOURS[role], marked)
+        attrs = self._attrs(lines + self._cells(neuron.output), COLOURS[role], marked, "box3d")
+        attrs["margin"] = "0.15,0.1"  # keep the text clear of the 3-D edge
+        return attrs

