@@ -8,8 +8,8 @@ running
     python notebooks/_build.py                 # every source
     python notebooks/_build.py 03 07           # only the notebooks whose name starts so
 
-writes notebooks/NN_name.ipynb and executes it in a fresh kernel, so the committed
-notebook carries its outputs.
+executes each notebook in a fresh kernel and writes notebooks/NN_name.ipynb with its
+outputs (only if every cell ran), so the committed notebook carries them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import nbformat
-from execute import NOTEBOOK_DIR, execute_notebook
+from execute import NOTEBOOK_DIR, run_notebook
 from nbclient.exceptions import CellExecutionError
 
 SOURCE_DIR = NOTEBOOK_DIR / "src"
@@ -65,9 +65,8 @@ def build(source_path: Path) -> Path:
     for number, cell in enumerate(notebook.cells):
         cell.id = f"{source_path.stem[:2]}-{number:02d}"  # stable ids: clean diffs
     target = NOTEBOOK_DIR / f"{source_path.stem}.ipynb"
-    nbformat.write(notebook, target)
-    executed = execute_notebook(target)
-    nbformat.write(executed, target)
+    # written only once it has run cleanly: a failing build leaves the old notebook alone
+    nbformat.write(run_notebook(notebook, NOTEBOOK_DIR), target)
     return target
 
 

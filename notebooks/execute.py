@@ -28,22 +28,26 @@ def notebook_paths() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(path: Path) -> nbformat.NotebookNode:
-    """Run every cell of the notebook at `path` top to bottom in a fresh kernel.
+def run_notebook(notebook: nbformat.NotebookNode, working_dir: Path) -> nbformat.NotebookNode:
+    """Run every cell of `notebook` top to bottom in a fresh kernel started in `working_dir`.
 
-    Returns the notebook with its new outputs; raises CellExecutionError at the first
-    cell that fails.
+    The outputs are replaced in place and the notebook returned; raises CellExecutionError
+    at the first cell that fails.
     """
-    notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
         record_timing=False,  # no timestamps in the cells: re-running gives a clean diff
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(working_dir)}},
     )
     client.execute()
     return notebook
+
+
+def execute_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read the notebook at `path` and run it (see run_notebook); the file is not changed."""
+    return run_notebook(nbformat.read(path, as_version=4), path.parent)
 
 
 def main(argv: list[str] | None = None) -> int:
