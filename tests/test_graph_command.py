@@ -1,0 +1,146 @@
+"""`tinygrad-scalar graph`: printed value and partials, the written graph, refused input.
+
+The subcommand is driven through a small argparse parser like the one cli.py builds, both
+in-process and (for exit status and stderr as a user sees them) in a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tinygrad_scalar import graph_command
+from tinygrad_scalar.viz import render
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def run_graph(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tinygrad-scalar")
+    subparsers = parser.add_subparsers(dest="command")
+    graph_command.add_parser(subparsers)
+    return graph_command.run(parser.parse_args(["graph", *argv]))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def svg_texts(path) -> list[str]:
+    root = ET.parse(path).getroot()
+    return [(t.text or "").replace("\xa0", " ") for t in root.iter(f"{SVG_NS}text")]
+
+
+def test_prints_value_and_partials_and_writes_the_graph(workdir, capsys):
+    status = run_graph(["x**2 + 2*x*y + y**2", "x=1", "y=2", "-o", "f.svg", "--no-open"])
+    out, err = capsys.readouterr()
+    assert status == 0 and err == ""
+    # (x + y)**2 = 9 at (1, 2); both partials are 2 * (x + y) = 6
+    assert out.splitlines() == ["f = 9", "df/dx = 6", "df/dy = 6", "wrote f.svg"]
+    texts = svg_texts(workdir / "f.svg")
+    assert {"x", "y", "f"} <= set(texts)
+    assert "data 9.0000" in texts and "grad 6.0000" in texts and "grad 1.0000" in texts
+
+
+def test_without_output_nothing_is_written(workdir, capsys):
+    assert run_graph(["tanh(w*x + b)", "w=0.5", "x=2", "b=-1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # tanh(0) = 0; d/dw = x * (1 - 0**2) = 2, d/dx = w = 0.5, d/db = 1
+    assert out == ["f = 0", "df/dw = 2", "df/dx = 0.5", "df/db = 1"]
+    assert os.listdir(workdir) == []
+
+
+def test_a_name_bound_but_unused_has_derivative_zero(workdir, capsys):
+    assert run_graph(["3 * x", "x=1", "unused=5"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["f = 3", "df/dx = 3", "df/dunused = 0"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["__import__('os').system('touch pwned')", "-o", "g.svg"], "can be called"),
+        (["open('pwned', 'w').write('x')", "-o", "g.svg"], "can be called"),
+        (["x.__class__.__subclasses__()", "x=1", "-o", "g.svg"], "can be called"),
+        (["x[0]", "x=1", "-o", "g.svg"], "subscripts"),
+        (["(lambda: 0)", "-o", "g.svg"], "lambda"),
+        (["[pwned for pwned in x]", "x=1", "-o", "g.svg"], "comprehensions"),
+        (["x + z", "x=1", "-o", "g.svg"], "unknown name 'z'"),
+        (["x", "x=", "-o", "g.svg"], "missing value for 'x'"),
+        (["x", "x:1", "-o", "g.svg"], "not NAME=VALUE"),
+        (["x +* 2", "x=1", "-o", "g.svg"], "invalid syntax"),
+        (["x" + " + x" * 400, "x=1", "-o", "g.svg"], "characters long"),
+        (["x", "x=1", "-o", "g.jpg"], "unknown format '.jpg'"),
+        (["x", "x=1", "-o", "missing/g.svg"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, capsys, argv, message):
+    assert run_graph(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and message in err
+    assert err.startswith("tinygrad-scalar graph: error: ")
+    assert os.listdir(workdir) == []
+
+
+def test_png_without_dot_exits_1_before_computing(workdir, monkeypatch, capsys):
+    empty = workdir / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv(render.RENDERER_ENV_VAR, raising=False)
+    assert run_graph(["x * 2", "x=1", "-o", "g.png"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "needs Graphviz's `dot`" in err
+    assert os.listdir(workdir) == ["bin"]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_dot_and_png_outputs(workdir, capsys):
+    assert run_graph(["exp(x)", "x=0", "-o", "g.png", "--no-open"]) == 0
+    assert run_graph(["exp(x)", "x=0", "-o", "g.dot", "--no-open"]) == 0
+    assert (workdir / "g.png").read_bytes().startswith(b"\x89PNG")
+    assert (workdir / "g.dot").read_text().startswith("digraph")
+
+
+def test_a_viewer_opens_only_from_a_desktop_terminal(workdir, monkeypatch, capsys):
+    opened = []
+    monkeypatch.setattr(graph_command.webbrowser, "open", lambda url: opened.append(url))
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    run_graph(["x", "x=1", "-o", "a.svg"])  # under pytest stdin/stdout are not terminals
+    assert opened == []
+    monkeypatch.setattr(graph_command, "_can_open_viewer", lambda: True)
+    run_graph(["x", "x=1", "-o", "b.svg", "--no-open"])
+    assert opened == []
+    run_graph(["x", "x=1", "-o", "c.svg"])
+    assert opened == [(workdir / "c.svg").resolve().as_uri()]
+
+
+HARNESS = """
+import argparse, sys
+from tinygrad_scalar import graph_command
+parser = argparse.ArgumentParser(prog="tinygrad-scalar")
+graph_command.add_parser(parser.add_subparsers(dest="command"))
+sys.exit(graph_command.run(parser.parse_args(sys.argv[1:])))
+"""
+
+
+def test_hostile_expression_in_a_real_process_runs_nothing(workdir):
+    for expression in ("__import__('os').system('touch pwned')", "open('pwned', 'w')"):
+        finished = subprocess.run(
+            [sys.executable, "-c", HARNESS, "graph", expression, "-o", "g.svg"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert finished.returncode == 2
+        assert finished.stdout == ""
+        assert finished.stderr.count("\n") == 1 and "Traceback" not in finished.stderr
+        assert os.listdir(workdir) == []
