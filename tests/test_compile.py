@@ -247,8 +247,9 @@ def test_shared_weights_swapped_dot_and_computed_weights_match_eager():
         h1 = ts.dot([w[0], w[0], w[1]], x, b)  # one weight used twice in a neuron
         h2 = ts.dot(x, [w[2], w[1], w[0]])  # inputs first, weights second
         h3 = ts.dot([x[0] * w[1], x[1], h1], [h2, w[2], x[2]], bias=h1 * b)  # per sample
-        s = ts.sum([h1, h2, h3, h1])  # a repeated term
-        return (s - y) ** 2 + w[0] * b * x[0], [h1, h2, h3]
+        h4 = ts.dot([w[1], w[2]], [x[1], x[1]])  # one input used twice
+        s = ts.sum([h1, h2, h3, h1, h4])  # a repeated term
+        return (s - y) ** 2 + w[0] * b * x[0], [h1, h2, h3, h4]
 
     rng = np.random.default_rng(5)
     X, Y = rng.normal(size=(7, 3)), rng.normal(size=7)
@@ -365,6 +366,19 @@ def test_return_outputs_needs_fn_to_return_outputs():
     step = compile(lambda x: x * w, [w], (1.0,))
     with pytest.raises(ValueError, match="return_outputs=True needs fn to return"):
         step([1.0, 2.0], return_outputs=True)
+
+
+def test_outputs_outside_the_loss_graph_do_not_touch_gradients():
+    w = Value(2.0)
+
+    def fn(x):
+        loss = (x * w) ** 2
+        return loss, [loss, 1.0 / (x * w)]  # the second output is infinite at x = 0 ...
+
+    step = compile(fn, [w], (1.0,))
+    (loss, outputs), grads = compiled_result(step, [w], [0.0, 1.0], return_outputs=True)
+    assert outputs[0, 1] == math.inf
+    assert grads[0] == pytest.approx(2 * 2.0 * 1.0 / 2)  # ... but not part of d loss / d w
 
 
 def test_constants_are_baked_in_and_get_no_gradient():

@@ -49,7 +49,7 @@ from __future__ import annotations
 import inspect
 import numbers
 from operator import attrgetter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -347,158 +347,21 @@ class CompiledStep:
     def __init__(self, fn: Callable[..., Any], params: Iterable[Value], example: Any) -> None:
         self._params = _checked_params(params)
         self._arg_widths, placeholders, roots, self._single_output = _trace(fn, example)
-        self._plan(self._params, placeholders, roots)
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    # --- building the plan ----------------------------------------------------------
-
-    def _plan(self, params: list[Value], placeholders: list[list[Value]], roots: list) -> None:
-        loss, outputs = roots[0], roots[1:]
-        order, seen = [], set()
-        for root in roots:
-            for node in topological_order(root, zero_interior_grads=False):
-                if node not in seen:
-                    seen.add(node)
-                    order.append(node)
-        loss_graph = set(topological_order(loss, zero_interior_grads=False))
-
-        # leaves: the parameters first (their values change every step), then constants
-        param_index = {p: i for i, p in enumerate(params)}
-        placeholder_set = {v for row in placeholders for v in row}
-        leaf_index = dict(param_index)
-        for node in order:
-            if not node.parents and node not in placeholder_set and node not in leaf_index:
-                leaf_index[node] = len(leaf_index)
-        self._n_params = len(params)
-        self._constants = np.array(
-            [v.data for v in list(leaf_index)[len(params) :]], dtype=np.float64
+        plan = _Plan(self._params, placeholders, roots)
+        self._n_params = len(self._params)
+        self._constants = plan.constants
+        self._groups = plan.groups
+        self._backward_groups = plan.backward_groups
+        self._leaf_rows, self._leaf_rows_index = plan.leaf_rows, plan.leaf_rows_index
+        self._param_rows_count = plan.param_rows_count
+        self._arg_rows = plan.arg_rows
+        self._n_rows, self._loss_row, self._output_rows = (
+            plan.n_rows,
+            plan.loss_row,
+            plan.output_rows,
         )
-
-        def is_leaf_value(v: Value) -> bool:  # a parameter or constant: no batch dimension
-            return v in leaf_index
-
-        # depth of every node, and its group key
-        depth: dict[Value, int] = {}
-        groups: dict[tuple, list[Value]] = {}
-        layer_inputs: dict[Value, tuple] = {}  # dot node -> (weights, inputs, bias)
-        for node in order:
-            if not node.parents:
-                depth[node] = 0
-                continue
-            depth[node] = 1 + max(depth[p] for p in node.parents)
-            key = self._group_key(node, is_leaf_value, layer_inputs)
-            groups.setdefault((depth[node], node in loss_graph) + key, []).append(node)
-
-        # rows: leaves that are used as values, then placeholders, then group by group
-        needs_row = set(roots)
-        for key, members in groups.items():
-            for node in members:
-                if key[2] == "layer":
-                    weights, inputs, bias = layer_inputs[node]
-                    needs_row.update(inputs)
-                    if bias is not None and not is_leaf_value(bias):
-                        needs_row.add(bias)
-                else:
-                    needs_row.update(node.parents)
-        row: dict[Value, int] = {}
-        row_leaves = sorted((v for v in needs_row if v in leaf_index), key=leaf_index.get)
-        for v in row_leaves:
-            row[v] = len(row)
-        self._leaf_rows = slice(0, len(row))
-        self._leaf_rows_index = np.array([leaf_index[v] for v in row_leaves], dtype=np.intp)
-        self._param_rows_count = sum(1 for v in row_leaves if v in param_index)
-        self._arg_rows = []
-        for arg in placeholders:
-            start = len(row)
-            for v in arg:
-                row[v] = len(row)
-            self._arg_rows.append(slice(start, len(row)))
-
-        self._groups = []
-        for key in sorted(groups, key=lambda k: k[0]):  # stable: first-seen order within a depth
-            members = self._ordered(key, groups[key], row, leaf_index, layer_inputs)
-            start = len(row)
-            for node in members:
-                row[node] = len(row)
-            out = slice(start, len(row))
-            self._groups.append(
-                (
-                    key[1],
-                    self._make_group(key, members, out, row, leaf_index, layer_inputs, param_index),
-                )
-            )
-        self._backward_groups = [g for in_loss, g in reversed(self._groups) if in_loss]
-        self._groups = [g for _, g in self._groups]
-        self._n_rows = len(row)
-        self._loss_row = row[loss]
-        self._output_rows = np.array([row[v] for v in outputs], dtype=np.intp)
-        self._n_nodes = len(order)
-        self._depth = max(depth.values())
-
-    @staticmethod
-    def _group_key(node: Value, is_leaf_value: Callable, layer_inputs: dict) -> tuple:
-        rule, parents = node._rule, node.parents
-        if rule is rules.DOT:
-            n = len(parents) // 2
-            weights, inputs = parents[:n], parents[n : 2 * n]
-            bias = parents[2 * n] if len(parents) % 2 else None
-            if not all(map(is_leaf_value, weights)) and all(map(is_leaf_value, inputs)):
-                weights, inputs = inputs, weights  # dot(x, w) written the other way round
-            if all(map(is_leaf_value, weights)):
-                layer_inputs[node] = (weights, inputs, bias)
-                bias_kind = "none" if bias is None else is_leaf_value(bias)
-                return ("layer", n, bias_kind, tuple(map(id, inputs)))
-            return ("dot", n, bias is not None)
-        if rule is rules.SUM:
-            return ("sum", len(parents))
-        return ("elementwise", rule, len(parents))
-
-    @staticmethod
-    def _ordered(key, members, row, leaf_index, layer_inputs) -> list[Value]:
-        """Order a group's nodes so that rows stay contiguous from one level to the next:
-        a layer by its weights (the order of the parameters, so neuron order), any other
-        group by the rows of its inputs (so tanh after a layer keeps the neurons' order)."""
-        if key[2] == "layer":
-            return sorted(members, key=lambda v: [leaf_index[w] for w in layer_inputs[v][0]])
-        return sorted(members, key=lambda v: [row[p] for p in v.parents])
-
-    @staticmethod
-    def _make_group(key, members, out, row, leaf_index, layer_inputs, param_index):
-        kind = key[2]
-        if kind == "layer":
-            n, k = key[3], len(members)
-            weights = [w for v in members for w in layer_inputs[v][0]]
-            inputs = layer_inputs[members[0]][1]
-            biases = [layer_inputs[v][2] for v in members]
-            bias_is_leaf = key[4] is True
-            bias = None
-            if key[4] != "none":
-                bias = _Positions([(leaf_index if bias_is_leaf else row)[b] for b in biases])
-            return _Layer(
-                _Positions([leaf_index[w] for w in weights]),
-                _Positions([row[x] for x in inputs]),
-                bias,
-                bias_is_leaf,
-                k,
-                n,
-                out,
-                weights_need_grad=any(w in param_index for w in weights),
-            )
-        if kind == "dot":
-            n, k = key[3], len(members)
-            weights = [row[p] for v in members for p in v.parents[:n]]
-            inputs = [row[p] for v in members for p in v.parents[n : 2 * n]]
-            bias = _Positions([row[v.parents[-1]] for v in members]) if key[4] else None
-            return _Dot(_Positions(weights), _Positions(inputs), bias, k, n, out)
-        if kind == "sum":
-            n = key[3]
-            return _Sum(
-                _Positions([row[p] for v in members for p in v.parents]), len(members), n, out
-            )
-        rule, arity = key[3], key[4]
-        forward, locals_, name = _elementwise_ops(rule, arity)
-        inputs = [_Positions([row[v.parents[i]] for v in members]) for i in range(arity)]
-        return _Elementwise(name, forward, locals_, inputs, out)
+        self._n_nodes, self._depth = plan.n_nodes, plan.depth
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # --- running it -----------------------------------------------------------------
 
@@ -605,6 +468,186 @@ class CompiledStep:
             f"CompiledStep({self._n_nodes} nodes, depth {self._depth},"
             f" {len(self._groups)} vectorized groups, {self._n_params} params)"
         )
+
+
+# --- planning: from the traced graph to groups over rows ----------------------------------
+
+
+class _GroupKey(NamedTuple):
+    """Nodes with equal keys run together. `kind` is "layer" (dot with leaf weights, as a
+    matrix product), "dot" (any other dot), "sum" or "elementwise"; `variant` tells
+    apart what one NumPy call cannot mix (the rule; the bias and the shared inputs)."""
+
+    depth: int
+    in_loss_graph: bool  # False for nodes only an extra output needs: no backward
+    kind: str
+    arity: int
+    variant: Any
+
+
+class _Plan:
+    """Numbers every node's row and builds the groups, in depth order.
+
+    Rows: first the parameters and constants that are used as values (filled from the
+    leaf vector each call), then the placeholders argument by argument, then each group's
+    outputs as one contiguous block.
+    """
+
+    def __init__(self, params: list[Value], placeholders: list[list[Value]], roots: list):
+        loss, outputs = roots[0], roots[1:]
+        order = _nodes_of(roots)
+        loss_graph = set(topological_order(loss, zero_interior_grads=False))
+
+        # the leaf vector: parameters first (their values change every step), then constants
+        self.param_index = {p: i for i, p in enumerate(params)}
+        placeholder_set = {v for row in placeholders for v in row}
+        self.leaf_index = dict(self.param_index)
+        for node in order:
+            if not node.parents and node not in placeholder_set and node not in self.leaf_index:
+                self.leaf_index[node] = len(self.leaf_index)
+        self.constants = np.array(
+            [v.data for v in list(self.leaf_index)[len(params) :]], dtype=np.float64
+        )
+
+        # depth of every node, and the groups
+        depth: dict[Value, int] = {}
+        groups: dict[_GroupKey, list[Value]] = {}
+        self.layer_operands: dict[Value, tuple] = {}  # dot node -> (weights, inputs, bias)
+        for node in order:
+            if not node.parents:
+                depth[node] = 0
+                continue
+            depth[node] = 1 + max(depth[p] for p in node.parents)
+            key = self._group_key(node, depth[node], node in loss_graph)
+            groups.setdefault(key, []).append(node)
+
+        self.row: dict[Value, int] = {}
+        self._number_leaf_rows(self._leaves_used_as_values(groups, roots))
+        self.arg_rows = []
+        for arg in placeholders:
+            start = len(self.row)
+            for v in arg:
+                self.row[v] = len(self.row)
+            self.arg_rows.append(slice(start, len(self.row)))
+
+        built = []  # (in loss graph, group), in depth order
+        for key in sorted(groups, key=attrgetter("depth")):  # stable: first seen first
+            members = self._ordered(key, groups[key])
+            start = len(self.row)
+            for node in members:
+                self.row[node] = len(self.row)
+            built.append(
+                (key.in_loss_graph, self._build(key, members, slice(start, len(self.row))))
+            )
+        self.groups = [group for _, group in built]
+        self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
+        self.n_rows = len(self.row)
+        self.loss_row = self.row[loss]
+        self.output_rows = np.array([self.row[v] for v in outputs], dtype=np.intp)
+        self.n_nodes = len(order)
+        self.depth = max(depth.values())
+
+    def _is_leaf_value(self, v: Value) -> bool:
+        """A parameter or a constant: one number for the whole batch."""
+        return v in self.leaf_index
+
+    def _group_key(self, node: Value, depth: int, in_loss_graph: bool) -> _GroupKey:
+        rule, parents = node._rule, node.parents
+        if rule is rules.DOT:
+            n = len(parents) // 2
+            weights, inputs = parents[:n], parents[n : 2 * n]
+            bias = parents[2 * n] if len(parents) % 2 else None
+            leafy = self._is_leaf_value
+            if not all(map(leafy, weights)) and all(map(leafy, inputs)):
+                weights, inputs = inputs, weights  # dot(x, w) written the other way round
+            if all(map(leafy, weights)):
+                self.layer_operands[node] = (weights, inputs, bias)
+                bias_kind = "none" if bias is None else ("leaf" if leafy(bias) else "row")
+                variant = (bias_kind, tuple(map(id, inputs)))  # a layer shares its inputs
+                return _GroupKey(depth, in_loss_graph, "layer", n, variant)
+            return _GroupKey(depth, in_loss_graph, "dot", n, bias is not None)
+        if rule is rules.SUM:
+            return _GroupKey(depth, in_loss_graph, "sum", len(parents), None)
+        return _GroupKey(depth, in_loss_graph, "elementwise", len(parents), rule)
+
+    def _leaves_used_as_values(self, groups: dict, roots: list) -> set:
+        """Parameters and constants that need a row: all but a layer's weights and
+        leaf biases, which the matrix product reads from the leaf vector directly."""
+        used = set(roots)
+        for key, members in groups.items():
+            for node in members:
+                if key.kind != "layer":
+                    used.update(node.parents)
+                    continue
+                weights, inputs, bias = self.layer_operands[node]
+                used.update(inputs)
+                if bias is not None and not self._is_leaf_value(bias):
+                    used.add(bias)
+        return {v for v in used if self._is_leaf_value(v)}
+
+    def _number_leaf_rows(self, leaves: set) -> None:
+        ordered = sorted(leaves, key=self.leaf_index.get)  # parameters come first
+        for v in ordered:
+            self.row[v] = len(self.row)
+        self.leaf_rows = slice(0, len(ordered))
+        self.leaf_rows_index = np.array([self.leaf_index[v] for v in ordered], dtype=np.intp)
+        self.param_rows_count = sum(1 for v in ordered if v in self.param_index)
+
+    def _ordered(self, key: _GroupKey, members: list[Value]) -> list[Value]:
+        """Order a group's nodes so that rows stay contiguous from one level to the next:
+        a layer by its weights (the order of the parameters, so neuron order), any other
+        group by the rows of its inputs (so tanh after a layer keeps the neurons' order)."""
+        if key.kind == "layer":
+            leaf_index, operands = self.leaf_index, self.layer_operands
+            return sorted(members, key=lambda v: [leaf_index[w] for w in operands[v][0]])
+        return sorted(members, key=lambda v: [self.row[p] for p in v.parents])
+
+    def _rows(self, nodes: Iterable[Value]) -> _Positions:
+        return _Positions([self.row[v] for v in nodes])
+
+    def _build(self, key: _GroupKey, members: list[Value], out: slice) -> Any:
+        k, n = len(members), key.arity
+        if key.kind == "layer":
+            weights = [w for v in members for w in self.layer_operands[v][0]]
+            inputs = self.layer_operands[members[0]][1]
+            biases = [self.layer_operands[v][2] for v in members]
+            bias_kind = key.variant[0]
+            bias = None
+            if bias_kind == "leaf":
+                bias = _Positions([self.leaf_index[b] for b in biases])
+            elif bias_kind == "row":
+                bias = self._rows(biases)
+            return _Layer(
+                weights=_Positions([self.leaf_index[w] for w in weights]),
+                inputs=self._rows(inputs),
+                bias=bias,
+                bias_is_leaf=bias_kind == "leaf",
+                k=k,
+                n=n,
+                out=out,
+                weights_need_grad=any(w in self.param_index for w in weights),
+            )
+        if key.kind == "dot":
+            weights = self._rows(p for v in members for p in v.parents[:n])
+            inputs = self._rows(p for v in members for p in v.parents[n : 2 * n])
+            bias = self._rows(v.parents[-1] for v in members) if key.variant else None
+            return _Dot(weights, inputs, bias, k, n, out)
+        if key.kind == "sum":
+            return _Sum(self._rows(p for v in members for p in v.parents), k, n, out)
+        forward, locals_, name = _elementwise_ops(key.variant, n)
+        inputs = [self._rows(v.parents[i] for v in members) for i in range(n)]
+        return _Elementwise(name, forward, locals_, inputs, out)
+
+
+def _nodes_of(roots: list[Value]) -> list[Value]:
+    """Every node the roots depend on, each after its parents."""
+    order, seen = [], set()
+    for root in roots:
+        for node in topological_order(root, zero_interior_grads=False):
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+    return order
 
 
 # --- tracing ---------------------------------------------------------------------------------
