@@ -194,7 +194,7 @@ def draw(
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral):
         raise TypeError(f"max_nodes must be an int, got {max_nodes!r}")
 
-    order = root.topological_order()
+    order = _in_argument_order(root)
     index = {id(node): i for i, node in enumerate(order)}
     if highlight is not None and (not isinstance(highlight, Value) or id(highlight) not in index):
         raise ValueError("highlight must be a Value that the drawn output depends on")
@@ -276,6 +276,27 @@ def draw(
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def _in_argument_order(root: Value) -> list[Value]:
+    """Every node `root` depends on, each after its parents, with parents visited in argument
+    order (so w0 is drawn above w1). Iterative, so graphs of any depth work."""
+    order: list[Value] = []
+    expanded: set[int] = set()
+    done: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in done:
+            continue
+        if id(node) in expanded or not node.parents:
+            done.add(id(node))
+            order.append(node)
+            continue
+        expanded.add(id(node))
+        stack.append(node)
+        stack.extend(reversed(node.parents))  # the first parent is popped first
+    return order
 
 
 def _as_float(x: Any) -> float:
