@@ -26,7 +26,7 @@ graph has the same shape for every sample; only the numbers change. `compile` us
    sigmoid that never overflows). The gradient of a layer's matrix product is
    `G @ X.T` for the weights (summed over the batch in the product itself) and `W.T @ G`
    for the inputs. The gradients of the *mean* loss are then added into each
-   parameter's `.grad`, exactly as `loss.backward()` would add them, so `zero_grad`,
+   parameter's `.grad`, as `loss.backward()` on the batch's mean would, so `zero_grad`,
    the optimizers, and eager terms such as an L2 penalty work unchanged.
 
 Limits (as with `jax.jit` and `torch.jit.trace`):
@@ -36,8 +36,13 @@ Limits (as with `jax.jit` and `torch.jit.trace`):
   and every sample then follows the example's path. Branches *inside* an op (relu, abs,
   leaky_relu, the pow special cases) are fine: they are vectorized per sample. A class
   label therefore has to enter as numbers (for instance a one-hot row), not as an index.
+  The max that `losses.softmax` and `log_softmax` subtract is read from `.data`, so it
+  too is frozen at the example's value: the result is still exact (the shift cancels),
+  but the overflow guard only holds while logits stay within ~700 of the example's.
 * A leaf that is neither in `params` nor a placeholder is a constant: its trace-time
   value is baked in and it gets no gradient. A parameter left out of `params` is frozen.
+* An op compile does not know (a Rule made outside rules.py) still works, but runs its
+  own scalar functions once per sample, at Python speed.
 * Gradients are first order only (no `create_graph`), and `detect_anomaly` is not
   consulted; inf and nan propagate as IEEE arithmetic says, as in the eager engine.
 * Numbers agree with the eager engine to rounding (about 1e-15 relative per op): sums
