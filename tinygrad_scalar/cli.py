@@ -1,0 +1,484 @@
+"""The `tinygrad-scalar` command line (also `python -m tinygrad_scalar`).
+
+    tinygrad-scalar demo [--out DIR] [--seed N] [--no-progress]
+    tinygrad-scalar train --dataset moons --layers 16,16 [--loss ...] [--optimizer ...] ...
+    tinygrad-scalar predict MODEL.json X1 X2 ...
+    tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE]
+
+Exit status: 0 on success, 2 for bad input (a one-line message on stderr naming the input;
+nothing is written), 1 when something else fails, 130 when interrupted. Output folders
+are assembled in a temporary folder next to the destination and moved into place only
+when every file is complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any, Callable, NoReturn, Sequence
+
+PROG = "tinygrad-scalar"
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+DATASETS = ("moons", "circles", "blobs", "spiral", "xor")
+MULTICLASS_DATASETS = ("blobs", "spiral")
+LOSSES = ("hinge", "mse", "bce", "cross_entropy")
+OPTIMIZERS = ("sgd", "adam")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
+
+# The demo: micrograd's moons demo (2-16-16-1, 100 points, hinge loss + 1e-4 L2, full-batch
+# SGD with the rate decaying linearly from 1.0 to 0.1 over 100 steps).
+DEMO_DIR = "tinygrad-scalar-demo"
+DEMO_SIZES = [16, 16, 1]
+DEMO_POINTS = 100
+DEMO_NOISE = 0.1
+DEMO_EPOCHS = 100
+DEMO_LR = 1.0
+DEMO_L2 = 1e-4
+
+
+class BadInput(Exception):
+    """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line (the usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+# --- argument types: each error names what is wrong with the value ----------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+    return value
+
+
+def _layer_sizes(text: str) -> list[int]:
+    """ "16,16" -> [16, 16]: the hidden layer widths."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive layer widths such as 16,16, got {text!r}"
+        )
+    return [int(part) for part in parts]
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the whole command line, subcommands included."""
+    parser = _Parser(
+        prog=PROG,
+        description="Train small neural networks on a scalar autodiff engine, and draw them.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    demo = commands.add_parser(
+        "demo",
+        help="train a 2-16-16-1 MLP on two moons and write the pictures",
+        description=(
+            "Train a 2-16-16-1 MLP on 100 two-moons points (hinge loss, L2, SGD) and write "
+            f"the model, its loss curve, decision boundary and one neuron's graph to {DEMO_DIR}/."
+        ),
+    )
+    demo.add_argument("--out", metavar="DIR", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}")
+    demo.add_argument("--seed", type=_int, default=0, help="seeds the data and the weights")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    train = commands.add_parser(
+        "train",
+        help="train an MLP on a built-in dataset",
+        description="Train an MLP on a built-in 2-D dataset, print its accuracy, and write "
+        "the model (JSON), the loss curve and the decision boundary to --out.",
+    )
+    train.add_argument("--dataset", choices=DATASETS, default="moons")
+    train.add_argument("--samples", type=_positive_int, default=200, help="points (default 200)")
+    train.add_argument(
+        "--noise", type=_nonnegative_float, default=None, help="default: the dataset's own"
+    )
+    train.add_argument(
+        "--classes", type=_positive_int, default=3, help="classes for blobs and spiral (3)"
+    )
+    train.add_argument(
+        "--layers", type=_layer_sizes, default=[16, 16], help="hidden widths (default 16,16)"
+    )
+    train.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="default: hinge for two classes, cross_entropy for more",
+    )
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument(
+        "--lr", type=_positive_float, default=None, help="default: 0.1 for sgd, 0.01 for adam"
+    )
+    train.add_argument("--epochs", type=_positive_int, default=100)
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=None, help="default: the whole training set"
+    )
+    train.add_argument("--l2", type=_nonnegative_float, default=1e-4, help="default 1e-4")
+    train.add_argument(
+        "--test-fraction", type=_fraction, default=0.2, help="held out for testing (0.2)"
+    )
+    train.add_argument("--seed", type=_int, default=0, help="seeds the data, weights, batches")
+    train.add_argument("--out", metavar="DIR", default="tinygrad-scalar-train")
+    train.add_argument("--compile", action="store_true", help="vectorized training (NumPy)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    predict = commands.add_parser(
+        "predict",
+        help="run a saved model on one input",
+        description="Print a saved model's output(s) and predicted class for one input row. "
+        "Put -- before the numbers if one of them is written like -1e-3.",
+    )
+    predict.add_argument("model", metavar="MODEL.json")
+    predict.add_argument("features", metavar="X", nargs="+", help="the input values")
+
+    try:
+        from . import graph_command
+    except ImportError:  # the graph subcommand lives in its own module; absent without it
+        graph_command = None
+    if graph_command is not None:
+        graph_command.add_parser(commands)
+    return parser
+
+
+# --- output folders ---------------------------------------------------------------------------
+
+
+def _check_out_dir(out: str) -> None:
+    """Refuse an output folder that cannot be made, before any work is done."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise BadInput(f"--out {out!r} exists and is not a folder")
+    ancestor = os.path.abspath(out)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise BadInput(f"--out {out!r}: {ancestor!r} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {out!r}: no permission to write in {ancestor!r}")
+
+
+@contextlib.contextmanager
+def _staging_dir(out: str) -> Any:
+    """A temporary folder beside `out`; the caller calls `_publish` to move it into place.
+
+    Whatever happens before that, the temporary folder is removed and `out` is untouched.
+    """
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out) or 'out'}.")
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _usual_mode(mode: int) -> int:
+    """`mode` as the user's umask would have left it (temporary files are made private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def _publish(staging: str, out: str) -> list[str]:
+    """Move the finished files into `out` (each move is an atomic rename)."""
+    names = sorted(os.listdir(staging))
+    for name in names:
+        os.chmod(os.path.join(staging, name), _usual_mode(0o666))
+    os.chmod(staging, _usual_mode(0o777))
+    if not os.path.isdir(out):
+        os.rename(staging, out)  # a brand-new folder appears complete, in one step
+    else:
+        for name in names:
+            os.replace(os.path.join(staging, name), os.path.join(out, name))
+    return [os.path.join(out, name) for name in names]
+
+
+def _write_pictures(staging: str, model: Any, history: Any, X: list, y: list) -> list[str]:
+    """Loss curve and decision boundary; with matplotlib missing, say so and go on."""
+    try:
+        from .plot import plot_decision_boundary, plot_history
+
+        plot_history(history, os.path.join(staging, "loss.png"))
+        plot_decision_boundary(model, X, y, os.path.join(staging, "decision_boundary.png"))
+    except ImportError as error:
+        return [f"note: skipped loss.png and decision_boundary.png ({error})"]
+    return []
+
+
+def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
+    """The first hidden neuron's graph on one input, with its gradients, as SVG."""
+    try:
+        from .viz import draw
+    except ImportError as error:
+        return [f"note: skipped neuron.svg (the graph drawing module is not available: {error})"]
+    from .engine import Value
+
+    neuron = model.layers[0].neurons[0]
+    inputs = [Value(v, label=f"x{i + 1}") for i, v in enumerate(x)]
+    out = neuron(inputs)
+    out.label = "out"
+    out.backward()
+    try:
+        draw(out, params=neuron).save(os.path.join(staging, "neuron.svg"))
+    except Exception as error:  # noqa: BLE001 - no renderer must not cost the other files
+        return [f"note: skipped neuron.svg ({type(error).__name__}: {error})"]
+    finally:
+        neuron.zero_grad()
+    return []
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def _compile_available() -> bool:
+    try:
+        from . import compile as _compile  # noqa: F401 - only asking whether it is there
+    except ImportError:
+        return False
+    return True
+
+
+def _report_accuracy(name: str, value: float, count: int) -> str:
+    return f"{name}: {100 * value:.1f}% ({round(value * count)}/{count} points)"
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .data import make_moons
+    from .nn import MLP
+    from .train import accuracy, fit
+
+    _check_out_dir(args.out)
+    X, y = make_moons(DEMO_POINTS, DEMO_NOISE, seed=args.seed)
+    model = MLP(2, DEMO_SIZES, activation="relu", seed=args.seed)
+    print(f"training {model.nin}-{'-'.join(map(str, DEMO_SIZES))} MLP on {len(X)} moons points")
+    history = fit(
+        model,
+        X,
+        y,
+        loss="hinge",
+        optimizer="sgd",
+        lr=DEMO_LR,
+        schedule="linear",
+        epochs=DEMO_EPOCHS,
+        l2=DEMO_L2,
+        seed=args.seed,
+        progress=not args.no_progress,
+        compile=_compile_available(),
+    )
+    final = accuracy(model, X, y)
+    print(f"final loss: {history.train_loss[-1]:.4f}")
+    print(_report_accuracy("final accuracy", final, len(X)))
+    with _staging_dir(args.out) as staging:
+        model.save(os.path.join(staging, "model.json"))
+        notes = _write_pictures(staging, model, history, X, y)
+        notes += _write_neuron_graph(staging, model, X[0])
+        written = _publish(staging, args.out)
+    for note in notes:
+        print(note)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _dataset(args: argparse.Namespace) -> tuple[list, list]:
+    from . import data
+
+    noise = {} if args.noise is None else {"noise": args.noise}
+    if args.dataset == "moons":
+        return data.make_moons(args.samples, seed=args.seed, **noise)
+    if args.dataset == "circles":
+        return data.make_circles(args.samples, seed=args.seed, **noise)
+    if args.dataset == "xor":
+        return data.make_xor(args.samples, seed=args.seed, **noise)
+    if args.dataset == "blobs":
+        std = {} if args.noise is None else {"std": args.noise}
+        return data.make_blobs(args.samples, centers=args.classes, seed=args.seed, **std)
+    return data.make_spiral(args.samples, classes=args.classes, seed=args.seed, **noise)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .data import train_test_split
+    from .nn import MLP
+    from .train import accuracy, fit
+
+    classes = args.classes if args.dataset in MULTICLASS_DATASETS else 2
+    if args.dataset in MULTICLASS_DATASETS and classes < 2:
+        raise BadInput(f"--classes must be at least 2 for {args.dataset}, got {classes}")
+    loss = args.loss or ("hinge" if classes == 2 else "cross_entropy")
+    if loss in ("hinge", "bce") and classes > 2:
+        raise BadInput(
+            f"--loss {loss} is for two classes; --dataset {args.dataset} has {classes}"
+            " (use cross_entropy or mse)"
+        )
+    if args.samples < 2:
+        raise BadInput(
+            f"--samples must be at least 2 (some to train, some to test), got {args.samples}"
+        )
+    _check_out_dir(args.out)
+
+    X, y = _dataset(args)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, args.test_fraction, seed=args.seed)
+    outputs = classes if (loss == "cross_entropy" or (loss == "mse" and classes > 2)) else 1
+    model = MLP(2, [*args.layers, outputs], activation=args.activation, seed=args.seed)
+    print(
+        f"training {'-'.join(map(str, [2, *args.layers, outputs]))} MLP on {len(X_train)}"
+        f" {args.dataset} points ({loss} loss, {args.optimizer})"
+    )
+    try:
+        history = fit(
+            model,
+            X_train,
+            y_train,
+            loss=loss,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            l2=args.l2,
+            X_test=X_test,
+            y_test=y_test,
+            seed=args.seed,
+            progress=not args.no_progress,
+            compile=args.compile,
+        )
+    except NotImplementedError as error:  # --compile without the compiler
+        raise BadInput(f"--compile: {error}") from None
+    print(f"final loss: {history.train_loss[-1]:.4f}")
+    # the history's train accuracy is taken before each step: measure the final model
+    print(_report_accuracy("train accuracy", accuracy(model, X_train, y_train), len(X_train)))
+    print(_report_accuracy("test accuracy", history.test_accuracy[-1], len(X_test)))
+    with _staging_dir(args.out) as staging:
+        model.save(os.path.join(staging, "model.json"))
+        notes = _write_pictures(staging, model, history, X, y)
+        written = _publish(staging, args.out)
+    for note in notes:
+        print(note)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .nn import MLP
+    from .train import classify, predict
+
+    features = []
+    for i, text in enumerate(args.features):
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadInput(f"input x{i + 1} must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise BadInput(f"input x{i + 1} must be a finite number, got {text!r}")
+        features.append(value)
+    try:
+        model = MLP.load(args.model)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    if len(features) != model.nin:
+        raise BadInput(
+            f"model {args.model} takes {model.nin} inputs, got {len(features)}:"
+            f" {' '.join(args.features)}"
+        )
+    (output,) = predict(model, [features])
+    (label,) = classify(model, [features])
+    if isinstance(output, list):
+        print("outputs: " + " ".join(f"{v:.6g}" for v in output))
+    else:
+        print(f"output: {output:.6g}")
+    print(f"class: {label}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": run_demo,
+    "train": run_train,
+    "predict": run_predict,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, --version and usage errors
+            return stop.code if isinstance(stop.code, int) else EXIT_OK
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
+        from . import graph_command
+
+        return graph_command.run(args)
+    except BadInput as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        print(f"{PROG}: error: cannot write{where}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_FAILURE
