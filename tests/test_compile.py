@@ -442,3 +442,23 @@ def test_compile_refuses_bad_fn_params_and_examples():
         compile(lambda x: x[0][0] * w, [w], ([[1.0, 2.0]],))
     with pytest.raises(TypeError, match="example argument 0 is a string"):
         compile(lambda x: x * w, [w], ("1.0",))
+
+
+def test_cross_entropy_gradients_match_pytorch():
+    torch = pytest.importorskip("torch")
+    model = MLP(2, [8, 8, 3], activation="tanh", seed=7)
+    net = model.to_torch()
+    rng = np.random.default_rng(7)
+    X, classes = rng.normal(size=(25, 2)), rng.integers(0, 3, size=25)
+    step = compile(cross_entropy_fn(model), model.parameters(), (X[0], np.eye(3)[classes[0]]))
+    model.zero_grad()
+    loss = step(X, np.eye(3)[classes])
+
+    torch_loss = torch.nn.functional.cross_entropy(net(torch.tensor(X)), torch.tensor(classes))
+    torch_loss.backward()
+    assert loss == pytest.approx(torch_loss.item(), rel=1e-12)
+    for i, layer in enumerate(model.layers):
+        linear = net[2 * i]
+        weights = np.array([[w.grad for w in n.w] for n in layer.neurons])
+        assert_close(weights, linear.weight.grad.numpy())
+        assert_close([n.b.grad for n in layer.neurons], linear.bias.grad.numpy())

@@ -692,7 +692,7 @@ def _sample_argument(value: Any, i: int) -> int | None:
             " the placeholder Values"
         )
     array = np.asarray(value, dtype=object)
-    if array.ndim == 0 and isinstance(value, numbers.Real):
+    if array.ndim == 0 and isinstance(array.item(), numbers.Real):  # also a 0-d array
         return None
     if array.ndim != 1 or not all(
         isinstance(x, numbers.Real) and not isinstance(x, Value) for x in array
