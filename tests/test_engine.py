@@ -64,7 +64,6 @@ def test_value_stores_numbers_as_python_float(raw, expected):
     assert v.parents == ()
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: NumPy bool scalar (np.bool_) is rejected")
 def test_value_accepts_numpy_bool():
     assert Value(np.True_).data == 1.0
 
@@ -576,11 +575,6 @@ def test_create_graph_mixed_second_derivatives():
     assert y.grad == pytest.approx(3.0, rel=1e-14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: with create_graph=True a leaf whose local derivatives are all "
-    "constants gets a float .grad, not a Value (the issue asks for every .grad a Value)",
-)
 def test_create_graph_makes_every_gradient_a_value():
     x = Value(2.0)
     (x + 1).backward(create_graph=True)
@@ -656,11 +650,6 @@ def test_detect_anomaly_in_backward_names_the_op():
             y.backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: under create_graph the anomaly is reported as the forward pass of "
-    "the derivative's own division, '/(0.5, 0.0)', instead of naming sqrt's backward",
-)
 def test_detect_anomaly_in_backward_with_create_graph():
     x = Value(0.0)
     with detect_anomaly():

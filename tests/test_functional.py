@@ -98,21 +98,11 @@ def test_grad_hessian_row_when_every_argument_is_differentiated():
     assert row == (pytest.approx(6 * 1.5 * 4.0), pytest.approx(6 * 1.5**2 * 2.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: grad(grad(f, 0), 1) returns 0: the inner grad sees a float at its "
-    "argnum and does not keep the graph, though the output depends on the outer Value",
-)
 def test_grad_mixed_partial_through_different_argnums():
     f = lambda x, y: x**2 * y**3
     assert grad(grad(f, argnums=0), argnums=1)(1.5, 2.0) == pytest.approx(6 * 1.5 * 2.0**2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a grad inside a closure over an outer grad's Value returns a float, "
-    "so the outer derivative is lost (JAX gives 1 here)",
-)
 def test_grad_of_a_closure_over_an_outer_variable():
     # d/dx [d/dy (x y)] = d/dx [x] = 1
     assert grad(lambda x: grad(lambda y: x * y)(1.0))(3.0) == 1.0

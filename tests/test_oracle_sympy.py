@@ -157,12 +157,6 @@ def test_sympy_backend_sees_the_same_function(expressions, sympy_ops):
     assert sympy.simplify(expr - expected) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: pow's rule returns the constant 0.0 for d/dbase when the exponent "
-    "is 0, which also drops that derivative's dependence on the exponent under "
-    "create_graph (PyTorch shares this quirk)",
-)
 def test_second_derivative_of_pow_at_exponent_zero():
     # (x + 1.5)**x is smooth at 0; its second derivative there is 2/1.5 + log(1.5)**2
     x = sympy.Symbol("x", real=True)

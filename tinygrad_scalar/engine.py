@@ -37,6 +37,9 @@ def _as_float(x: Any, what: str = "Value") -> float:
         return x
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         return float(x)  # int, bool, NumPy scalars, Fraction
+    if getattr(x, "shape", None) == () and getattr(x, "dtype", None) is not None:
+        if x.dtype.kind in "biuf":  # NumPy bool (not a numbers.Real) and 0-d arrays
+            return float(x)
     raise TypeError(f"{what} takes a real number, got {type(x).__name__}: {x!r:.60}")
 
 
@@ -103,13 +106,13 @@ class Value:
             c = _as_float(exponent, "the exponent")
         except TypeError:
             return NotImplemented
-        return _apply(rules.power_by(c), (self,))
+        return _unary(rules.power_by(c), self)
 
     def __rpow__(self, base: Operand) -> Value:
         return _binary(rules.POW, base, self)
 
     def __neg__(self) -> Value:
-        return _apply(rules.NEG, (self,))
+        return _unary(rules.NEG, self)
 
     def __pos__(self) -> Value:
         return self
@@ -117,28 +120,28 @@ class Value:
     # --- functions ------------------------------------------------------------------
 
     def exp(self) -> Value:
-        return _apply(rules.EXP, (self,))
+        return _unary(rules.EXP, self)
 
     def log(self) -> Value:
-        return _apply(rules.LOG, (self,))
+        return _unary(rules.LOG, self)
 
     def sqrt(self) -> Value:
-        return _apply(rules.SQRT, (self,))
+        return _unary(rules.SQRT, self)
 
     def tanh(self) -> Value:
-        return _apply(rules.TANH, (self,))
+        return _unary(rules.TANH, self)
 
     def sigmoid(self) -> Value:
-        return _apply(rules.SIGMOID, (self,))
+        return _unary(rules.SIGMOID, self)
 
     def relu(self) -> Value:
-        return _apply(rules.RELU, (self,))
+        return _unary(rules.RELU, self)
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
-        return _apply(rules.leaky_relu_with(_as_float(slope, "slope")), (self,))
+        return _unary(rules.leaky_relu_with(_as_float(slope, "slope")), self)
 
     def abs(self) -> Value:
-        return _apply(rules.ABS, (self,))
+        return _unary(rules.ABS, self)
 
     __abs__ = abs
 
@@ -190,17 +193,23 @@ class Value:
         Value with a graph of its own, which can be differentiated again.
         """
         order = topological_order(self)  # also zeroes interior .grad
-        if not isinstance(gradient, Value):
+        if create_graph and not isinstance(gradient, Value):
+            gradient = Value(gradient, "gradient")
+        elif not isinstance(gradient, Value):
             gradient = _as_float(gradient, "gradient")
         self.grad = gradient if self.parents else self.grad + gradient
 
         if create_graph:
-            for node in reversed(order):
-                if node.parents:
-                    local_grads = node._rule.derivatives(node, *node.parents)
-                    for parent, local in zip(node.parents, local_grads):
-                        parent.grad = parent.grad + local * node.grad
-                    _check_backward(node)
+            # The rules are called again with Values, which builds the derivative's graph.
+            anomaly = _detect_anomaly
+            with detect_anomaly(False):  # a non-finite step here is reported as backward's
+                for node in reversed(order):
+                    if node.parents:
+                        local_grads = node._rule.derivatives(node, *node.parents)
+                        for parent, local in zip(node.parents, local_grads):
+                            parent.grad = parent.grad + local * node.grad
+                        if anomaly:
+                            _check_backward(node)
             return
 
         for node in reversed(order):
@@ -307,9 +316,22 @@ def _binary(rule: Rule, a: Any, b: Any) -> Value:
     return node
 
 
+def _unary(rule: Rule, x: Value) -> Value:
+    """Apply a one-input rule to a Value."""
+    x_data = x.data
+    out = rule.forward(x_data)
+    if _detect_anomaly:
+        _check_forward(rule, out, (x_data,))
+    if not _grad_enabled:
+        return _leaf(out)
+    return _new_node(out, (x,), rule.derivatives(out, x_data), rule)
+
+
 def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
     """Apply any rule to a sequence of Values and numbers, making one node."""
-    parents = tuple(x if isinstance(x, Value) else Value(x) for x in inputs)
+    parents = tuple(inputs)
+    if {type(x) for x in parents} != _JUST_VALUES:  # numbers become leaves
+        parents = tuple(x if isinstance(x, Value) else Value(x) for x in parents)
     datas = [p.data for p in parents]
     out = rule.forward(*datas)
     if _detect_anomaly:
@@ -317,6 +339,9 @@ def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
     if not _grad_enabled:
         return _leaf(out)
     return _new_node(out, parents, rule.derivatives(out, *datas), rule)
+
+
+_JUST_VALUES = {Value}
 
 
 def sum(values: Iterable[Operand]) -> Value:  # noqa: A001 - the package's own n-ary sum
@@ -333,10 +358,10 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     >>> float(dot([1, 2], [3, 4], bias=0.5))
     11.5
     """
-    ws, xs = list(ws), list(xs)
-    if len(ws) != len(xs):
-        raise ValueError(f"dot: {len(ws)} weights but {len(xs)} inputs")
-    inputs = ws + xs if bias is None else ws + xs + [bias]
+    inputs = (*ws, *xs) if bias is None else (*ws, *xs, bias)
+    n_weights = len(ws)
+    if 2 * n_weights != len(inputs) - (bias is not None):
+        raise ValueError(f"dot: {n_weights} weights but {len(inputs) - n_weights} inputs")
     if not inputs:
         return Value(0.0)
     return _apply(rules.DOT, inputs)
@@ -363,6 +388,8 @@ def gradients(
     """
     if not isinstance(output, Value):
         raise TypeError(f"gradients: output must be a Value, got {type(output).__name__}")
+    if create_graph and not isinstance(gradient, Value):
+        gradient = Value(gradient, "gradient")
     grads: dict[Value, Any] = {output: gradient}
     for node in reversed(topological_order(output, zero_interior_grads=False)):
         if not node.parents or node not in grads:
@@ -407,10 +434,10 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly(enabled: bool = True) -> Iterator[None]:
     """Raise FloatingPointError at the first inf or nan an op produces, forward or backward."""
     global _detect_anomaly
-    previous, _detect_anomaly = _detect_anomaly, True
+    previous, _detect_anomaly = _detect_anomaly, enabled
     try:
         yield
     finally:
@@ -428,8 +455,6 @@ def _check_forward(rule: Rule, out: float, inputs: Sequence[float]) -> None:
 
 
 def _check_backward(node: Value) -> None:
-    if not _detect_anomaly:
-        return
     for parent in node.parents:
         if not _finite(parent.grad):
             shown = ", ".join(repr(p.data) for p in node.parents)

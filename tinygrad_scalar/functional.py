@@ -14,6 +14,10 @@ from .engine import Value, _as_float, gradients, identity
 
 ArgNums = Union[int, Sequence[int]]
 
+# How many grad/value_and_grad calls are running their function right now (not thread-safe,
+# like the engine's other switches).
+_open_traces = 0
+
 
 def _argnum_tuple(argnums: ArgNums) -> tuple[int, ...]:
     if isinstance(argnums, int) and not isinstance(argnums, bool):
@@ -37,9 +41,11 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
         for i in positions:
             if not -len(args) <= i < len(args):
                 raise IndexError(f"argnums {i} is out of range for {len(args)} argument(s)")
+        global _open_traces
         args = list(args)
-        # Values passed in mean an outer derivative is being taken: keep the graph.
-        nested = any(isinstance(args[i], Value) for i in positions)
+        # Inside another grad's function (Values passed in, or captured by a closure), an
+        # outer derivative is being taken: keep the derivative's graph and return Values.
+        nested = _open_traces > 0 or any(isinstance(a, Value) for a in args)
         wrt = []
         for i in positions:
             x = args[i]
@@ -47,7 +53,11 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
             node = identity(x) if isinstance(x, Value) else Value(_as_float(x, "grad"))
             args[i] = node
             wrt.append(node)
-        out = f(*args)
+        _open_traces += 1
+        try:
+            out = f(*args)
+        finally:
+            _open_traces -= 1
         if not isinstance(out, Value):
             value = _as_float(out, "the function's result")  # a constant: derivative 0
             grads: tuple = (0.0,) * len(wrt)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from typing import Any, Callable
 
 # --- IEEE-style float helpers that fall back to Value methods -------------------------
@@ -134,13 +135,15 @@ ABS      = Rule("abs",     abs,                               lambda out, x: (si
 # fmt: on
 # relu'(0) = 0 and abs'(0) = 0, as in PyTorch. (relu's two tuples are constants: no allocation.)
 
-# a ** b with b a Value too. d/da is 0 where b == 0 (even at a == 0); d/db = a**b * log(a),
-# taken as 0 where a == 0 and b >= 0 (0**b is flat in b there), as PyTorch does.
+# a ** b with b a Value too. d/da = b * a**(b-1) is 0 where b == 0, even at a == 0 (where the
+# formula would give 0 * inf); d/db = a**b * log(a) is taken as 0 where a == 0 and b >= 0
+# (0**b is flat in b there), as PyTorch does. When b is a Value (a higher-order graph), d/da
+# keeps the formula away from a == 0, because its own derivative in b is not 0.
 POW = Rule(
     "**",
     power,
     lambda out, a, b: (
-        0.0 if b == 0 else b * power(a, b - 1.0),
+        0.0 if b == 0 and (type(b) is float or a == 0) else b * power(a, b - 1.0),
         0.0 if a == 0 and b >= 0 else out * log(a),
     ),
 )
@@ -173,7 +176,7 @@ SUM = Rule("sum", lambda *xs: sum(xs), lambda out, *xs: (1.0,) * len(xs))
 def _dot_forward(*inputs: Any) -> Any:
     # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
     n = len(inputs) // 2
-    total = sum(w * x for w, x in zip(inputs[:n], inputs[n : 2 * n]))
+    total = sum(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
     return total + inputs[-1] if len(inputs) % 2 else total
 
 
