@@ -276,6 +276,14 @@ def _torch() -> Any:
     return torch
 
 
+def _missing(*names: str) -> str | None:
+    """'<module> not available' for the first module that cannot be imported, else None."""
+    for name in names:
+        if _import(name) is None:
+            return f"{name} not available"
+    return None
+
+
 def _import(name: str) -> Any:
     import importlib
 
@@ -561,8 +569,9 @@ def row_compiled(report: Report, args: argparse.Namespace) -> None:
     if _import("micrograd.nn") is None:
         report.skip(bench, "moons demo step, compiled", "micrograd not installed")
         return
-    if _import("tinygrad_scalar.compile") is None or _import("tinygrad_scalar.nn") is None:
-        report.skip(bench, "moons demo step, compiled", "tinygrad_scalar.compile not available")
+    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compile")
+    if missing:
+        report.skip(bench, "moons demo step, compiled", missing)
         return
     X, y = peers.moons(100)
     engine, mg_model = micrograd_demo()
@@ -675,10 +684,11 @@ def torch_spiral_epoch(
 def row_spiral(report: Report, args: argparse.Namespace) -> None:
     bench = "issue 6: compiled"
     measure = "spiral epoch (3,000 pts, batch 100, Adam)"
-    nn = _import("tinygrad_scalar.nn")
-    if _import("tinygrad_scalar.compile") is None or nn is None:
-        report.skip(bench, measure, "tinygrad_scalar.compile not available")
+    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compile")
+    if missing:
+        report.skip(bench, measure, missing)
         return
+    nn = _import("tinygrad_scalar.nn")
     X, labels = peers.spiral(3000)
     model = nn.MLP(2, SPIRAL_SIZES[1:], activation="relu", output="linear", seed=0)
     epoch, trace_seconds, (eager_first, compiled_first) = ours_spiral_epoch(model, X, labels)
