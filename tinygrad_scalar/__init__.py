@@ -5,7 +5,16 @@
 >>> y = x**2 + 2 * x
 >>> y.backward(); x.grad
 8.0
+
+The engine (Value, grad, ...) is imported at once. The layers above it load on first use,
+so `import tinygrad_scalar` stays light: `tinygrad_scalar.nn`, `.losses`, `.optim`, `.data`,
+`.train`, `.plot`, `.viz` (also `draw`), and `compile`/`CompiledStep` (NumPy).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .engine import (
     Value,
@@ -22,11 +31,29 @@ from .functional import GradcheckError, grad, gradcheck, value_and_grad
 
 __version__ = "0.1.0"
 
+_SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
+_LAZY_NAMES = {"compile": "compile", "CompiledStep": "compile", "draw": "viz", "MLP": "nn"}
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: load the heavier layers (NumPy, graphviz, matplotlib) only when asked for.
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'tinygrad_scalar' has no attribute {name!r}")
+
+
 __all__ = [
+    "CompiledStep",
     "GradcheckError",
+    "MLP",
     "Value",
+    "compile",
     "detect_anomaly",
     "dot",
+    "draw",
     "enable_grad",
     "grad",
     "gradcheck",
