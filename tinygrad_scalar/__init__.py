@@ -24,7 +24,7 @@ from .engine import (
     gradients,
     is_grad_enabled,
     no_grad,
-    sum,
+    sum,  # noqa: F401 - tinygrad_scalar.sum, kept out of __all__
     topological_order,
 )
 from .functional import GradcheckError, grad, gradcheck, value_and_grad
@@ -45,12 +45,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tinygrad_scalar' has no attribute {name!r}")
 
 
+# `sum` and `compile` are left out of __all__ on purpose: `from tinygrad_scalar import *` must
+# not shadow Python's built-ins. Use them as tinygrad_scalar.sum and tinygrad_scalar.compile.
 __all__ = [
     "CompiledStep",
     "GradcheckError",
     "MLP",
     "Value",
-    "compile",
     "detect_anomaly",
     "dot",
     "draw",
@@ -60,7 +61,6 @@ __all__ = [
     "gradients",
     "is_grad_enabled",
     "no_grad",
-    "sum",
     "topological_order",
     "value_and_grad",
 ]
