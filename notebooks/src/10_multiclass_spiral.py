@@ -1,0 +1,142 @@
+# %% [markdown]
+# # 10 · Several classes: the spiral
+#
+# With more than two classes the network gets one output per class. Those outputs are
+# *logits*, raw scores; softmax turns them into probabilities,
+#
+# $$p_k = \frac{e^{z_k}}{\sum_{j=1}^{K} e^{z_j}},$$
+#
+# and the loss is cross-entropy, $-\log p_c$ for the true class $c$, averaged over the
+# examples (notebook 06). Here a network learns to tell apart three interleaved spiral arms,
+# a problem no straight line can solve.
+
+# %%
+import warnings
+
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from tinygrad_scalar import Value
+from tinygrad_scalar.data import make_spiral, train_test_split
+from tinygrad_scalar.losses import cross_entropy, softmax
+from tinygrad_scalar.nn import MLP
+from tinygrad_scalar.plot import plot_decision_boundary, plot_history
+from tinygrad_scalar.train import accuracy, fit
+
+# tqdm (behind fit's progress bar) warns when ipywidgets is missing; we pass progress=False
+warnings.filterwarnings("ignore", message="IProgress not found")
+plt.rcParams["figure.dpi"] = 80
+
+# %% [markdown]
+# ## The data
+#
+# 180 points, 60 on each of three arms that wind around the origin. A sixth is kept aside for
+# testing.
+
+# %%
+X, y = make_spiral(n=180, classes=3, noise=0.2, seed=0)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=1 / 6, seed=0)
+print(len(X_train), "training points,", len(X_test), "test points, classes", sorted(set(y)))
+
+fig, ax = plt.subplots(figsize=(4, 3.5))
+for label, marker in zip(range(3), "o^s"):
+    points = [p for p, c in zip(X, y) if c == label]
+    ax.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, s=16,
+               label=f"class {label}")
+ax.set_aspect("equal")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## Three logits, three probabilities
+#
+# The network has 2 inputs, two hidden ReLU layers of 16 neurons and 3 linear outputs. Before
+# training its probabilities are arbitrary. For comparison, a model that always answered
+# $\tfrac13$ for each class would score $-\log \tfrac13 = \log 3 \approx 1.0986$; the
+# random network starts a little worse than that.
+
+# %%
+model = MLP(2, [16, 16, 3], activation="relu", output="linear", seed=0)
+logits = model(X_train[0])
+probabilities = softmax(logits)
+print("logits:       ", [round(z.data, 4) for z in logits])
+print("probabilities:", [round(p.data, 4) for p in probabilities], " true class", y_train[0])
+initial_loss = cross_entropy([model(x) for x in X_train], y_train)
+print(f"loss before training: {initial_loss.data:.4f}")
+
+# %% [markdown]
+# For one example the gradient of the loss with respect to the logits is $p - y$ with $y$ the
+# one-hot target: the true class's logit is pushed up by $1 - p_c$, every other logit down
+# by its probability.
+
+# %%
+logits = [Value(z.data) for z in logits]  # fresh leaves, so we can read their gradients
+loss = cross_entropy([logits], [y_train[0]])
+loss.backward()
+one_hot = [1.0 if k == y_train[0] else 0.0 for k in range(3)]
+print("dloss/dz:", [round(z.grad, 6) for z in logits])
+print("p - y:   ", [round(p.data - t, 6) for p, t in zip(softmax(logits), one_hot)])
+
+# %% [markdown]
+# ## Training
+#
+# `fit` with `loss="cross_entropy"` expects one output per class and integer labels. Adam,
+# batches of 30, 60 epochs.
+
+# %%
+history = fit(model, X_train, y_train, loss="cross_entropy", optimizer="adam", lr=0.02,
+              epochs=60, batch_size=30, X_test=X_test, y_test=y_test, seed=0, progress=False)
+print(history)
+display(plot_history(history))
+
+# %% [markdown]
+# ## Decision regions
+#
+# Each point of the plane is coloured by the class with the largest logit (the largest
+# probability: softmax keeps the order). The regions curl with the arms.
+
+# %%
+display(plot_decision_boundary(model, X, y, resolution=80, title="16-16-3 ReLU network"))
+
+# %% [markdown]
+# ## Why the hidden layers are needed
+#
+# Without hidden layers the three logits are linear functions of the input, and the regions
+# where one of three linear functions is largest are convex wedges. No arrangement of wedges
+# follows a spiral, so the best such model gets only a fraction of the points right.
+
+# %%
+linear_model = MLP(2, [3], output="linear", seed=0)
+fit(linear_model, X_train, y_train, loss="cross_entropy", optimizer="adam", lr=0.05,
+    epochs=60, batch_size=30, seed=0, progress=False)
+print(f"test accuracy: linear model {accuracy(linear_model, X_test, y_test):.2f}, "
+      f"16-16-3 network {accuracy(model, X_test, y_test):.2f}")
+display(plot_decision_boundary(linear_model, X, y, resolution=60, title="no hidden layer"))
+
+# %% [markdown]
+# ## Try it
+#
+# 1. The cross-entropy loss when the network gives the true class probability $1/3$
+#    (equal logits), to 6 decimals.
+# 2. For logits $[1, 1, 1, 1]$ and true class 2, the gradient with respect to logit 2.
+# 3. How many parameters does `MLP(2, [16, 16, 3])` have?
+
+# %%
+def check(answer, expected, tolerance=1e-9):
+    """Print 'correct' if the answer matches the engine's value."""
+    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
+        print("correct")
+    else:
+        print(f"not yet: {answer} is not it, try again")
+
+
+answer_1 = 1.098612  # your answer
+check(answer_1, cross_entropy([[0.0, 0.0, 0.0]], [0]).data, tolerance=1e-6)
+
+answer_2 = -0.75  # your answer
+zs = [Value(1.0) for _ in range(4)]
+cross_entropy([zs], [2]).backward()
+check(answer_2, zs[2].grad)
+
+answer_3 = 371  # your answer
+check(answer_3, MLP(2, [16, 16, 3]).num_parameters())
