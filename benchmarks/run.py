@@ -112,11 +112,16 @@ def alternate(
 
 
 def _seconds(t: float) -> str:
-    if t >= 1.0:
-        return f"{t:.2f} s"
-    if t >= 1e-3:
-        return f"{t * 1e3:.3g} ms"
-    return f"{t * 1e6:.3g} us"
+    """3 significant figures in s, ms or us (chosen after rounding: 0.99996 s is 1.00 s)."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= 0.9995 * scale or unit == "us":
+            return f"{_three_figures(t / scale)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _three_figures(x: float) -> str:
+    decimals = 2 if x < 9.995 else 1 if x < 99.95 else 0
+    return f"{x:.{decimals}f}"
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -184,11 +189,11 @@ def speed_row(
             measure,
             f"{_seconds(ours.median)} ({ours.spread()})",
             f"{peer_name} {_seconds(peer.median)} ({peer.spread()})",
-            f"{ratio:.1f}x",
+            f"{_three_figures(ratio)}x",
             target_text,
             status,
         ),
-        f"{measure}: {ratio:.1f}x {peer_name}'s speed (target {target_text}): {status}",
+        f"{measure}: {_three_figures(ratio)}x {peer_name}'s speed (target {target_text}): {status}",
     )
 
 
@@ -706,7 +711,7 @@ def row_spiral(report: Report, args: argparse.Namespace) -> None:
     ours = timings["ours"]
     ok = ours.median < 1.0
     if "torch" in timings:
-        ratio = f"{timings['torch'].median / ours.median:.2f}x"
+        ratio = f"{_three_figures(timings['torch'].median / ours.median)}x"
         peer = f"torch {_seconds(timings['torch'].median)} ({timings['torch'].spread()})"
     else:
         ratio, peer = "", "torch not installed"
