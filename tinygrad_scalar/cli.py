@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import math
 import os
 import shutil
@@ -194,13 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("features", metavar="X", nargs="+", help="the input values")
 
-    try:
-        from . import graph_command
-    except ImportError:  # the graph subcommand lives in its own module; absent without it
-        graph_command = None
+    graph_command = _graph_command()
     if graph_command is not None:
         graph_command.add_parser(commands)
     return parser
+
+
+def _graph_command() -> Any:
+    """The module of the `graph` subcommand, or None: without it the subcommand is absent."""
+    try:
+        return importlib.import_module(f"{__package__}.graph_command")
+    except ImportError:
+        return None
 
 
 # --- output folders ---------------------------------------------------------------------------
@@ -294,7 +300,7 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
 
 def _compile_available() -> bool:
     try:
-        from . import compile as _compile  # noqa: F401 - only asking whether it is there
+        importlib.import_module(f"{__package__}.compile")
     except ImportError:
         return False
     return True
@@ -469,9 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return stop.code if isinstance(stop.code, int) else EXIT_OK
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
-        from . import graph_command
-
-        return graph_command.run(args)
+        return _graph_command().run(args)
     except BadInput as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,307 @@
+"""The `tinygrad-scalar` command line, in a subprocess and in-process through main(argv)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tinygrad_scalar import cli
+from tinygrad_scalar.nn import MLP
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd):
+    """Run `python -m tinygrad_scalar ARGS` in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "tinygrad_scalar", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One run of `tinygrad-scalar demo` for the whole module (it is the slow part)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    result = run_cli("demo", "--no-progress", cwd=cwd)
+    return result, cwd / "tinygrad-scalar-demo"
+
+
+def test_demo_reaches_97_percent_and_says_so(demo):
+    result, _ = demo
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"final accuracy: ([\d.]+)% \((\d+)/100 points\)", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(1)) >= 97.0
+    assert int(match.group(2)) >= 97
+
+
+def test_demo_writes_model_and_pictures(demo):
+    result, out = demo
+    expected = {"model.json"}
+    if has_matplotlib():
+        expected |= {"loss.png", "decision_boundary.png"}
+    assert expected <= {p.name for p in out.iterdir()}
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    model = MLP.load(out / "model.json")
+    assert model.sizes == [16, 16, 1] and model.num_parameters() == 337
+    if has_matplotlib():
+        assert (out / "loss.png").read_bytes()[:8] == PNG_MAGIC
+        assert (out / "decision_boundary.png").read_bytes()[:8] == PNG_MAGIC
+    for name in expected:
+        assert f"wrote {Path('tinygrad-scalar-demo') / name}" in result.stdout
+
+
+def test_demo_draws_one_neuron_or_says_why_not(demo):
+    result, out = demo
+    svg = out / "neuron.svg"
+    if svg.exists():
+        root = ET.parse(svg).getroot()
+        assert root.tag.endswith("svg")
+        text = svg.read_text()
+        assert "x1" in text and "x2" in text  # the neuron's two labelled inputs
+    else:
+        assert "note: skipped neuron.svg" in result.stdout
+
+
+def test_demo_is_deterministic_for_a_seed(demo, tmp_path):
+    result, out = demo
+    assert cli.main(["demo", "--no-progress", "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "model.json").read_text() == (out / "model.json").read_text()
+
+
+def test_predict_prints_the_models_output_and_class(demo, capsys):
+    _, out = demo
+    model = MLP.load(out / "model.json")
+    for x in ([0.0, 1.0], [1.0, -0.5], [-0.25, 0.5]):
+        assert cli.main(["predict", str(out / "model.json"), *map(str, x)]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        score = model(x).data
+        assert printed == [f"output: {score:.6g}", f"class: {int(score > 0)}"]
+
+
+def test_predict_in_a_subprocess_accepts_negative_numbers(demo):
+    _, out = demo
+    result = run_cli("predict", out / "model.json", "-0.5", "0.25", cwd=out)
+    assert result.returncode == 0, result.stderr
+    score = MLP.load(out / "model.json")([-0.5, 0.25]).data
+    assert result.stdout.splitlines()[0] == f"output: {score:.6g}"
+
+
+def test_predict_on_a_multiclass_model_prints_every_output(tmp_path, capsys):
+    model = MLP(2, [3], seed=0)
+    model.save(tmp_path / "m.json")
+    assert cli.main(["predict", str(tmp_path / "m.json"), "1", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outputs = [v.data for v in model([1.0, 2.0])]
+    assert lines[0] == "outputs: " + " ".join(f"{v:.6g}" for v in outputs)
+    assert lines[1] == f"class: {outputs.index(max(outputs))}"
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dataset, loss, width", [("moons", "hinge", 1), ("spiral", "cross_entropy", 3)]
+)
+def test_train_prints_accuracy_and_writes_the_model(tmp_path, capsys, dataset, loss, width):
+    out = tmp_path / "run"
+    argv = ["train", "--dataset", dataset, "--layers", "8", "--epochs", "5", "--samples", "60",
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert f"({loss} loss, adam)" in stdout
+    assert re.search(r"train accuracy: [\d.]+% \(\d+/48 points\)", stdout)
+    assert re.search(r"test accuracy: [\d.]+% \(\d+/12 points\)", stdout)
+    model = MLP.load(out / "model.json")
+    assert model.sizes == [8, width]
+    if has_matplotlib():
+        assert (out / "decision_boundary.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_train_with_compile_matches_eager(tmp_path, capsys):
+    pytest.importorskip("numpy")
+    argv = ["train", "--layers", "4", "--epochs", "3", "--samples", "40", "--no-progress",
+            "--optimizer", "sgd", "--lr", "0.5", "--batch-size", "8"]  # fmt: skip
+    assert cli.main([*argv, "--out", str(tmp_path / "eager")]) == 0
+    assert cli.main([*argv, "--compile", "--out", str(tmp_path / "compiled")]) == 0
+    eager = MLP.load(tmp_path / "eager" / "model.json").state_dict()
+    compiled = MLP.load(tmp_path / "compiled" / "model.json").state_dict()
+    assert list(compiled.values()) == pytest.approx(list(eager.values()), rel=1e-9, abs=1e-12)
+
+
+def test_train_into_an_existing_folder_replaces_its_files_only(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "model.json").write_text("old")
+    (out / "notes.txt").write_text("mine")
+    argv = ["train", "--layers", "2", "--epochs", "1", "--samples", "20", "--no-progress"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    assert MLP.load(out / "model.json").sizes == [2, 1]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    plot = pytest.importorskip("tinygrad_scalar.plot")
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", "loss.png")
+
+    monkeypatch.setattr(plot, "plot_history", broken)
+    out = tmp_path / "run"
+    argv = ["train", "--layers", "2", "--epochs", "1", "--samples", "20", "--no-progress"]
+    assert cli.main([*argv, "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "tinygrad-scalar: error: cannot write loss.png: No space left on device"
+    )
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging copy
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+BAD_TRAIN = [
+    (["--dataset", "mnist"], "--dataset"),
+    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "-2"], "--epochs"),
+    (["--epochs", "ten"], "--epochs"),
+    (["--layers", "16,x"], "--layers"),
+    (["--layers", "16,,4"], "--layers"),
+    (["--layers", "0"], "--layers"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--loss", "l1"], "--loss"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--dataset", "spiral", "--loss", "hinge"], "--loss hinge"),
+    (["--dataset", "blobs", "--classes", "1"], "--classes"),
+    (["--test-fraction", "1.5"], "--test-fraction"),
+    (["--bogus"], "--bogus"),
+]
+
+
+def assert_one_line_error(status, err, expected_status, mentions):
+    assert status == expected_status
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tinygrad-scalar: error: ")
+    assert mentions in lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("extra, mentions", BAD_TRAIN)
+def test_bad_train_options_exit_2_with_one_line_and_no_files(tmp_path, capsys, extra, mentions):
+    out = tmp_path / "run"
+    status = cli.main(["train", "--no-progress", "--out", str(out), *extra])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, mentions)
+    assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys, command):
+    (tmp_path / "taken").write_text("keep me")
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        status = cli.main([command, "--no-progress", "--out", str(out)])
+        assert_one_line_error(status, capsys.readouterr().err, 2, "--out")
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
+def corrupt_files(tmp_path):
+    good = MLP(2, [2, 1], seed=0)
+    good.save(tmp_path / "good.json")
+    text = (tmp_path / "good.json").read_text()
+    (tmp_path / "truncated.json").write_text(text[: len(text) // 2])
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "wrong.json").write_text('{"format": "something else"}')
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args, mentions",
+    [
+        (["missing.json", "1", "2"], "missing.json"),
+        (["truncated.json", "1", "2"], "truncated.json"),
+        (["binary.json", "1", "2"], "binary.json"),
+        (["wrong.json", "1", "2"], "wrong.json"),
+        (["good.json", "1"], "takes 2 inputs, got 1"),
+        (["good.json", "1", "2", "3"], "takes 2 inputs, got 3"),
+        (["good.json", "1", "abc"], "x2 must be a number, got 'abc'"),
+        (["good.json", "inf", "0"], "x1 must be a finite number"),
+    ],
+)
+def test_bad_predict_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, args, mentions):
+    monkeypatch.chdir(corrupt_files(tmp_path))
+    status = cli.main(["predict", *args])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, mentions)
+    assert captured.out == ""
+
+
+def test_bad_input_in_a_subprocess_has_no_traceback(tmp_path):
+    corrupt_files(tmp_path)
+    for args, mentions in [
+        (["predict", "truncated.json", "1", "2"], "truncated.json"),
+        (["train", "--epochs", "-1", "--out", "run"], "--epochs"),
+        (["frobnicate"], "frobnicate"),
+    ]:
+        result = run_cli(*args, cwd=tmp_path)
+        assert_one_line_error(result.returncode, result.stderr, 2, mentions)
+    assert not (tmp_path / "run").exists()
+
+
+def test_keyboard_interrupt_exits_130_with_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "predict", interrupted)
+    assert cli.main(["predict", "m.json", "1"]) == 130
+    assert capsys.readouterr().err == "tinygrad-scalar: interrupted\n"
+
+
+def test_help_and_version_exit_0(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "demo" in capsys.readouterr().out
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("tinygrad-scalar ")
+
+
+def test_graph_subcommand_is_registered_when_present(capsys):
+    pytest.importorskip("tinygrad_scalar.graph_command")
+    assert cli.main(["graph", "x*y + x", "x=2", "y=3"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dx = 4" in out and "df/dy = 2" in out
+
+
+def test_graph_subcommand_is_absent_without_its_module(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tinygrad_scalar.graph_command", None)
+    assert cli.main(["graph", "x", "x=1"]) == 2
+    assert "invalid choice: 'graph'" in capsys.readouterr().err
+
+
+def test_console_script_is_installed():
+    script = shutil.which("tinygrad-scalar", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the package is not installed with its console script here")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("tinygrad-scalar ")
