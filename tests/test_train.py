@@ -337,6 +337,7 @@ def test_plot_decision_boundary_writes_a_picture(trained, tmp_path):
     fig = plot.plot_decision_boundary(model, X, y, tmp_path / "boundary.png", resolution=30)
     assert (tmp_path / "boundary.png").read_bytes()[:8] == PNG_MAGIC
     assert fig.axes[0].get_title() == "decision boundary"
+    assert fig._repr_png_()[:8] == PNG_MAGIC  # how Jupyter shows it inline
 
 
 def test_decision_boundary_grid_matches_plain_forward_passes(trained):
@@ -361,5 +362,6 @@ def test_plots_refuse_bad_paths_and_inputs_before_writing(trained, tmp_path):
 def test_plots_without_matplotlib_say_how_to_install_it(trained, monkeypatch):
     plot = pytest.importorskip("tinygrad_scalar.plot")
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setattr(plot, "_figure_class", None)  # forget the class made by earlier tests
     with pytest.raises(ImportError, match=r"pip install tinygrad-scalar\[plot\]"):
         plot.plot_history(trained[1])

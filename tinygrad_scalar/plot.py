@@ -14,6 +14,7 @@ Jupyter.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from typing import Any, Sequence
@@ -24,12 +25,27 @@ SAVE_FORMATS = ("png", "svg", "pdf")
 MISSING_MATPLOTLIB = "plotting needs matplotlib: pip install tinygrad-scalar[plot]"
 
 
+_figure_class: Any = None
+
+
 def _new_figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(MISSING_MATPLOTLIB) from None
-    return Figure(figsize=(width, height), layout="constrained")
+    """A matplotlib Figure that Jupyter shows inline even when pyplot was never imported
+    (IPython only knows how to draw a bare Figure once pyplot has set up its backend)."""
+    global _figure_class
+    if _figure_class is None:
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError(MISSING_MATPLOTLIB) from None
+
+        class PlotFigure(Figure):
+            def _repr_png_(self) -> bytes:
+                buffer = io.BytesIO()
+                self.savefig(buffer, format="png", dpi=100)
+                return buffer.getvalue()
+
+        _figure_class = PlotFigure
+    return _figure_class(figsize=(width, height), layout="constrained")
 
 
 def _save_format(path: str | os.PathLike | None) -> str | None:
