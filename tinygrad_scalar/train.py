@@ -375,6 +375,46 @@ def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple)
 # --- fit ---------------------------------------------------------------------------------------
 
 
+def _train_step(
+    model: Any,
+    X_batch: list,
+    t_batch: list,
+    y_batch: list,
+    spec: _Loss,
+    opt: optim.Optimizer,
+    params: list[Value],
+    l2: float,
+    step: Callable | None,
+) -> tuple[float, int]:
+    """One update on one batch: forward, mean loss (+ L2), backward, optimizer step.
+
+    Returns the batch's mean data loss (before the update, without L2) and how many of
+    its rows were classified correctly by that same forward pass.
+    """
+    opt.zero_grad()
+    if step is None:
+        outputs = [model(x) for x in X_batch]
+        objective = spec.batch(outputs, t_batch)
+        batch_loss = objective.data
+        if l2:
+            objective = objective + l2 * value_sum([p * p for p in params])
+        objective.backward()
+    else:  # the compiled step adds the data loss's gradient; the L2 term stays eager
+        sample_targets = [spec.per_sample_target(t) for t in t_batch]
+        batch_loss, outputs = step(X_batch, sample_targets, return_outputs=True)
+        if l2:
+            (l2 * value_sum([p * p for p in params])).backward()
+    opt.step()
+    if not spec.classification:
+        return batch_loss, 0
+    binary = spec.n_outputs == 1
+    correct = sum(
+        _predicted_class(out, spec.threshold) == _true_class(label, binary)
+        for out, label in zip(outputs, y_batch)
+    )
+    return batch_loss, correct
+
+
 def fit(
     model: Any,
     X: Sequence,
@@ -423,7 +463,6 @@ def fit(
     params = model.parameters() if hasattr(model, "parameters") else []
     opt = _make_optimizer(optimizer, params, lr)
     scheduler = _make_schedule(schedule, opt, epochs)
-    binary = _count_outputs(model) == 1
     rng = random.Random(seed)
     step = None
     if compile:
@@ -432,50 +471,36 @@ def fit(
     from tqdm.auto import tqdm  # a runtime dependency; imported here to keep import light
 
     history = History()
-    indices = list(range(len(X)))
-    size = batch_size or len(X)
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=True)
-    for _ in bar:
-        history.lr.append(opt.lr)
-        loss_sum = 0.0
-        correct = 0
-        for batch, _ in batches(indices, indices, size, shuffle=batch_size is not None, seed=rng):
-            X_batch = [X[i] for i in batch]
-            t_batch = [targets[i] for i in batch]
-            opt.zero_grad()
-            if step is None:
-                outputs = [model(x) for x in X_batch]
-                objective = spec.batch(outputs, t_batch)
-                batch_loss = objective.data
-                if l2:
-                    objective = objective + l2 * value_sum([p * p for p in params])
-                objective.backward()
-            else:  # the compiled step writes the data loss's gradient; L2 stays eager
-                batch_loss, outputs = step(
-                    X_batch, [spec.per_sample_target(t) for t in t_batch], return_outputs=True
-                )
-                if l2:
-                    (l2 * value_sum([p * p for p in params])).backward()
-            opt.step()
-            loss_sum += batch_loss * len(batch)
-            if spec.classification:
-                correct += sum(
-                    _predicted_class(out, spec.threshold) == _true_class(y[i], binary)
-                    for out, i in zip(outputs, batch)
-                )
-        history.train_loss.append(loss_sum / len(X))
-        history.train_accuracy.append(correct / len(X) if spec.classification else None)
-        if X_test is not None:
-            result = _evaluate(model, X_test, y_test, spec)
-            history.test_loss.append(result.loss)
-            history.test_accuracy.append(result.accuracy)
-        postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
-        if history.train_accuracy[-1] is not None:
-            postfix["acc"] = f"{history.train_accuracy[-1]:.3f}"
-        bar.set_postfix(postfix, refresh=False)
-        if scheduler is not None:
-            scheduler.step()
-    bar.close()
+    try:  # close the bar even when interrupted, so messages after it start on a new line
+        for _ in bar:
+            history.lr.append(opt.lr)
+            batches_of_rows = batches(
+                range(len(X)), range(len(X)), batch_size or len(X),
+                shuffle=batch_size is not None, seed=rng,
+            )  # fmt: skip
+            loss_sum, correct = 0.0, 0
+            for rows, _ in batches_of_rows:
+                batch_loss, batch_correct = _train_step(
+                    model, [X[i] for i in rows], [targets[i] for i in rows], [y[i] for i in rows],
+                    spec, opt, params, l2, step,
+                )  # fmt: skip
+                loss_sum += batch_loss * len(rows)
+                correct += batch_correct
+            history.train_loss.append(loss_sum / len(X))
+            history.train_accuracy.append(correct / len(X) if spec.classification else None)
+            if X_test is not None:
+                result = _evaluate(model, X_test, y_test, spec)
+                history.test_loss.append(result.loss)
+                history.test_accuracy.append(result.accuracy)
+            postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+            if history.train_accuracy[-1] is not None:
+                postfix["acc"] = f"{history.train_accuracy[-1]:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+            if scheduler is not None:
+                scheduler.step()
+    finally:
+        bar.close()
     return history
 
 
