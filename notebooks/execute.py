@@ -38,7 +38,10 @@ def run_notebook(notebook: nbformat.NotebookNode, working_dir: Path) -> nbformat
         notebook,
         timeout=CELL_TIMEOUT_SECONDS,
         kernel_name="python3",
-        record_timing=False,  # no timestamps in the cells: re-running gives a clean diff
+        # no timestamps, and printed lines merged into one output however the kernel
+        # happened to flush them: re-running an unchanged notebook gives an empty diff
+        record_timing=False,
+        coalesce_streams=True,
         resources={"metadata": {"path": str(working_dir)}},
     )
     client.execute()

@@ -37,8 +37,7 @@ def code_cells(notebook):
 
 
 def test_every_walkthrough_is_there():
-    names = [path.name for path in notebook_paths()]
-    assert set(names) <= set(EXPECTED_NOTEBOOKS), f"unexpected notebooks: {names}"
+    assert [path.name for path in notebook_paths()] == EXPECTED_NOTEBOOKS
 
 
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda path: path.stem)

@@ -116,6 +116,14 @@ for i in range(2):
     print("  ", hessian_row(f_xy, (1.0, 2.0), i))
 
 # %% [markdown]
+# `grad` nests across arguments too: differentiating $\partial f / \partial x$ with respect to
+# $y$ gives the mixed partial $\frac{\partial^2 f}{\partial y\,\partial x}$ directly.
+
+# %%
+mixed = grad(grad(f_xy, argnums=0), argnums=1)
+print("d/dy (df/dx) at (1, 2) =", mixed(1.0, 2.0))
+
+# %% [markdown]
 # ## Newton's method against gradient descent
 #
 # Gradient descent steps against the slope with a fixed learning rate $\eta$:
