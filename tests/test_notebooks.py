@@ -6,7 +6,7 @@ nbclient, exactly as `make notebooks` does; any cell that raises fails the test.
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,11 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-sys.path.insert(0, str(NOTEBOOK_DIR))
-from execute import execute_notebook, notebook_paths  # noqa: E402
+# notebooks/execute.py is a script, not part of the package: load it from its file
+_spec = importlib.util.spec_from_file_location("notebooks_execute", NOTEBOOK_DIR / "execute.py")
+_execute = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_execute)
+execute_notebook, notebook_paths = _execute.execute_notebook, _execute.notebook_paths
 
 EXPECTED_NOTEBOOKS = [
     "01_derivatives_and_chain_rule.ipynb",

@@ -157,9 +157,9 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# With only two hidden layers of 8 inputs each, $\sqrt{2/8} = 0.5$ and the uniform
-# distribution's standard deviation $1/\sqrt{3} \approx 0.58$ are close, so both starts
-# train. The choice matters in deep networks, where a badly scaled layer shrinks or blows up
+# For a layer with 8 inputs He's standard deviation is $\sqrt{2/8} = 0.5$, close to the
+# uniform distribution's $1/\sqrt{3} \approx 0.58$, and with only two hidden layers both
+# starts train. The choice matters in deep networks, where a badly scaled layer shrinks or blows up
 # the signal a little more at every layer: see notebook 08.
 #
 # ## Try it
