@@ -104,8 +104,8 @@ for z in [-6.0, 0.0, 6.0]:
     p = 1 / (1 + math.exp(-z))
     log_loss = slope_at(lambda p, y: binary_cross_entropy([p], [y]), z, 1.0)
     squared = slope_at(lambda p, y: (p - y) ** 2, z, 1.0)
-    print(f"z = {z:+.0f}, y = 1, p = {p:.4f}:  log loss slope {log_loss:+.4f} (p - y = {p - 1:+.4f})"
-          f"   squared error slope {squared:+.4f}")
+    print(f"z = {z:+.0f}, y = 1, p = {p:.4f}:  log loss slope {log_loss:+.4f} "
+          f"(p - y = {p - 1:+.4f})   squared error slope {squared:+.4f}")
 
 # %% [markdown]
 # With $z = -6$ the network says "almost surely 0" for a true 1: log loss pushes with
@@ -118,7 +118,8 @@ for z in [-6.0, 0.0, 6.0]:
 logit = Value(-6.0)
 loss = binary_cross_entropy_with_logits([logit], [1.0])
 loss.backward()
-print(f"loss {loss.data:.6f}, dloss/dz = {logit.grad:.6f}, sigmoid(z) - y = {1 / (1 + math.exp(6)) - 1:.6f}")
+sigmoid_minus_y = 1 / (1 + math.exp(6)) - 1
+print(f"loss {loss.data:.6f}, dloss/dz = {logit.grad:.6f}, sigmoid(z) - y = {sigmoid_minus_y:.6f}")
 print("a logit of -800:", binary_cross_entropy_with_logits([-800.0], [1.0]).data)
 
 # %% [markdown]
@@ -143,8 +144,10 @@ loss = cross_entropy([logits], [true_class])
 loss.backward()
 
 one_hot = [1.0 if k == true_class else 0.0 for k in range(3)]
-print("p         =", [round(p.data, 6) for p in probabilities], " sum", sum(p.data for p in probabilities))
-print("loss      =", round(loss.data, 6), "  -log p_c =", round(-math.log(probabilities[0].data), 6))
+print("p         =", [round(p.data, 6) for p in probabilities],
+      " sum", sum(p.data for p in probabilities))
+print("loss      =", round(loss.data, 6),
+      "  -log p_c =", round(-math.log(probabilities[true_class].data), 6))
 print("dloss/dz  =", [round(z.grad, 6) for z in logits])
 print("p - y     =", [round(p.data - y, 6) for p, y in zip(probabilities, one_hot)])
 

@@ -20,16 +20,15 @@ import warnings
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-# tqdm (the progress bar behind fit(progress=True)) warns when ipywidgets is missing;
-# we train with progress=False, so the warning says nothing here
-warnings.filterwarnings("ignore", message="IProgress not found")
-
+from tinygrad_scalar import Value
 from tinygrad_scalar.data import batches, make_moons, train_test_split
 from tinygrad_scalar.losses import binary_cross_entropy_with_logits
 from tinygrad_scalar.nn import MLP
 from tinygrad_scalar.plot import plot_decision_boundary, plot_history
 from tinygrad_scalar.train import accuracy, fit
 
+# tqdm (behind fit's progress bar) warns when ipywidgets is missing; we pass progress=False
+warnings.filterwarnings("ignore", message="IProgress not found")
 plt.rcParams["figure.dpi"] = 80
 
 # %% [markdown]
@@ -170,9 +169,6 @@ plt.show()
 # 3. If a logit is $z = 0$, what probability of class 1 does the network give?
 
 # %%
-from tinygrad_scalar import Value
-
-
 def check(answer, expected, tolerance=1e-9):
     """Print 'correct' if the answer matches the engine's value."""
     if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
