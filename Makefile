@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench notebooks clean
+.PHONY: demo test lint format bench notebooks pictures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,12 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check tinygrad_scalar tests benchmarks
-	$(BIN)/ruff format --check tinygrad_scalar tests benchmarks
+	$(BIN)/ruff check tinygrad_scalar tests benchmarks docs notebooks/execute.py
+	$(BIN)/ruff format --check tinygrad_scalar tests benchmarks docs notebooks/execute.py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks
-	$(BIN)/ruff format tinygrad_scalar tests benchmarks
+	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks docs notebooks/execute.py
+	$(BIN)/ruff format tinygrad_scalar tests benchmarks docs notebooks/execute.py
 
 # Peers for the side-by-side benchmark: micrograd always, PyTorch (CPU) when it can be had.
 bench: $(STAMP)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python notebooks/execute.py
+
+# The pictures the README shows, made by the project's own code.
+pictures: $(STAMP)
+	$(BIN)/python docs/make_pictures.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -3,7 +3,9 @@
     .venv/bin/python docs/make_pictures.py
 
 writes docs/neuron.svg: one tanh neuron with two inputs, after backward(), drawn by
-tinygrad_scalar.viz (Graphviz's `dot` when on PATH, else the WebAssembly build).
+tinygrad_scalar.viz (Graphviz's `dot` when on PATH, else the WebAssembly build); and
+docs/decision_boundary.png: the demo's network (`tinygrad-scalar demo`, seed 0) after
+training, over the moons it was trained on.
 """
 
 from __future__ import annotations
@@ -35,5 +37,34 @@ def neuron_picture() -> Path:
     return draw(out, params=params).save(DOCS / "neuron.svg")
 
 
+def decision_boundary_picture() -> Path:
+    from tinygrad_scalar.data import make_moons
+    from tinygrad_scalar.nn import MLP
+    from tinygrad_scalar.plot import plot_decision_boundary
+    from tinygrad_scalar.train import fit
+
+    # the demo's configuration (tinygrad_scalar/cli.py)
+    X, y = make_moons(100, 0.1, seed=0)
+    model = MLP(2, [16, 16, 1], activation="relu", seed=0)
+    fit(
+        model,
+        X,
+        y,
+        loss="hinge",
+        optimizer="sgd",
+        lr=1.0,
+        schedule="linear",
+        epochs=100,
+        l2=1e-4,
+        seed=0,
+        progress=False,
+        compile=True,
+    )
+    path = DOCS / "decision_boundary.png"
+    plot_decision_boundary(model, X, y, path)
+    return path
+
+
 if __name__ == "__main__":
     print(f"wrote {neuron_picture()}")
+    print(f"wrote {decision_boundary_picture()}")
