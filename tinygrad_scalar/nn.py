@@ -16,15 +16,14 @@ names (`layers.0.neurons.3.w.1`), and save them to / load them from JSON.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
 import os
 import random
-import tempfile
 from typing import Any, Iterable, Sequence
 
+from ._files import atomic_write
 from .engine import Value, dot
 from .losses import softmax
 
@@ -178,23 +177,11 @@ class Module:
                 raise ValueError(f"cannot save {path}: parameter {name} is {value!r}")
         text = json.dumps(payload, indent=1) + "\n"
 
-        directory = os.path.dirname(os.path.abspath(path))
         try:
-            fd, tmp_path = tempfile.mkstemp(
-                dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
-            )
+            with atomic_write(path, "w") as f:
+                f.write(text)
         except OSError as e:
             raise OSError(f"cannot write model file {path}: {e.strerror or e}") from e
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_path, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_path)
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Module:

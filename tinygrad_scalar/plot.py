@@ -13,11 +13,11 @@ Jupyter.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 from typing import Any, Sequence
+
+from ._files import atomic_write
 
 __all__ = ["plot_decision_boundary", "plot_history"]
 
@@ -63,20 +63,8 @@ def _save_format(path: str | os.PathLike | None) -> str | None:
 def _save(fig: Any, path: str | os.PathLike, fmt: str) -> None:
     """Write next to the destination under a temporary name, then rename: an interrupted
     save never leaves a half-written picture behind (or destroys an old one)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=120)
-        umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format=fmt, dpi=120)
 
 
 def _series(history: Any, key: str) -> list:

@@ -14,14 +14,14 @@ Two renderers:
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from .._files import atomic_write
 
 RENDERER_ENV_VAR = "TINYGRAD_SCALAR_RENDERER"
 RENDERERS = ("dot", "wasm")
@@ -153,14 +153,6 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and a rename, so a
     failure never leaves a half-written file (nor destroys an existing one)."""
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_write(path) as file:
+        file.write(data)
     return path
