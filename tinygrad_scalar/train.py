@@ -415,6 +415,19 @@ def _train_step(
     return batch_loss, correct
 
 
+def _progress_bar() -> Any:
+    """tqdm's widget bar in Jupyter when ipywidgets is there, else its text bar (tqdm.auto
+    would warn "IProgress not found" in a notebook without ipywidgets). Imported here, not at
+    the top, to keep `import tinygrad_scalar.train` light."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
+
+
 def fit(
     model: Any,
     X: Sequence,
@@ -468,9 +481,8 @@ def fit(
     if compile:
         step = _compiled_step(model, spec, params, (X[0], spec.per_sample_target(targets[0])))
 
-    from tqdm.auto import tqdm  # a runtime dependency; imported here to keep import light
-
     history = History()
+    tqdm = _progress_bar()
     bar = tqdm(range(epochs), desc="training", unit="epoch", disable=not progress, leave=True)
     try:  # close the bar even when interrupted, so messages after it start on a new line
         for _ in bar:

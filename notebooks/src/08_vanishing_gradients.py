@@ -9,7 +9,6 @@
 # with it.
 
 # %%
-import warnings
 
 import matplotlib.pyplot as plt
 
@@ -19,8 +18,6 @@ from tinygrad_scalar.losses import binary_cross_entropy_with_logits
 from tinygrad_scalar.nn import MLP
 from tinygrad_scalar.train import fit
 
-# tqdm (behind fit's progress bar) warns when ipywidgets is missing; we pass progress=False
-warnings.filterwarnings("ignore", message="IProgress not found")
 plt.rcParams["figure.dpi"] = 80
 
 # %% [markdown]

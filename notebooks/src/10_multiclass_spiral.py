@@ -11,7 +11,6 @@
 # a problem no straight line can solve.
 
 # %%
-import warnings
 
 import matplotlib.pyplot as plt
 from IPython.display import display
@@ -23,8 +22,6 @@ from tinygrad_scalar.nn import MLP
 from tinygrad_scalar.plot import plot_decision_boundary, plot_history
 from tinygrad_scalar.train import accuracy, fit
 
-# tqdm (behind fit's progress bar) warns when ipywidgets is missing; we pass progress=False
-warnings.filterwarnings("ignore", message="IProgress not found")
 plt.rcParams["figure.dpi"] = 80
 
 # %% [markdown]
