@@ -1,0 +1,50 @@
+"""The README's examples run and print what the README says they print."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def run(code: str, tmp_path: Path) -> str:
+    script = tmp_path / "example.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_engine_example_prints_micrographs_numbers(tmp_path):
+    block = next(b for b in python_blocks() if "g.backward()" in b)
+    assert run(block, tmp_path).split() == ["24.7041", "138.8338", "645.5773"]
+
+
+def test_functional_examples_give_the_values_in_their_comments(tmp_path):
+    block = next(b for b in python_blocks() if "grad(grad(grad(" in b)
+    # each line `expression   # expected  (note)` becomes a print of the expression, and the
+    # printed values are compared with the comments (spaces ignored)
+    lines, expected = [], []
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        if comment and code.strip():
+            lines.append(f"print(repr({code.strip()}))")
+            expected.append(comment.split("  ")[0].strip().replace(" ", ""))
+        else:
+            lines.append(line)
+    printed = run("\n".join(lines), tmp_path).split("\n")
+    assert [p.replace(" ", "") for p in printed if p] == expected
+
+
+def test_training_example_reaches_the_accuracy_it_states(tmp_path):
+    block = next(b for b in python_blocks() if "make_moons" in b)
+    out = run(block, tmp_path)
+    assert out.split() == ["0.99"]
+    assert (tmp_path / "moons.json").exists()
