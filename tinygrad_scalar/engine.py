@@ -37,9 +37,9 @@ def _as_float(x: Any, what: str = "Value") -> float:
         return x
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         return float(x)  # int, bool, NumPy scalars, Fraction
-    if getattr(x, "shape", None) == () and getattr(x, "dtype", None) is not None:
-        if x.dtype.kind in "biuf":  # NumPy bool (not a numbers.Real) and 0-d arrays
-            return float(x)
+    numpy_kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if numpy_kind in ("b", "i", "u", "f") and getattr(x, "shape", None) == ():
+        return float(x)  # NumPy bool (not a numbers.Real) and 0-d NumPy arrays
     raise TypeError(f"{what} takes a real number, got {type(x).__name__}: {x!r:.60}")
 
 
