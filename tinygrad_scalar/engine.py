@@ -234,6 +234,9 @@ def _data_of(x: Any) -> Any:
     return x.data if isinstance(x, Value) else x
 
 
+_FINISH = object()  # marks, on topological_order's stack, "the node below is finished"
+
+
 def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Value]:
     """Depth-first post-order without recursion, so graphs of any depth work.
 
@@ -241,24 +244,23 @@ def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Val
     way (backward relies on that) unless `zero_interior_grads` is False.
     """
     order: list[Value] = []
-    expanded: set[Value] = set()  # its parents have been pushed
-    done: set[Value] = set()  # it is in `order`
-    stack = [root]
-    # local names for the bound methods: this loop runs once per node and per edge
+    done: set[Value] = set()  # nodes already in `order`
+    stack: list = [root]
+    # local names for the bound methods: this loop runs once per node and once per edge
     pop, push, push_all = stack.pop, stack.append, stack.extend
     while stack:
         node = pop()
-        if node in done:
-            continue
-        if node in expanded:  # second visit: every parent is in `order` by now
+        if node is _FINISH:  # every parent of the node below the marker is in `order` now
+            node = pop()
             done.add(node)
             order.append(node)
+        elif node in done:
             continue
-        expanded.add(node)
-        if node.parents:
+        elif node.parents:
             if zero_interior_grads:
                 node.grad = 0.0
             push(node)
+            push(_FINISH)
             push_all(node.parents)
         else:  # a leaf is finished as soon as it is seen
             done.add(node)
@@ -324,13 +326,20 @@ def _unary(rule: Rule, x: Value) -> Value:
         _check_forward(rule, out, (x_data,))
     if not _grad_enabled:
         return _leaf(out)
-    return _new_node(out, (x,), rule.derivatives(out, x_data), rule)
+    node = _new(Value)  # _new_node written out: relu and tanh are on every neuron's path
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    node.parents = (x,)
+    node.local_grads = rule.derivatives(out, x_data)
+    node._rule = rule
+    return node
 
 
 def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
     """Apply any rule to a sequence of Values and numbers, making one node."""
     parents = tuple(inputs)
-    if {type(x) for x in parents} != _JUST_VALUES:  # numbers become leaves
+    if not _JUST_VALUES.issuperset(map(type, parents)):  # numbers become leaves
         parents = tuple(x if isinstance(x, Value) else Value(x) for x in parents)
     datas = [p.data for p in parents]
     out = rule.forward(*datas)
@@ -338,7 +347,14 @@ def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
         _check_forward(rule, out, datas)
     if not _grad_enabled:
         return _leaf(out)
-    return _new_node(out, parents, rule.derivatives(out, *datas), rule)
+    node = _new(Value)  # _new_node written out: a neuron's dot comes through here
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    node.parents = parents
+    node.local_grads = rule.derivatives(out, *datas)
+    node._rule = rule
+    return node
 
 
 _JUST_VALUES = {Value}

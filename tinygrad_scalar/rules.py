@@ -176,7 +176,7 @@ SUM = Rule("sum", lambda *xs: sum(xs), lambda out, *xs: (1.0,) * len(xs))
 def _dot_forward(*inputs: Any) -> Any:
     # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
     n = len(inputs) // 2
-    total = sum(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
+    total = sum(map(operator.mul, inputs, inputs[n : 2 * n]))  # map stops after n pairs
     return total + inputs[-1] if len(inputs) % 2 else total
 
 
