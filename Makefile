@@ -19,12 +19,12 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check tinygrad_scalar tests benchmarks docs notebooks/execute.py
-	$(BIN)/ruff format --check tinygrad_scalar tests benchmarks docs notebooks/execute.py
+	$(BIN)/ruff check tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
+	$(BIN)/ruff format --check tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks docs notebooks/execute.py
-	$(BIN)/ruff format tinygrad_scalar tests benchmarks docs notebooks/execute.py
+	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
+	$(BIN)/ruff format tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
 
 # Peers for the side-by-side benchmark: micrograd always, PyTorch (CPU) when it can be had.
 bench: $(STAMP)
