@@ -271,8 +271,12 @@ def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Val
 # --- making nodes ------------------------------------------------------------------------
 
 
+_new = object.__new__
+
+
 def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Value:
-    node = Value.__new__(Value)
+    """A Value made by an op, built without __init__'s checks (data is already a float)."""
+    node = _new(Value)
     node.data = data
     node.grad = 0.0
     node.label = ""
@@ -280,9 +284,6 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Va
     node.local_grads = local_grads
     node._rule = rule
     return node
-
-
-_new = object.__new__
 
 
 def _leaf(data: float) -> Value:
@@ -303,18 +304,15 @@ def _binary(rule: Rule, a: Any, b: Any) -> Value:
     out = rule.forward(a_data, b_data)
     if _detect_anomaly:
         _check_forward(rule, out, (a_data, b_data))
-    # written out instead of calling _new_node: this is the hottest path in the engine
-    node = _new(Value)
+    if not _grad_enabled:
+        return _leaf(out)
+    node = _new(Value)  # _new_node written out: this is the hottest path in the engine
     node.data = out
     node.grad = 0.0
     node.label = ""
-    if _grad_enabled:
-        node.parents = (a, b)
-        node.local_grads = rule.derivatives(out, a_data, b_data)
-        node._rule = rule
-    else:
-        node.parents = node.local_grads = ()
-        node._rule = None
+    node.parents = (a, b)
+    node.local_grads = rule.derivatives(out, a_data, b_data)
+    node._rule = rule
     return node
 
 
@@ -326,14 +324,7 @@ def _unary(rule: Rule, x: Value) -> Value:
         _check_forward(rule, out, (x_data,))
     if not _grad_enabled:
         return _leaf(out)
-    node = _new(Value)  # _new_node written out: relu and tanh are on every neuron's path
-    node.data = out
-    node.grad = 0.0
-    node.label = ""
-    node.parents = (x,)
-    node.local_grads = rule.derivatives(out, x_data)
-    node._rule = rule
-    return node
+    return _new_node(out, (x,), rule.derivatives(out, x_data), rule)
 
 
 def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
@@ -347,7 +338,7 @@ def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
         _check_forward(rule, out, datas)
     if not _grad_enabled:
         return _leaf(out)
-    node = _new(Value)  # _new_node written out: a neuron's dot comes through here
+    node = _new(Value)  # _new_node written out: every neuron's dot comes through here
     node.data = out
     node.grad = 0.0
     node.label = ""
