@@ -547,7 +547,7 @@ def ours_compiled_step(model: Any, X: list, y: list) -> Callable[[], float]:
 
     import tinygrad_scalar as ts
     from tinygrad_scalar import losses, optim
-    from tinygrad_scalar.compile import compile as compile_step
+    from tinygrad_scalar.compiler import compile as compile_step
 
     params = model.parameters()
     optimizer = optim.SGD(params, lr=MOONS_LR)
@@ -579,7 +579,7 @@ def row_compiled(report: Report, args: argparse.Namespace) -> None:
     if _import("micrograd.nn") is None:
         report.skip(bench, "moons demo step, compiled", "micrograd not installed")
         return
-    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compile")
+    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compiler")
     if missing:
         report.skip(bench, "moons demo step, compiled", missing)
         return
@@ -626,7 +626,7 @@ def ours_spiral_epoch(model: Any, X: list, labels: list[int]) -> tuple[Callable,
 
     import tinygrad_scalar as ts
     from tinygrad_scalar import losses, optim
-    from tinygrad_scalar.compile import compile as compile_step
+    from tinygrad_scalar.compiler import compile as compile_step
 
     classes = SPIRAL_SIZES[-1]
     params = model.parameters()
@@ -694,7 +694,7 @@ def torch_spiral_epoch(
 def row_spiral(report: Report, args: argparse.Namespace) -> None:
     bench = "issue 6: compiled"
     measure = "spiral epoch (3,000 pts, batch 100, Adam)"
-    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compile")
+    missing = _missing("tinygrad_scalar.nn", "tinygrad_scalar.compiler")
     if missing:
         report.skip(bench, measure, missing)
         return

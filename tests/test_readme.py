@@ -48,3 +48,15 @@ def test_training_example_reaches_the_accuracy_it_states(tmp_path):
     out = run(block, tmp_path)
     assert out.split() == ["0.99"]
     assert (tmp_path / "moons.json").exists()
+
+
+def test_lazy_names_stay_what_they_are():
+    # `tinygrad_scalar.compile` is a function; importing the module behind it must not
+    # replace it (a submodule named `compile` once did)
+    code = (
+        "import tinygrad_scalar as ts\n"
+        "from tinygrad_scalar.train import fit\n"
+        "print(callable(ts.compile), callable(ts.compile), ts.MLP.__name__, ts.draw.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "True", "MLP", "draw"], done.stderr

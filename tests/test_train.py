@@ -76,7 +76,7 @@ def test_compiled_cross_entropy_follows_the_eager_one():
 
 
 def test_compile_without_the_compiler_says_what_is_missing(moons, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tinygrad_scalar.compile", None)
+    monkeypatch.setitem(sys.modules, "tinygrad_scalar.compiler", None)
     X, y = moons
     with pytest.raises(NotImplementedError, match="compile=True needs tinygrad_scalar.compile"):
         fit(MLP(2, [1], seed=0), X, y, epochs=1, compile=True, progress=False)

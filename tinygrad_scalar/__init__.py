@@ -8,7 +8,8 @@
 
 The engine (Value, grad, ...) is imported at once. The layers above it load on first use,
 so `import tinygrad_scalar` stays light: `tinygrad_scalar.nn`, `.losses`, `.optim`, `.data`,
-`.train`, `.plot`, `.viz` (also `draw`), and `compile`/`CompiledStep` (NumPy).
+`.train`, `.plot`, `.viz` (also `draw`), and `compile`/`CompiledStep` (NumPy, from
+`.compiler`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .functional import GradcheckError, grad, gradcheck, value_and_grad
 __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
-_LAZY_NAMES = {"compile": "compile", "CompiledStep": "compile", "draw": "viz", "MLP": "nn"}
+_LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,7 +42,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY_NAMES:
         module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
-        return getattr(module, name)
+        value = globals()[name] = getattr(module, name)  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'tinygrad_scalar' has no attribute {name!r}")
 
 

@@ -300,7 +300,7 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
 
 def _compile_available() -> bool:
     try:
-        importlib.import_module(f"{__package__}.compile")
+        importlib.import_module(f"{__package__}.compiler")
     except ImportError:
         return False
     return True

@@ -129,7 +129,7 @@ def _outputs_over(model: Any, points: list[list[float]]) -> list:
     from .train import predict
 
     try:
-        from .compile import compile as compile_step
+        from .compiler import compile as compile_step
     except ImportError:
         return predict(model, points)
     try:

@@ -359,9 +359,9 @@ def _make_schedule(schedule: Any, optimizer: optim.Optimizer, epochs: int) -> An
 
 def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple) -> Callable:
     try:
-        from .compile import compile as compile_step
+        from .compiler import compile as compile_step
     except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.compile":
+        if e.name != f"{__package__}.compiler":
             raise
         raise NotImplementedError("compile=True needs tinygrad_scalar.compile") from None
 

@@ -1,0 +1,788 @@
+"""Compile a per-sample scalar graph into vectorized NumPy: trace once, replay over a batch.
+
+The engine makes one Python object per number, which is easy to read and slow to run: a
+small MLP trained on a hundred points builds tens of thousands of Values per step. Yet the
+graph has the same shape for every sample; only the numbers change. `compile` uses that:
+
+1. **Trace.** `compile(fn, params, example)` calls `fn` once, with placeholder Values in
+   place of the sample's numbers, and walks the graph behind the returned loss. Every
+   node is recorded by its rule (rules.py), its parents and its *depth*: a leaf has depth
+   0, any other node 1 + the depth of its deepest parent. Leaves are of three kinds:
+   placeholders (one per input number), parameters (the `params` given, shared by every
+   sample) and constants (any other leaf: its value is baked in).
+
+2. **Levels.** Two nodes at the same depth cannot depend on each other, so all nodes of
+   one op at one depth form a *group* that runs as a single NumPy operation. Each node's
+   value is a row of a `(rows, batch)` buffer; rows are numbered group after group, so a
+   group writes one contiguous block and its inputs are usually a contiguous block too.
+   A group of `dot` nodes whose weights are leaves and whose inputs are the same list of
+   nodes is a layer of neurons: it runs as one matrix product `W @ X`, with `W` of shape
+   (neurons, inputs) gathered from the parameters and `X` of shape (inputs, batch).
+
+3. **Replay.** `step(*batches)` writes the batch into the placeholder rows and runs the
+   groups in order (forward), then in reverse order (backward): each group multiplies
+   the incoming gradient by its op's local derivatives, written with the same
+   conventions as rules.py (relu'(0) = 0, IEEE inf and nan, the pow special cases, a
+   sigmoid that never overflows). The gradient of a layer's matrix product is
+   `G @ X.T` for the weights (summed over the batch in the product itself) and `W.T @ G`
+   for the inputs. The gradients of the *mean* loss are then added into each
+   parameter's `.grad`, as `loss.backward()` on the batch's mean would, so `zero_grad`,
+   the optimizers, and eager terms such as an L2 penalty work unchanged.
+
+Limits (as with `jax.jit` and `torch.jit.trace`):
+
+* The graph's shape is frozen at trace time. Python control flow that looks at values
+  (`if x > 0:`, `float(x)`, `int(y.data)` to pick a class) runs once, on the example,
+  and every sample then follows the example's path. Branches *inside* an op (relu, abs,
+  leaky_relu, the pow special cases) are fine: they are vectorized per sample. A class
+  label therefore has to enter as numbers (for instance a one-hot row), not as an index.
+  The max that `losses.softmax` and `log_softmax` subtract is read from `.data`, so it
+  too is frozen at the example's value: the result is still exact (the shift cancels),
+  but the overflow guard only holds while logits stay within ~700 of the example's.
+* A leaf that is neither in `params` nor a placeholder is a constant: its trace-time
+  value is baked in and it gets no gradient. A parameter left out of `params` is frozen.
+* An op compile does not know (a Rule made outside rules.py) still works, but runs its
+  own scalar functions once per sample, at Python speed.
+* Gradients are first order only (no `create_graph`), and `detect_anomaly` is not
+  consulted; inf and nan propagate as IEEE arithmetic says, as in the eager engine.
+* Numbers agree with the eager engine to rounding (about 1e-15 relative per op): sums
+  and matrix products add in a different order than Python's left-to-right loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from operator import attrgetter
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+from . import rules
+from .engine import Value, enable_grad, topological_order
+
+__all__ = ["CompiledStep", "compile"]
+
+_get_data = attrgetter("data")
+
+
+# --- vectorized ops: forward value and local derivatives, as in rules.py -----------------
+# Each local-derivative function returns the arrays (or floats) that multiply the incoming
+# gradient, just like a node's `local_grads` in the eager engine: `parent.grad += local * g`.
+# They are written to give the same numbers as rules.py, including at kinks and for inf/nan.
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0, 0.0, x)  # x <= 0 -> +0.0 (also for -0.0); nan stays nan
+
+
+def _step(x: np.ndarray) -> np.ndarray:
+    return (x > 0.0).astype(np.float64)  # relu'(x): 0 at the kink and for nan
+
+
+def _sign(x: np.ndarray) -> np.ndarray:
+    # abs'(x): +1, -1, and 0 at 0 and for nan (np.sign would give nan for nan)
+    return (x > 0.0).astype(np.float64) - (x < 0.0)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # as rules.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
+    # overflows; e^-|x| is exactly the exponential each branch needs.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _pow_locals(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
+    # d/da = 0 where b == 0 (even at a == 0); d/db = out * log(a), 0 where a == 0 and b >= 0
+    d_base = np.where(b == 0.0, 0.0, b * np.power(a, b - 1.0))
+    d_exponent = np.where((a == 0.0) & (b >= 0.0), 0.0, out * np.log(a))
+    return d_base, d_exponent
+
+
+# rule -> (forward(x), local(out, x)) for one-input ops
+_UNARY: dict[rules.Rule, tuple[Callable, Callable]] = {
+    rules.NEG: (np.negative, lambda out, x: -1.0),
+    rules.IDENTITY: (np.copy, lambda out, x: 1.0),
+    rules.EXP: (np.exp, lambda out, x: out),
+    rules.LOG: (np.log, lambda out, x: 1.0 / x),
+    rules.SQRT: (np.sqrt, lambda out, x: 0.5 / out),
+    rules.TANH: (np.tanh, lambda out, x: 1.0 - out * out),
+    rules.SIGMOID: (_sigmoid, lambda out, x: out * (1.0 - out)),
+    rules.RELU: (_relu, lambda out, x: _step(x)),
+    rules.ABS: (np.abs, lambda out, x: _sign(x)),
+}
+
+# rule -> (forward(a, b), locals(out, a, b)) for two-input ops
+_BINARY: dict[rules.Rule, tuple[Callable, Callable]] = {
+    rules.ADD: (np.add, lambda out, a, b: (1.0, 1.0)),
+    rules.SUB: (np.subtract, lambda out, a, b: (1.0, -1.0)),
+    rules.MUL: (np.multiply, lambda out, a, b: (b, a)),
+    rules.DIV: (np.divide, lambda out, a, b: (1.0 / b, -(out / b))),
+    # np.power is C's pow, the same IEEE pow as math.pow (used by rules.power)
+    rules.POW: (np.power, _pow_locals),
+}
+
+
+def _power_by_ops(c: float) -> tuple[Callable, Callable]:
+    if c == 0.0:
+        return (lambda x: np.power(x, c)), (lambda out, x: 0.0)
+    return (lambda x: np.power(x, c)), (lambda out, x: c * np.power(x, c - 1.0))
+
+
+def _leaky_relu_ops(slope: float) -> tuple[Callable, Callable]:
+    return (
+        lambda x: np.where(x > 0.0, x, slope * x),
+        lambda out, x: np.where(x > 0.0, 1.0, slope),
+    )
+
+
+def _generic_ops(rule: rules.Rule, arity: int) -> tuple[Callable, Callable]:
+    """Any other rule runs its own scalar functions once per sample (correct, not fast)."""
+    forward = np.frompyfunc(rule.forward, arity, 1)
+    if arity == 1:  # frompyfunc with one output wants a value, not a 1-tuple
+        derivatives = np.frompyfunc(lambda out, x: rule.derivatives(out, x)[0], 2, 1)
+    else:
+        derivatives = np.frompyfunc(lambda *args: tuple(rule.derivatives(*args)), arity + 1, arity)
+
+    def run_forward(*inputs: np.ndarray) -> np.ndarray:
+        return forward(*inputs).astype(np.float64)
+
+    def run_locals(out: np.ndarray, *inputs: np.ndarray) -> tuple:
+        locals_ = derivatives(out, *inputs)
+        if arity == 1:
+            locals_ = (locals_,)
+        return tuple(np.asarray(local, dtype=np.float64) for local in locals_)
+
+    return run_forward, run_locals
+
+
+def _elementwise_ops(rule: rules.Rule, arity: int) -> tuple[Callable, Callable, str]:
+    """(forward, locals, name) for an elementwise rule; locals always returns a tuple."""
+    if arity == 1 and rule in _UNARY:
+        forward, local = _UNARY[rule]
+    elif arity == 2 and rule in _BINARY:
+        forward, locals_ = _BINARY[rule]
+        return forward, locals_, rule.name
+    elif arity == 1 and (c := _constant_exponent(rule)) is not None:
+        forward, local = _power_by_ops(c)
+    elif arity == 1 and (slope := _leaky_slope(rule)) is not None:
+        forward, local = _leaky_relu_ops(slope)
+    else:
+        forward, locals_ = _generic_ops(rule, arity)
+        return forward, locals_, f"{rule.name} (per sample)"
+    return forward, (lambda out, x: (local(out, x),)), rule.name
+
+
+def _constant_exponent(rule: rules.Rule) -> float | None:
+    """c if `rule` is `rules.power_by(c)` (its name rounds c, so read c from the rule)."""
+    if not rule.name.startswith("**") or rule is rules.POW:
+        return None
+    c = rule.derivatives(1.0, 1.0)[0]  # c * 1**(c - 1) = c, and 0 when c == 0
+    return c if rules.power_by(c) is rule else None
+
+
+def _leaky_slope(rule: rules.Rule) -> float | None:
+    """slope if `rule` is `rules.leaky_relu_with(slope)`."""
+    if rule.name != "leaky_relu":
+        return None
+    slope = -rule.forward(-1.0)
+    return slope if rules.leaky_relu_with(slope) is rule else None
+
+
+# --- positions in a buffer -------------------------------------------------------------------
+
+
+class _Positions:
+    """Row positions in a buffer (rows of the values, or entries of the parameter vector),
+    read and accumulated into as cheaply as their pattern allows: a contiguous run becomes
+    a slice (a view, no copy); repeated positions are summed before they are added."""
+
+    __slots__ = ("index", "_unique", "_order", "_starts")
+
+    def __init__(self, positions: Sequence[int]) -> None:
+        positions = np.asarray(positions, dtype=np.intp)
+        first = int(positions[0])
+        self._unique = self._order = self._starts = None
+        if np.array_equal(positions, np.arange(first, first + len(positions))):
+            self.index: Any = slice(first, first + len(positions))
+            return
+        self.index = positions
+        unique, first_seen = np.unique(positions, return_index=True)
+        if len(unique) < len(positions):  # a repeated position: sum its contributions first
+            self._order = np.argsort(positions, kind="stable")
+            self._starts = np.searchsorted(positions[self._order], unique)
+            self._unique = unique
+
+    def take(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer[self.index]
+
+    def add_into(self, buffer: np.ndarray, contributions: Any) -> None:
+        if self._unique is None:
+            buffer[self.index] += contributions
+            return
+        contributions = np.broadcast_to(contributions, (len(self.index),) + buffer.shape[1:])
+        summed = np.add.reduceat(contributions[self._order], self._starts, axis=0)
+        buffer[self._unique] += summed
+
+
+# --- groups: one NumPy operation per op and level --------------------------------------------
+# Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
+# `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
+# values and `leaf_grads` its gradient (only the parameters' part is used).
+
+
+class _Elementwise:
+    """k nodes of the same elementwise op: out[i] = op(inputs[0][i], inputs[1][i], ...)."""
+
+    def __init__(self, name: str, forward: Callable, locals_: Callable, inputs: list, out: slice):
+        self.name, self.forward_op, self.locals_op = name, forward, locals_
+        self.inputs, self.out = inputs, out
+
+    def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
+        values[self.out] = self.forward_op(*[p.take(values) for p in self.inputs])
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]
+        inputs = [p.take(values) for p in self.inputs]
+        for positions, local in zip(self.inputs, self.locals_op(values[self.out], *inputs)):
+            positions.add_into(grads, local * grad)
+
+    def describe(self) -> str:
+        return f"{self.name} x{self.out.stop - self.out.start}"
+
+
+class _Sum:
+    """k n-ary sums with n inputs each."""
+
+    def __init__(self, inputs: _Positions, k: int, n: int, out: slice) -> None:
+        self.inputs, self.k, self.n, self.out = inputs, k, n, out
+
+    def forward(self, values, leaves) -> None:
+        terms = self.inputs.take(values).reshape(self.k, self.n, -1)
+        np.sum(terms, axis=1, out=values[self.out])
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]  # d sum / d term = 1 for every term
+        spread = np.broadcast_to(grad[:, None, :], (self.k, self.n, grad.shape[1]))
+        self.inputs.add_into(grads, spread.reshape(self.k * self.n, -1))
+
+    def describe(self) -> str:
+        return f"sum x{self.k} of {self.n}"
+
+
+class _Layer:
+    """k dot nodes whose weights are leaves and whose inputs are the same n nodes:
+    out = W @ X (+ bias), W (k, n) from the leaf vector, X (n, batch) from the rows."""
+
+    def __init__(self, weights, inputs, bias, bias_is_leaf, k, n, out, weights_need_grad):
+        self.weights = weights  # _Positions into the leaf vector, k * n entries, row-major
+        self.inputs = inputs  # _Positions of the n input rows
+        self.bias = bias  # None, or _Positions (leaf vector if bias_is_leaf, else rows)
+        self.bias_is_leaf = bias_is_leaf
+        self.k, self.n, self.out = k, n, out
+        self.weights_need_grad = weights_need_grad
+
+    def forward(self, values, leaves) -> None:
+        w = self.weights.take(leaves).reshape(self.k, self.n)
+        out = values[self.out]
+        np.matmul(w, self.inputs.take(values), out=out)
+        if self.bias is not None:
+            bias = self.bias.take(leaves)[:, None] if self.bias_is_leaf else self.bias.take(values)
+            out += bias
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]
+        x = self.inputs.take(values)
+        w = self.weights.take(leaves).reshape(self.k, self.n)
+        if self.weights_need_grad:
+            self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
+        self.inputs.add_into(grads, w.T @ grad)
+        if self.bias is not None:
+            if self.bias_is_leaf:
+                self.bias.add_into(leaf_grads, grad.sum(axis=1))
+            else:
+                self.bias.add_into(grads, grad)
+
+    def describe(self) -> str:
+        bias = " + bias" if self.bias is not None else ""
+        return f"matmul ({self.k} x {self.n}) @ ({self.n} x batch){bias}"
+
+
+class _Dot:
+    """k dot nodes of n terms in general (weights computed per sample, inputs differing)."""
+
+    def __init__(self, weights, inputs, bias, k, n, out) -> None:
+        self.weights, self.inputs, self.bias = weights, inputs, bias  # _Positions of rows
+        self.k, self.n, self.out = k, n, out
+
+    def _operands(self, values):
+        w = self.weights.take(values).reshape(self.k, self.n, -1)
+        x = self.inputs.take(values).reshape(self.k, self.n, -1)
+        return w, x
+
+    def forward(self, values, leaves) -> None:
+        w, x = self._operands(values)
+        out = values[self.out]
+        np.sum(w * x, axis=1, out=out)
+        if self.bias is not None:
+            out += self.bias.take(values)
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out][:, None, :]
+        w, x = self._operands(values)
+        size = self.k * self.n
+        self.weights.add_into(grads, (x * grad).reshape(size, -1))
+        self.inputs.add_into(grads, (w * grad).reshape(size, -1))
+        if self.bias is not None:
+            self.bias.add_into(grads, grads[self.out])
+
+    def describe(self) -> str:
+        return f"dot x{self.k} of {self.n} (per sample)"
+
+
+# --- the compiled step -----------------------------------------------------------------------
+
+
+class CompiledStep:
+    """A traced per-sample graph, replayed over whole batches with NumPy.
+
+    Made by `compile(fn, params, example)`; see that function and the module docstring.
+    """
+
+    def __init__(self, fn: Callable[..., Any], params: Iterable[Value], example: Any) -> None:
+        self._params = _checked_params(params)
+        self._arg_widths, placeholders, roots, self._single_output = _trace(fn, example)
+        plan = _Plan(self._params, placeholders, roots)
+        self._n_params = len(self._params)
+        self._constants = plan.constants
+        self._groups = plan.groups
+        self._backward_groups = plan.backward_groups
+        self._leaf_rows, self._leaf_rows_index = plan.leaf_rows, plan.leaf_rows_index
+        self._param_rows_count = plan.param_rows_count
+        self._arg_rows = plan.arg_rows
+        self._n_rows, self._loss_row, self._output_rows = (
+            plan.n_rows,
+            plan.loss_row,
+            plan.output_rows,
+        )
+        self._n_nodes, self._depth = plan.n_nodes, plan.depth
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    # --- running it -----------------------------------------------------------------
+
+    def __call__(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Forward and backward over the batch; returns the mean loss as a float (and,
+        with `return_outputs=True`, the per-sample outputs as a NumPy array) and adds the
+        gradient of the mean loss into each parameter's `.grad`."""
+        values, grads, leaves = self._forward(batches, return_outputs)
+        batch_size = values.shape[1]
+        grads.fill(0.0)
+        grads[self._loss_row] = 1.0 / batch_size  # d mean / d loss_i, as eager's sum * (1/n)
+        leaf_grads = np.zeros_like(leaves)
+        with np.errstate(all="ignore"):  # IEEE inf and nan, as in the eager engine
+            for group in self._backward_groups:
+                group.backward(values, grads, leaves, leaf_grads)
+            if self._param_rows_count:  # parameters used as values: sum rows over the batch
+                used = self._leaf_rows_index[: self._param_rows_count]
+                leaf_grads[used] += grads[: self._param_rows_count].sum(axis=1)
+        for param, grad in zip(self._params, leaf_grads[: self._n_params].tolist()):
+            param.grad += grad
+        return self._result(values, return_outputs)
+
+    def evaluate(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Like calling the step, but forward only: no parameter's `.grad` changes."""
+        values, _, _ = self._forward(batches, return_outputs)
+        return self._result(values, return_outputs)
+
+    def _forward(self, batches: tuple, return_outputs: bool) -> tuple:
+        if return_outputs and not len(self._output_rows):
+            raise ValueError(
+                "return_outputs=True needs fn to return (loss, outputs); it returned only a loss"
+            )
+        arrays, batch_size = self._checked_batches(batches)
+        values, grads = self._buffers_for(batch_size)
+        leaves = np.concatenate(
+            (np.fromiter(map(_get_data, self._params), np.float64, self._n_params), self._constants)
+        )
+        values[self._leaf_rows] = leaves[self._leaf_rows_index][:, None]
+        for rows, array in zip(self._arg_rows, arrays):
+            values[rows] = array.T if array.ndim == 2 else array
+        with np.errstate(all="ignore"):
+            for group in self._groups:
+                group.forward(values, leaves)
+        return values, grads, leaves
+
+    def _result(self, values: np.ndarray, return_outputs: bool) -> Any:
+        losses = values[self._loss_row]
+        with np.errstate(all="ignore"):  # inf - inf is nan here too, without a warning
+            mean = float(losses.sum()) * (1.0 / len(losses))
+        if not return_outputs:
+            return mean
+        outputs = values[self._output_rows].T.copy()
+        return mean, outputs[:, 0] if self._single_output else outputs
+
+    def _buffers_for(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        buffers = self._buffers.get(batch_size)
+        if buffers is None:
+            if len(self._buffers) >= 4:  # a few sizes (full batches and the last one)
+                self._buffers.clear()
+            buffers = (np.empty((self._n_rows, batch_size)), np.empty((self._n_rows, batch_size)))
+            self._buffers[batch_size] = buffers
+        return buffers
+
+    def _checked_batches(self, batches: tuple) -> tuple[list[np.ndarray], int]:
+        widths = self._arg_widths
+        if len(batches) != len(widths):
+            raise ValueError(
+                f"compiled step takes {len(widths)} batch(es), one per argument of fn,"
+                f" got {len(batches)}"
+            )
+        arrays, batch_size = [], None
+        for i, (batch, width) in enumerate(zip(batches, widths)):
+            try:
+                array = np.asarray(batch, dtype=np.float64)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
+            expected = "(batch,)" if width is None else f"(batch, {width})"
+            fits = (
+                array.ndim == 1 if width is None else (array.ndim == 2 and array.shape[1] == width)
+            )
+            if not fits:
+                raise ValueError(
+                    f"batch {i} has shape {array.shape}, but fn was traced with"
+                    f" {'a number' if width is None else f'{width} numbers'} for argument {i}:"
+                    f" expected {expected}"
+                )
+            if batch_size is None:
+                batch_size = len(array)
+            elif len(array) != batch_size:
+                raise ValueError(f"batch {i} has {len(array)} samples but batch 0 has {batch_size}")
+            arrays.append(array)
+        if not batch_size:
+            raise ValueError("the batch is empty: pass at least one sample")
+        return arrays, batch_size
+
+    def describe(self) -> str:
+        """The plan, one line per group: which op runs over how many nodes."""
+        lines = [repr(self)]
+        lines += [f"  {i:3d}. {group.describe()}" for i, group in enumerate(self._groups)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledStep({self._n_nodes} nodes, depth {self._depth},"
+            f" {len(self._groups)} vectorized groups, {self._n_params} params)"
+        )
+
+
+# --- planning: from the traced graph to groups over rows ----------------------------------
+
+
+class _GroupKey(NamedTuple):
+    """Nodes with equal keys run together. `kind` is "layer" (dot with leaf weights, as a
+    matrix product), "dot" (any other dot), "sum" or "elementwise"; `variant` tells
+    apart what one NumPy call cannot mix (the rule; the bias and the shared inputs)."""
+
+    depth: int
+    in_loss_graph: bool  # False for nodes only an extra output needs: no backward
+    kind: str
+    arity: int
+    variant: Any
+
+
+class _Plan:
+    """Numbers every node's row and builds the groups, in depth order.
+
+    Rows: first the parameters and constants that are used as values (filled from the
+    leaf vector each call), then the placeholders argument by argument, then each group's
+    outputs as one contiguous block.
+    """
+
+    def __init__(self, params: list[Value], placeholders: list[list[Value]], roots: list):
+        loss, outputs = roots[0], roots[1:]
+        order = _nodes_of(roots)
+        loss_graph = set(topological_order(loss, zero_interior_grads=False))
+
+        # the leaf vector: parameters first (their values change every step), then constants
+        self.param_index = {p: i for i, p in enumerate(params)}
+        placeholder_set = {v for row in placeholders for v in row}
+        self.leaf_index = dict(self.param_index)
+        for node in order:
+            if not node.parents and node not in placeholder_set and node not in self.leaf_index:
+                self.leaf_index[node] = len(self.leaf_index)
+        self.constants = np.array(
+            [v.data for v in list(self.leaf_index)[len(params) :]], dtype=np.float64
+        )
+
+        # depth of every node, and the groups
+        depth: dict[Value, int] = {}
+        groups: dict[_GroupKey, list[Value]] = {}
+        self.layer_operands: dict[Value, tuple] = {}  # dot node -> (weights, inputs, bias)
+        for node in order:
+            if not node.parents:
+                depth[node] = 0
+                continue
+            depth[node] = 1 + max(depth[p] for p in node.parents)
+            key = self._group_key(node, depth[node], node in loss_graph)
+            groups.setdefault(key, []).append(node)
+
+        self.row: dict[Value, int] = {}
+        self._number_leaf_rows(self._leaves_used_as_values(groups, roots))
+        self.arg_rows = []
+        for arg in placeholders:
+            start = len(self.row)
+            for v in arg:
+                self.row[v] = len(self.row)
+            self.arg_rows.append(slice(start, len(self.row)))
+
+        built = []  # (in loss graph, group), in depth order
+        for key in sorted(groups, key=attrgetter("depth")):  # stable: first seen first
+            members = self._ordered(key, groups[key])
+            start = len(self.row)
+            for node in members:
+                self.row[node] = len(self.row)
+            built.append(
+                (key.in_loss_graph, self._build(key, members, slice(start, len(self.row))))
+            )
+        self.groups = [group for _, group in built]
+        self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
+        self.n_rows = len(self.row)
+        self.loss_row = self.row[loss]
+        self.output_rows = np.array([self.row[v] for v in outputs], dtype=np.intp)
+        self.n_nodes = len(order)
+        self.depth = max(depth.values())
+
+    def _is_leaf_value(self, v: Value) -> bool:
+        """A parameter or a constant: one number for the whole batch."""
+        return v in self.leaf_index
+
+    def _group_key(self, node: Value, depth: int, in_loss_graph: bool) -> _GroupKey:
+        rule, parents = node._rule, node.parents
+        if rule is rules.DOT:
+            n = len(parents) // 2
+            weights, inputs = parents[:n], parents[n : 2 * n]
+            bias = parents[2 * n] if len(parents) % 2 else None
+            leafy = self._is_leaf_value
+            if not all(map(leafy, weights)) and all(map(leafy, inputs)):
+                weights, inputs = inputs, weights  # dot(x, w) written the other way round
+            if all(map(leafy, weights)):
+                self.layer_operands[node] = (weights, inputs, bias)
+                bias_kind = "none" if bias is None else ("leaf" if leafy(bias) else "row")
+                variant = (bias_kind, tuple(map(id, inputs)))  # a layer shares its inputs
+                return _GroupKey(depth, in_loss_graph, "layer", n, variant)
+            return _GroupKey(depth, in_loss_graph, "dot", n, bias is not None)
+        if rule is rules.SUM:
+            return _GroupKey(depth, in_loss_graph, "sum", len(parents), None)
+        return _GroupKey(depth, in_loss_graph, "elementwise", len(parents), rule)
+
+    def _leaves_used_as_values(self, groups: dict, roots: list) -> set:
+        """Parameters and constants that need a row: all but a layer's weights and
+        leaf biases, which the matrix product reads from the leaf vector directly."""
+        used = set(roots)
+        for key, members in groups.items():
+            for node in members:
+                if key.kind != "layer":
+                    used.update(node.parents)
+                    continue
+                weights, inputs, bias = self.layer_operands[node]
+                used.update(inputs)
+                if bias is not None and not self._is_leaf_value(bias):
+                    used.add(bias)
+        return {v for v in used if self._is_leaf_value(v)}
+
+    def _number_leaf_rows(self, leaves: set) -> None:
+        ordered = sorted(leaves, key=self.leaf_index.get)  # parameters come first
+        for v in ordered:
+            self.row[v] = len(self.row)
+        self.leaf_rows = slice(0, len(ordered))
+        self.leaf_rows_index = np.array([self.leaf_index[v] for v in ordered], dtype=np.intp)
+        self.param_rows_count = sum(1 for v in ordered if v in self.param_index)
+
+    def _ordered(self, key: _GroupKey, members: list[Value]) -> list[Value]:
+        """Order a group's nodes so that rows stay contiguous from one level to the next:
+        a layer by its weights (the order of the parameters, so neuron order), any other
+        group by the rows of its inputs (so tanh after a layer keeps the neurons' order)."""
+        if key.kind == "layer":
+            leaf_index, operands = self.leaf_index, self.layer_operands
+            return sorted(members, key=lambda v: [leaf_index[w] for w in operands[v][0]])
+        return sorted(members, key=lambda v: [self.row[p] for p in v.parents])
+
+    def _rows(self, nodes: Iterable[Value]) -> _Positions:
+        return _Positions([self.row[v] for v in nodes])
+
+    def _build(self, key: _GroupKey, members: list[Value], out: slice) -> Any:
+        k, n = len(members), key.arity
+        if key.kind == "layer":
+            weights = [w for v in members for w in self.layer_operands[v][0]]
+            inputs = self.layer_operands[members[0]][1]
+            biases = [self.layer_operands[v][2] for v in members]
+            bias_kind = key.variant[0]
+            bias = None
+            if bias_kind == "leaf":
+                bias = _Positions([self.leaf_index[b] for b in biases])
+            elif bias_kind == "row":
+                bias = self._rows(biases)
+            return _Layer(
+                weights=_Positions([self.leaf_index[w] for w in weights]),
+                inputs=self._rows(inputs),
+                bias=bias,
+                bias_is_leaf=bias_kind == "leaf",
+                k=k,
+                n=n,
+                out=out,
+                weights_need_grad=any(w in self.param_index for w in weights),
+            )
+        if key.kind == "dot":
+            weights = self._rows(p for v in members for p in v.parents[:n])
+            inputs = self._rows(p for v in members for p in v.parents[n : 2 * n])
+            bias = self._rows(v.parents[-1] for v in members) if key.variant else None
+            return _Dot(weights, inputs, bias, k, n, out)
+        if key.kind == "sum":
+            return _Sum(self._rows(p for v in members for p in v.parents), k, n, out)
+        forward, locals_, name = _elementwise_ops(key.variant, n)
+        inputs = [self._rows(v.parents[i] for v in members) for i in range(n)]
+        return _Elementwise(name, forward, locals_, inputs, out)
+
+
+def _nodes_of(roots: list[Value]) -> list[Value]:
+    """Every node the roots depend on, each after its parents."""
+    order, seen = [], set()
+    for root in roots:
+        for node in topological_order(root, zero_interior_grads=False):
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+    return order
+
+
+# --- tracing ---------------------------------------------------------------------------------
+
+
+def _checked_params(params: Iterable[Value]) -> list[Value]:
+    if isinstance(params, Value):
+        params = [params]
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            f"compile: params must be a list of Values, got {type(params).__name__}"
+        ) from None
+    unique, seen = [], set()
+    for i, p in enumerate(params):
+        if not isinstance(p, Value):
+            raise TypeError(f"compile: params[{i}] is not a Value: {type(p).__name__}")
+        if p.parents:
+            raise ValueError(
+                f"compile: params[{i}] ({p!r:.60}) is not a leaf; parameters are leaf Values"
+                " (computed Values are part of the traced graph)"
+            )
+        if p not in seen:  # a parameter listed twice gets its gradient once
+            seen.add(p)
+            unique.append(p)
+    return unique
+
+
+def _sample_argument(value: Any, i: int) -> int | None:
+    """None for a number, the length for a flat sequence of numbers (checked)."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"compile: example argument {i} is a string; pass numbers")
+    if isinstance(value, Value):
+        raise TypeError(
+            f"compile: example argument {i} is a Value; pass plain numbers, compile makes"
+            " the placeholder Values"
+        )
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0 and isinstance(array.item(), numbers.Real):  # also a 0-d array
+        return None
+    if array.ndim != 1 or not all(
+        isinstance(x, numbers.Real) and not isinstance(x, Value) for x in array
+    ):
+        raise TypeError(
+            f"compile: example argument {i} must be a number or a flat sequence of numbers,"
+            f" got {type(value).__name__}"
+        )
+    if len(array) == 0:
+        raise ValueError(f"compile: example argument {i} is an empty sequence")
+    return len(array)
+
+
+def _trace(fn: Callable[..., Any], example: Any) -> tuple:
+    """Run fn once on placeholders; (argument widths, placeholders per argument, roots)."""
+    if not callable(fn):
+        raise TypeError(f"compile: fn must be callable, got {type(fn).__name__}")
+    if not isinstance(example, (tuple, list)):
+        raise TypeError(
+            "compile: example must be a tuple with one sample argument per argument of fn,"
+            f" e.g. (x_row, y); got {type(example).__name__}"
+        )
+    if not example:
+        raise ValueError("compile: example is empty; fn needs at least one sample argument")
+    try:
+        inspect.signature(fn).bind(*example)
+    except TypeError as error:
+        raise TypeError(
+            f"compile: example has {len(example)} argument(s), which does not fit fn: {error}"
+        ) from None
+    except ValueError:  # no signature available (some builtins): let the call decide
+        pass
+    widths = [_sample_argument(value, i) for i, value in enumerate(example)]
+    placeholders, arguments = [], []
+    for i, (value, width) in enumerate(zip(example, widths)):
+        if width is None:
+            v = Value(float(value), f"input{i}")
+            placeholders.append([v])
+            arguments.append(v)
+        else:
+            row = [Value(float(x), f"input{i}[{j}]") for j, x in enumerate(value)]
+            placeholders.append(row)
+            arguments.append(row)
+    with enable_grad():
+        result = fn(*arguments)
+    loss, outputs, single = _split_result(result)
+    return widths, placeholders, [loss, *outputs], single
+
+
+def _split_result(result: Any) -> tuple[Value, list[Value], bool]:
+    if isinstance(result, Value):
+        return result, [], False
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Value):
+        loss, outputs = result
+        if isinstance(outputs, Value):
+            return loss, [outputs], True
+        if (
+            isinstance(outputs, (list, tuple))
+            and outputs
+            and all(isinstance(v, Value) for v in outputs)
+        ):
+            return loss, list(outputs), False
+    raise TypeError(
+        "compile: fn must return the per-sample loss as a Value, or a pair (loss, outputs)"
+        f" with outputs a Value or a list of Values; got {type(result).__name__}"
+    )
+
+
+def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
+    fn: Callable[..., Any], params: Iterable[Value], example: Sequence[Any]
+) -> CompiledStep:
+    """Trace `fn` once and return a step that runs it over whole batches with NumPy.
+
+    `fn(*sample)` builds one sample's graph and returns its loss Value, or a pair
+    `(loss, outputs)` with outputs a Value or a list of Values. `params` are the leaf
+    Values shared by every sample (a list, or `model.parameters()`). `example` is a
+    tuple with one argument per argument of `fn`, each a number or a flat sequence of
+    numbers (a feature row); it fixes the graph's shape (see the module docstring).
+
+    `step(*batches)` takes one batch per argument of `fn` (a sequence of numbers, or of
+    rows of the traced width), returns the mean loss as a float and adds the gradient
+    of the mean loss into every parameter's `.grad`, as `loss.backward()` would.
+    `step(*batches, return_outputs=True)` returns `(mean_loss, outputs)`, outputs of
+    shape (batch,) for a single output Value or (batch, k) for a list of k;
+    `step.evaluate(*batches)` runs the forward pass only.
+
+    >>> from tinygrad_scalar import Value, dot
+    >>> w, b = [Value(0.5), Value(-1.0)], Value(0.25)
+    >>> step = compile(lambda x, y: (dot(w, x, b) - y) ** 2, [*w, b], ([1.0, 2.0], 0.0))
+    >>> step([[1.0, 2.0], [0.0, 1.0]], [0.0, 1.0])  # ((-1.25)**2 + (-1.75)**2) / 2
+    2.3125
+    """
+    return CompiledStep(fn, params, example)
