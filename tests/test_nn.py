@@ -169,6 +169,11 @@ def test_non_numeric_input_is_refused():
         MLP(2, [3, 1], seed=0)([1.0, "a"])
 
 
+def test_an_input_too_large_for_a_float_is_a_value_error():
+    with pytest.raises(ValueError, match="MLP: input 0 is too large for a float"):
+        MLP(2, [3, 1], seed=0)([10**400, 1.0])
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -316,6 +321,10 @@ def test_state_dict_round_trip_and_order():
             "'layers.1.neurons.0.b' is not fi",
         ),
         (lambda s: s.update({"layers.1.neurons.0.b": True}), "'layers.1.neurons.0.b' is not a"),
+        (
+            lambda s: s.update({"layers.0.neurons.1.w.0": 10**400}),
+            "'layers.0.neurons.1.w.0' is too large for a float",
+        ),
     ],
 )
 def test_load_state_dict_is_strict_and_changes_nothing_on_error(change, message):
@@ -457,6 +466,7 @@ _RENAMED = _GOOD.replace("layers.1.neurons.0.b", "layers.1.neurons.0.bias")
         (_RENAMED, "missing keys: layers.1.neurons.0.b"),
         (_GOOD.replace("0.1,", '"0.1",', 1), "is not a number"),
         (_GOOD.replace("0.1,", "NaN,", 1), "is not finite"),
+        (_GOOD.replace("0.1,", "1" + "0" * 400 + ",", 1), "is too large for a float"),
     ],
 )
 def test_corrupt_model_files_raise_value_error_naming_the_file(tmp_path, text, problem):

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import random
 from typing import Any, Iterable, Sequence
 
+from ._checks import check_int, finite_float, is_number, make_rng
 from ._files import atomic_write
 from .engine import Value, dot
 from .losses import softmax
@@ -51,28 +51,6 @@ def _check_choice(what: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
-def _check_size(what: str, value: Any) -> int:
-    """A positive int (NumPy ints too); bools and floats are refused, since they are mistakes."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value}")
-    return int(value)
-
-
-def _make_rng(seed: Any, rng: Any) -> Any:
-    """The random source: a new Random(seed), the given rng, or the global `random` module."""
-    if seed is not None and rng is not None:
-        raise ValueError("pass either seed or rng, not both")
-    if rng is not None:
-        return rng
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        return random.Random(int(seed))
-    return random  # the module has gauss() and uniform() too
-
-
 def default_init(activation: str) -> str:
     """He initialisation suits ReLU-like units; Xavier suits the symmetric ones."""
     return "he" if activation in ("relu", "leaky_relu") else "xavier"
@@ -93,17 +71,18 @@ def _as_input_values(xs: Any, nin: int, owner: str) -> list[Value]:
     for i, x in enumerate(xs):
         if isinstance(x, Value):
             values.append(x)
-        elif isinstance(x, numbers.Real) and not isinstance(x, bool):
-            values.append(Value(float(x)))
+        elif is_number(x):
+            try:
+                values.append(Value(float(x)))
+            except OverflowError:  # an int beyond float range, e.g. from JSON
+                raise ValueError(
+                    f"{owner}: input {i} is too large for a float: {x!r:.40}"
+                ) from None
         else:
             raise ValueError(
                 f"{owner}: input {i} must be a number or a Value, got {type(x).__name__}: {x!r:.40}"
             )
     return values
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not isinstance(x, Value)
 
 
 class Module:
@@ -154,14 +133,17 @@ class Module:
             if unexpected:
                 parts.append(f"unexpected keys: {_shorten(unexpected)}")
             raise ValueError(f"state dict does not fit {type(self).__name__}: " + "; ".join(parts))
+        weights = {}
         for name in expected:
             value = state[name]
-            if not _is_number(value):
+            if not is_number(value):
                 raise ValueError(f"state dict value for {name!r} is not a number: {value!r:.40}")
-            if not math.isfinite(value):
-                raise ValueError(f"state dict value for {name!r} is not finite: {value!r}")
+            weights[name] = finite_float(value)
+            if weights[name] is None:
+                problem = "not finite" if isinstance(value, float) else "too large for a float"
+                raise ValueError(f"state dict value for {name!r} is {problem}: {value!r:.40}")
         for name, p in named:
-            p.data = float(state[name])
+            p.data = weights[name]
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the architecture and weights as JSON, atomically: the file is written next
@@ -173,8 +155,8 @@ class Module:
         payload.update(self.config())
         payload["state_dict"] = self.state_dict()
         for name, value in payload["state_dict"].items():
-            if not math.isfinite(value):
-                raise ValueError(f"cannot save {path}: parameter {name} is {value!r}")
+            if finite_float(value) is None:
+                raise ValueError(f"cannot save {path}: parameter {name} is {value!r:.40}")
         text = json.dumps(payload, indent=1) + "\n"
 
         try:
@@ -203,7 +185,7 @@ class Module:
             raise ValueError(f"model file {path} is not valid JSON ({e})") from None
         try:
             return cls.from_payload(payload)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, ArithmeticError) as e:  # ArithmeticError: a backstop
             raise ValueError(f"model file {path}: {e}") from None
 
     @classmethod
@@ -275,11 +257,11 @@ class Neuron(Module):
         rng: Any = None,
         fan_out: int = 1,
     ) -> None:
-        self.nin = _check_size("nin", nin)
+        self.nin = check_int(nin, "nin")
         self.activation = _check_choice("activation", activation, ACTIVATIONS)
         self.init = _check_choice("init", default_init(activation) if init is None else init, INITS)
-        fan_out = _check_size("fan_out", fan_out)
-        rng = _make_rng(seed, rng)
+        fan_out = check_int(fan_out, "fan_out")
+        rng = make_rng(seed, rng, global_when_unseeded=True)
         if self.init == "he":
             scale = math.sqrt(2.0 / self.nin)
             weights = [rng.gauss(0.0, 1.0) * scale for _ in range(self.nin)]
@@ -316,7 +298,7 @@ class Neuron(Module):
     @classmethod
     def _count_parameters(cls, nin: Any, activation: Any) -> int:
         _check_choice("activation", activation, ACTIVATIONS)
-        return _check_size("nin", nin) + 1
+        return check_int(nin, "nin") + 1
 
     def __repr__(self) -> str:
         return f"Neuron({self.nin}, {self.activation})"
@@ -334,10 +316,10 @@ class Layer(Module):
         seed: int | None = None,
         rng: Any = None,
     ) -> None:
-        self.nin = _check_size("nin", nin)
-        self.nout = _check_size("nout", nout)
+        self.nin = check_int(nin, "nin")
+        self.nout = check_int(nout, "nout")
         self.activation = _check_choice("activation", activation, ACTIVATIONS)
-        rng = _make_rng(seed, rng)
+        rng = make_rng(seed, rng, global_when_unseeded=True)
         self.neurons = [
             Neuron(self.nin, self.activation, init=init, rng=rng, fan_out=self.nout)
             for _ in range(self.nout)
@@ -367,7 +349,7 @@ class Layer(Module):
     @classmethod
     def _count_parameters(cls, nin: Any, nout: Any, activation: Any) -> int:
         _check_choice("activation", activation, ACTIVATIONS)
-        return (_check_size("nin", nin) + 1) * _check_size("nout", nout)
+        return (check_int(nin, "nin") + 1) * check_int(nout, "nout")
 
     def __repr__(self) -> str:
         return f"Layer({self.nin} -> {self.nout}, {self.activation})"
@@ -400,7 +382,7 @@ class MLP(Module):
         self.output = _check_choice("output", output, OUTPUTS)
         if self.output == "softmax" and self.sizes[-1] < 2:
             raise ValueError("output='softmax' needs a last layer of at least 2 outputs")
-        rng = _make_rng(seed, rng)
+        rng = make_rng(seed, rng, global_when_unseeded=True)
         widths = [self.nin, *self.sizes]
         last = len(self.sizes) - 1
         self.layers = [
@@ -419,13 +401,13 @@ class MLP(Module):
 
     @staticmethod
     def _check_shape(nin: Any, sizes: Any) -> tuple[int, list[int]]:
-        nin = _check_size("nin", nin)
+        nin = check_int(nin, "nin")
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
             raise ValueError(f"sizes must be a list of layer widths, got {sizes!r:.40}")
         sizes = list(sizes)
         if not sizes:
             raise ValueError("sizes must name at least one layer width")
-        return nin, [_check_size(f"layer width {i}", s) for i, s in enumerate(sizes)]
+        return nin, [check_int(s, f"layer width {i}") for i, s in enumerate(sizes)]
 
     def __call__(self, xs: Any) -> Value | list[Value]:
         values: list[Value] = _as_input_values(xs, self.nin, "MLP")

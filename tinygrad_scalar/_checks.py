@@ -1,0 +1,99 @@
+"""Argument checks shared by nn, losses, optim, data and train.
+
+Each check either returns the cleaned value or raises ValueError with one line that names
+the argument, says what it must be and shows what it got, so the same mistake reads the
+same way whichever function caught it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from typing import Any, Sequence
+
+from .engine import Value
+
+
+def is_number(x: Any) -> bool:
+    """A plain real number (int, float, NumPy scalar): not a bool, not a Value."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not isinstance(x, Value)
+
+
+def finite_float(x: Any) -> float | None:
+    """`x` as a finite float, or None when it is not a number, is inf/nan, or is an int
+    too large for a float (10**400 is a valid JSON integer; float() overflows on it)."""
+    if not is_number(x):
+        return None
+    try:
+        value = float(x)
+    except (OverflowError, ArithmeticError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_int(value: Any, name: str, minimum: int = 1) -> int:
+    """An int (NumPy ints too) >= minimum; bools and floats are refused, since they are
+    mistakes (`MLP(2.5, ...)`, `epochs=True`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r:.60}")
+    return int(value)
+
+
+def check_number(
+    value: Any,
+    name: str,
+    low: float = 0.0,
+    high: float | None = None,
+    positive: bool = False,
+) -> float:
+    """A finite real number >= low (> low when `positive`) and < high when high is given,
+    as a float."""
+    if positive:
+        bound = f"> {low:g}"
+    elif high is None:
+        bound = f">= {low:g}"
+    else:
+        bound = f"in [{low:g}, {high:g})"
+    result = finite_float(value)
+    if (
+        result is None
+        or result < low
+        or (positive and result == low)
+        or (high is not None and result >= high)
+    ):
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r:.60}")
+    return result
+
+
+def make_rng(seed: Any, rng: Any = None, global_when_unseeded: bool = False) -> Any:
+    """The random source for `seed`: a new random.Random(seed) for an int, the generator
+    itself for a random.Random (or when `rng` is given). Without either, a fresh
+    random.Random from system entropy, or the global `random` module when
+    `global_when_unseeded` (so `random.seed()` makes unseeded models reproducible)."""
+    if seed is not None and rng is not None:
+        raise ValueError("pass either seed or rng, not both")
+    if rng is not None:
+        return rng
+    if isinstance(seed, random.Random):
+        return seed
+    if seed is None:
+        return random if global_when_unseeded else random.Random()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an int, None or a random.Random, got {seed!r:.60}")
+    return random.Random(int(seed))
+
+
+def binary_classes(y: Sequence, name: str = "y") -> list[int]:
+    """Labels for a one-output model as class indices: 0 and 1 as they are, -1 read as 0
+    (so -1/+1 hinge labels work too). Anything else, bools included, is refused."""
+    classes = []
+    for i, label in enumerate(y):
+        if is_number(label) and label in (0, 1, -1):
+            classes.append(1 if label == 1 else 0)
+        else:
+            raise ValueError(
+                f"labels for one output must be 0/1 (or -1/+1); {name}[{i}] is {label!r:.60}"
+            )
+    return classes
