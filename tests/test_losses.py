@@ -158,6 +158,7 @@ def test_cross_entropy_by_hand_with_mean_over_rows():
         (lambda: L.mse([], []), "no preds"),
         (lambda: L.mse(["a"], [1.0]), r"preds\[0\] must be a number or a Value"),
         (lambda: L.softmax([]), "logits are empty"),
+        (lambda: L.mse([1.0], [10**400]), r"targets\[0\] is too large for a float"),
     ],
 )
 def test_bad_input_is_a_value_error_naming_it(call, message):

@@ -17,7 +17,8 @@ import math
 import numbers
 from typing import Any
 
-from .engine import Value
+from ._checks import is_number
+from .engine import Value, _data_of
 from .engine import sum as value_sum
 
 # PyTorch's binary_cross_entropy clamps each log at -100 so that p = 0 or 1 gives a
@@ -25,23 +26,22 @@ from .engine import sum as value_sum
 LOG_FLOOR = -100.0
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not isinstance(x, Value)
-
-
 def _operand(x: Any, what: str, index: int) -> Value | float:
     """A Value as it is; a number (NumPy scalars too) as a float; anything else refused."""
     if isinstance(x, Value):
         return x
-    if _is_number(x):
-        return float(x)
+    if is_number(x):
+        try:
+            return float(x)
+        except OverflowError:  # an int beyond float range
+            raise ValueError(f"{what}[{index}] is too large for a float: {x!r:.40}") from None
     raise ValueError(f"{what}[{index}] must be a number or a Value, got {type(x).__name__}")
 
 
 def _as_list(xs: Any, what: str) -> list[Any]:
     """A single Value/number becomes a one-element list; a nested list of rows is
     flattened (the mean then runs over every element, as PyTorch's does)."""
-    if isinstance(xs, Value) or _is_number(xs):
+    if isinstance(xs, Value) or is_number(xs):
         return [xs]
     try:
         items = list(xs)
@@ -49,7 +49,7 @@ def _as_list(xs: Any, what: str) -> list[Any]:
         raise ValueError(f"{what} must be a number, a Value or a list of them") from None
     flat: list[Any] = []
     for item in items:
-        if isinstance(item, Value) or _is_number(item) or isinstance(item, (str, bytes)):
+        if isinstance(item, Value) or is_number(item) or isinstance(item, (str, bytes)):
             flat.append(item)
         else:
             try:
@@ -79,10 +79,6 @@ def _mean(terms: list[Value]) -> Value:
     return value_sum(terms) / len(terms)
 
 
-def _data(x: Value | float) -> float:
-    return x.data if isinstance(x, Value) else x
-
-
 def mse(preds: Any, targets: Any) -> Value:
     """Mean squared error, mean((p - t)^2) (PyTorch's MSELoss)."""
     ps, ts = _pairs(preds, targets, "mse", "preds", "targets")
@@ -100,8 +96,8 @@ def hinge(scores: Any, labels: Any) -> Value:
     """Max-margin loss mean(relu(1 - y * s)) with labels y in {-1, +1} (micrograd's)."""
     ss, ys = _pairs(scores, labels, "hinge", "scores", "labels")
     for i, y in enumerate(ys):
-        if _data(y) not in (-1.0, 1.0):
-            raise ValueError(f"hinge: labels must be -1 or +1, got {_data(y)!r} at index {i}")
+        if _data_of(y) not in (-1.0, 1.0):
+            raise ValueError(f"hinge: labels must be -1 or +1, got {_data_of(y)!r} at index {i}")
     return _mean([(1 - y * _as_value(s)).relu() for s, y in zip(ss, ys)])
 
 
@@ -134,9 +130,9 @@ def binary_cross_entropy(probs: Any, targets: Any) -> Value:
         parts = []
         # a target of exactly 0 or 1 drops a term instead of multiplying it by 0, which
         # keeps a huge-but-finite log slope from turning into 0 * inf = nan
-        if not (_is_number(y) and y == 0.0):
+        if not (is_number(y) and y == 0.0):
             parts.append(y * _clamped_log(p))
-        if not (_is_number(y) and y == 1.0):
+        if not (is_number(y) and y == 1.0):
             parts.append((1 - y) * _clamped_log(1 - p))
         terms.append(-value_sum(parts))
     return _mean(terms)
@@ -158,7 +154,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any) -> Value:
 
 
 def _row(logits: Any, name: str) -> list[Value]:
-    if isinstance(logits, Value) or _is_number(logits):
+    if isinstance(logits, Value) or is_number(logits):
         logits = [logits]
     try:
         items = list(logits)
@@ -194,7 +190,7 @@ def log_softmax(logits: Any) -> list[Value]:
 
 def _class_index(c: Any, n_classes: int, row: int) -> int:
     if isinstance(c, bool) or not isinstance(c, numbers.Integral):
-        if _is_number(c) and float(c).is_integer():
+        if is_number(c) and float(c).is_integer():
             c = int(c)  # 2.0 from a float label list is fine
         else:
             raise ValueError(f"cross_entropy: class index for row {row} must be an int, got {c!r}")
