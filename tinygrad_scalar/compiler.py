@@ -501,7 +501,7 @@ class _Plan:
     def __init__(self, params: list[Value], placeholders: list[list[Value]], roots: list):
         loss, outputs = roots[0], roots[1:]
         order = _nodes_of(roots)
-        loss_graph = set(topological_order(loss, zero_interior_grads=False))
+        loss_graph = set(topological_order(loss))
 
         # the leaf vector: parameters first (their values change every step), then constants
         self.param_index = {p: i for i, p in enumerate(params)}
@@ -648,7 +648,7 @@ def _nodes_of(roots: list[Value]) -> list[Value]:
     """Every node the roots depend on, each after its parents."""
     order, seen = [], set()
     for root in roots:
-        for node in topological_order(root, zero_interior_grads=False):
+        for node in topological_order(root):
             if node not in seen:
                 seen.add(node)
                 order.append(node)

@@ -23,7 +23,6 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 from . import rules
 from .rules import Rule
 
-Number = Union[int, float]
 Operand = Union["Value", int, float]
 
 # Module-wide switches, set by the context managers below.
@@ -192,32 +191,35 @@ class Value:
         always shows this call's value. With `create_graph=True` every `.grad` becomes a
         Value with a graph of its own, which can be differentiated again.
         """
-        order = topological_order(self)  # also zeroes interior .grad
-        if create_graph and not isinstance(gradient, Value):
-            gradient = Value(gradient, "gradient")
+        order = topological_order(self)
+        if isinstance(gradient, Value) and not create_graph:
+            gradient = gradient.data
         elif not isinstance(gradient, Value):
             gradient = _as_float(gradient, "gradient")
+            if create_graph:
+                gradient = Value(gradient, "gradient")
+        for node in order:
+            if node.parents:  # interior nodes start from 0; leaves keep what they hold
+                node.grad = 0.0
         self.grad = gradient if self.parents else self.grad + gradient
 
-        if create_graph:
-            # The rules are called again with Values, which builds the derivative's graph.
-            anomaly = _detect_anomaly
-            with detect_anomaly(False):  # a non-finite step here is reported as backward's
-                for node in reversed(order):
-                    if node.parents:
-                        local_grads = node._rule.derivatives(node, *node.parents)
-                        for parent, local in zip(node.parents, local_grads):
-                            parent.grad = parent.grad + local * node.grad
-                        if anomaly:
-                            _check_backward(node)
-            return
-
-        for node in reversed(order):
-            grad = node.grad
-            for parent, local in zip(node.parents, node.local_grads):
-                parent.grad += local * grad
-            if _detect_anomaly:
-                _check_backward(node)
+        anomaly = _detect_anomaly
+        # With create_graph the rules run again on Values, passing the node itself as `out`
+        # (so exp' = out stays differentiable); the ops that builds are part of backward,
+        # so an inf they produce is reported by the backward check below, not as forward.
+        with detect_anomaly(False):
+            for node in reversed(order):
+                if not node.parents:
+                    continue
+                if create_graph:
+                    local_grads = node._rule.derivatives(node, *node.parents)
+                else:
+                    local_grads = node.local_grads
+                grad = node.grad
+                for parent, local in zip(node.parents, local_grads):
+                    parent.grad = parent.grad + local * grad
+                if anomaly:
+                    _check_backward(node, [p.grad for p in node.parents], grad)
 
     def draw(self, **options: Any) -> Any:
         """Draw this Value's graph: a shortcut for `tinygrad_scalar.viz.draw(self, ...)`."""
@@ -227,7 +229,7 @@ class Value:
 
     def topological_order(self) -> list[Value]:
         """Every node this one depends on, each after all of its parents."""
-        return topological_order(self, zero_interior_grads=False)
+        return topological_order(self)
 
 
 def _data_of(x: Any) -> Any:
@@ -237,31 +239,28 @@ def _data_of(x: Any) -> Any:
 _FINISH = object()  # marks, on topological_order's stack, "the node below is finished"
 
 
-def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Value]:
-    """Depth-first post-order without recursion, so graphs of any depth work.
+def topological_order(root: Value) -> list[Value]:
+    """Every node `root` depends on, each after all of its parents (root last).
 
-    Each node comes after all of its parents. Interior nodes get `.grad = 0.0` on the
-    way (backward relies on that) unless `zero_interior_grads` is False.
+    A depth-first search with its own stack instead of recursion, so graphs of any depth
+    work. A node is pushed twice: first to push its parents, then, under a _FINISH marker,
+    to be appended to the order once they are all in it.
     """
     order: list[Value] = []
     done: set[Value] = set()  # nodes already in `order`
     stack: list = [root]
-    # local names for the bound methods: this loop runs once per node and once per edge
-    pop, push, push_all = stack.pop, stack.append, stack.extend
     while stack:
-        node = pop()
+        node = stack.pop()
         if node is _FINISH:  # every parent of the node below the marker is in `order` now
-            node = pop()
+            node = stack.pop()
             done.add(node)
             order.append(node)
         elif node in done:
             continue
         elif node.parents:
-            if zero_interior_grads:
-                node.grad = 0.0
-            push(node)
-            push(_FINISH)
-            push_all(node.parents)
+            stack.append(node)
+            stack.append(_FINISH)
+            stack.extend(node.parents)
         else:  # a leaf is finished as soon as it is seen
             done.add(node)
             order.append(node)
@@ -271,12 +270,9 @@ def topological_order(root: Value, zero_interior_grads: bool = True) -> list[Val
 # --- making nodes ------------------------------------------------------------------------
 
 
-_new = object.__new__
-
-
 def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Value:
     """A Value made by an op, built without __init__'s checks (data is already a float)."""
-    node = _new(Value)
+    node = object.__new__(Value)
     node.data = data
     node.grad = 0.0
     node.label = ""
@@ -306,14 +302,7 @@ def _binary(rule: Rule, a: Any, b: Any) -> Value:
         _check_forward(rule, out, (a_data, b_data))
     if not _grad_enabled:
         return _leaf(out)
-    node = _new(Value)  # _new_node written out: this is the hottest path in the engine
-    node.data = out
-    node.grad = 0.0
-    node.label = ""
-    node.parents = (a, b)
-    node.local_grads = rule.derivatives(out, a_data, b_data)
-    node._rule = rule
-    return node
+    return _new_node(out, (a, b), rule.derivatives(out, a_data, b_data), rule)
 
 
 def _unary(rule: Rule, x: Value) -> Value:
@@ -338,14 +327,7 @@ def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
         _check_forward(rule, out, datas)
     if not _grad_enabled:
         return _leaf(out)
-    node = _new(Value)  # _new_node written out: every neuron's dot comes through here
-    node.data = out
-    node.grad = 0.0
-    node.label = ""
-    node.parents = parents
-    node.local_grads = rule.derivatives(out, *datas)
-    node._rule = rule
-    return node
+    return _new_node(out, parents, rule.derivatives(out, *datas), rule)
 
 
 _JUST_VALUES = {Value}
@@ -395,19 +377,27 @@ def gradients(
     """
     if not isinstance(output, Value):
         raise TypeError(f"gradients: output must be a Value, got {type(output).__name__}")
-    if create_graph and not isinstance(gradient, Value):
-        gradient = Value(gradient, "gradient")
-    grads: dict[Value, Any] = {output: gradient}
-    for node in reversed(topological_order(output, zero_interior_grads=False)):
-        if not node.parents or node not in grads:
-            continue
-        grad = grads[node]
+    if isinstance(gradient, Value) and not create_graph:
+        gradient = gradient.data
+    elif not isinstance(gradient, Value):
+        gradient = _as_float(gradient, "gradient")
         if create_graph:
-            local_grads = node._rule.derivatives(node, *node.parents)
-        else:
-            local_grads = node.local_grads
-        for parent, local in zip(node.parents, local_grads):
-            grads[parent] = grads.get(parent, 0.0) + local * grad
+            gradient = Value(gradient, "gradient")
+    grads: dict[Value, Any] = {output: gradient}
+    anomaly = _detect_anomaly
+    with detect_anomaly(False):  # as in backward(): an inf here is reported as backward's
+        for node in reversed(topological_order(output)):
+            if not node.parents or node not in grads:
+                continue
+            if create_graph:
+                local_grads = node._rule.derivatives(node, *node.parents)
+            else:
+                local_grads = node.local_grads
+            grad = grads[node]
+            for parent, local in zip(node.parents, local_grads):
+                grads[parent] = grads.get(parent, 0.0) + local * grad
+            if anomaly:
+                _check_backward(node, [grads[p] for p in node.parents], grad)
     return tuple(grads.get(x, 0.0) for x in inputs)
 
 
@@ -461,11 +451,11 @@ def _check_forward(rule: Rule, out: float, inputs: Sequence[float]) -> None:
         raise FloatingPointError(f"{rule.name}({shown}) produced {out!r} in the forward pass")
 
 
-def _check_backward(node: Value) -> None:
-    for parent in node.parents:
-        if not _finite(parent.grad):
+def _check_backward(node: Value, parent_grads: Sequence[Any], upstream: Any) -> None:
+    for grad in parent_grads:
+        if not _finite(grad):
             shown = ", ".join(repr(p.data) for p in node.parents)
             raise FloatingPointError(
-                f"backward of {node.op}({shown}) produced gradient {parent.grad!r}"
-                f" (upstream gradient {_data_of(node.grad)!r})"
+                f"backward of {node.op}({shown}) produced gradient {_data_of(grad)!r}"
+                f" (upstream gradient {_data_of(upstream)!r})"
             )
