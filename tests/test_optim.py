@@ -148,13 +148,17 @@ def test_training_decreases_the_objective():
     "make, message",
     [
         (lambda: SGD([], lr=0.1), "empty parameter list"),
-        (lambda: SGD([Value(1.0)], lr=-0.1), "lr must be >= 0"),
+        (lambda: SGD([Value(1.0)], lr=-0.1), "lr must be a finite number >= 0, got -0.1"),
         (lambda: SGD([1.0], lr=0.1), "parameter 0 is a float, not a Value"),
         (lambda: SGD(Value(1.0), lr=0.1), "not one Value"),
         (lambda: SGD([Value(1.0)], lr=0.1, nesterov=True), "needs momentum > 0"),
-        (lambda: Adam([Value(1.0)], betas=(0.9, 1.0)), r"beta2 must be in \[0, 1\)"),
+        (
+            lambda: Adam([Value(1.0)], betas=(0.9, 1.0)),
+            r"beta2 must be a finite number in \[0, 1\), got 1.0",
+        ),
         (lambda: Adam([Value(1.0)], betas=0.9), "betas must be a pair"),
-        (lambda: Adam([Value(1.0)], lr="fast"), "lr must be a number"),
+        (lambda: Adam([Value(1.0)], lr="fast"), "lr must be a finite number >= 0, got 'fast'"),
+        (lambda: SGD([Value(1.0)], lr=10**400), "lr must be a finite number >= 0, got 1000"),
     ],
 )
 def test_bad_arguments(make, message):
@@ -197,8 +201,30 @@ def test_state_dict_round_trip_continues_identically(make):
 def test_load_state_dict_refuses_a_wrong_size():
     opt = Adam([Value(1.0), Value(2.0)])
     state = Adam([Value(1.0)]).state_dict()
-    with pytest.raises(ValueError, match="'exp_avg' must be a list of 2 numbers"):
+    with pytest.raises(ValueError, match="'exp_avg' must be a list of 2 finite numbers"):
         opt.load_state_dict(state)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"exp_avg": [0.0, 10**400]}, "'exp_avg' must be a list of 2 finite numbers"),
+        ({"exp_avg_sq": [0.0, "x"]}, "'exp_avg_sq' must be a list of 2 finite numbers"),
+        ({"step_count": "three"}, "step_count must be an integer >= 0, got 'three'"),
+        ({"lr": 10**400}, "lr must be a finite number >= 0"),
+        ({"eps": "tiny"}, "eps must be a finite number >= 0, got 'tiny'"),
+        ({"betas": [0.9, 1.5]}, r"beta2 must be a finite number in \[0, 1\), got 1.5"),
+    ],
+)
+def test_load_state_dict_refuses_bad_values_and_changes_nothing(change, message):
+    opt = Adam([Value(1.0), Value(2.0)], lr=0.5)
+    before = opt.state_dict()
+    source = Adam([Value(1.0), Value(2.0)], lr=0.1, eps=1e-6)
+    source.step_count = 4
+    state = {**source.state_dict(), **change}
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(state)
+    assert opt.state_dict() == before
 
 
 # --- against torch.optim --------------------------------------------------------------------
@@ -329,7 +355,9 @@ def test_cosine_follows_the_closed_form():
     "make, message",
     [
         (lambda o: StepLR(o, step_size=0), "step_size must be a positive integer"),
-        (lambda o: LinearLR(o, start_factor=0.0), r"start_factor must be in \(0, 1\]"),
+        (lambda o: LinearLR(o, start_factor=0.0), r"start_factor must be a number in \(0, 1\]"),
+        (lambda o: LinearLR(o, start_factor="half"), r"start_factor must be a number in \(0, 1\]"),
+        (lambda o: LinearLR(o, end_factor=[1]), r"end_factor must be a number in \[0, 1\]"),
         (lambda o: CosineAnnealingLR(o, T_max=0), "T_max must be a positive integer"),
         (lambda o: StepLR("adam", step_size=1), "takes an optimizer, got str"),
     ],

@@ -14,26 +14,41 @@ where weight decay enters and Adam's bias correction, follow PyTorch's implement
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Iterable
 
+from ._checks import check_int, check_number, finite_float
 from .engine import Value
-
-
-def _check_number(name: str, value: Any, low: float = 0.0, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or (high is not None and value >= high):
-        bound = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
 
 
 def _grad_of(p: Value) -> float:
     # after backward(create_graph=True) a gradient is itself a Value
     g = p.grad
     return g.data if isinstance(g, Value) else float(g)
+
+
+def _check_hyper(name: str, value: Any) -> Any:
+    """A hyperparameter read back from a state dict, checked as the constructors check it."""
+    if name == "nesterov":
+        if not isinstance(value, bool):
+            raise ValueError(f"nesterov must be true or false, got {value!r:.60}")
+        return value
+    if name == "betas":
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError(f"betas must be a pair of numbers, got {value!r:.60}")
+        return tuple(check_number(b, f"beta{i}", 0.0, 1.0) for i, b in enumerate(value, 1))
+    return check_number(value, name)
+
+
+def _state_list(name: str, values: Any, count: int) -> list[float | None]:
+    """A per-parameter state list read back from a state dict: `count` finite numbers
+    (None stands for an SGD momentum buffer not made yet)."""
+    problem = f"optimizer state {name!r} must be a list of {count} finite numbers"
+    if not isinstance(values, list) or len(values) != count:
+        raise ValueError(problem)
+    checked = [None if v is None else finite_float(v) for v in values]
+    if any(c is None and v is not None for c, v in zip(checked, values)):
+        raise ValueError(problem)
+    return checked
 
 
 class Optimizer:
@@ -61,7 +76,7 @@ class Optimizer:
                 raise ValueError(f"parameter {i} is a {type(p).__name__}, not a Value")
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError("some parameters appear more than once in the list")
-        self.lr = _check_number("lr", lr)
+        self.lr = check_number(lr, "lr")
         self.step_count = 0
 
     def zero_grad(self) -> None:
@@ -90,21 +105,16 @@ class Optimizer:
         missing = [k for k in needed if k not in state]
         if missing:
             raise ValueError(f"optimizer state is missing: {', '.join(missing)}")
-        lists = {}
-        for name in self._state_names:
-            values = state[name]
-            if not isinstance(values, list) or len(values) != len(self.params):
-                raise ValueError(
-                    f"optimizer state {name!r} must be a list of {len(self.params)} numbers"
-                )
-            lists[name] = [None if v is None else float(v) for v in values]
-        self.lr = _check_number("lr", state["lr"])
-        self.step_count = int(state["step_count"])
-        for name in self._hyper_names:
-            value = state[name]
-            setattr(self, name, tuple(value) if isinstance(value, list) else value)
-        for name, values in lists.items():
-            setattr(self, name, values)
+        # check everything first, so a bad state changes nothing
+        lists = {
+            name: _state_list(name, state[name], len(self.params)) for name in self._state_names
+        }
+        lr = check_number(state["lr"], "lr")
+        step_count = check_int(state["step_count"], "step_count", minimum=0)
+        hyper = {name: _check_hyper(name, state[name]) for name in self._hyper_names}
+        self.lr, self.step_count = lr, step_count
+        for name, value in (*hyper.items(), *lists.items()):
+            setattr(self, name, value)
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._hyper_names)
@@ -134,9 +144,9 @@ class SGD(Optimizer):
         dampening: float = 0.0,
     ) -> None:
         super().__init__(params, lr)
-        self.momentum = _check_number("momentum", momentum)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
-        self.dampening = _check_number("dampening", dampening)
+        self.momentum = check_number(momentum, "momentum")
+        self.weight_decay = check_number(weight_decay, "weight_decay")
+        self.dampening = check_number(dampening, "dampening")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
@@ -188,9 +198,12 @@ class Adam(Optimizer):
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of numbers, got {betas!r}") from None
-        self.betas = (_check_number("beta1", beta1, 0, 1), _check_number("beta2", beta2, 0, 1))
-        self.eps = _check_number("eps", eps)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.betas = (
+            check_number(beta1, "beta1", 0.0, 1.0),
+            check_number(beta2, "beta2", 0.0, 1.0),
+        )
+        self.eps = check_number(eps, "eps")
+        self.weight_decay = check_number(weight_decay, "weight_decay")
         self.exp_avg = [0.0] * len(self.params)
         self.exp_avg_sq = [0.0] * len(self.params)
 
@@ -273,12 +286,8 @@ class StepLR(LRScheduler):
     lr = base_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
-        if step_size < 1:
-            raise ValueError(f"step_size must be a positive integer, got {step_size}")
-        self.step_size = int(step_size)
-        self.gamma = _check_number("gamma", gamma)
+        self.step_size = check_int(step_size, "step_size")
+        self.gamma = check_number(gamma, "gamma")
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
@@ -300,17 +309,13 @@ class LinearLR(LRScheduler):
         end_factor: float = 1.0,
         total_iters: int = 5,
     ) -> None:
-        if not 0 < start_factor <= 1:
-            raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
-        if not 0 <= end_factor <= 1:
-            raise ValueError(f"end_factor must be in [0, 1], got {end_factor!r}")
-        if isinstance(total_iters, bool) or not isinstance(total_iters, numbers.Integral):
-            raise ValueError(f"total_iters must be a positive integer, got {total_iters!r}")
-        if total_iters < 1:
-            raise ValueError(f"total_iters must be a positive integer, got {total_iters}")
-        self.start_factor = float(start_factor)
-        self.end_factor = float(end_factor)
-        self.total_iters = int(total_iters)
+        start, end = finite_float(start_factor), finite_float(end_factor)
+        if start is None or not 0 < start <= 1:
+            raise ValueError(f"start_factor must be a number in (0, 1], got {start_factor!r:.60}")
+        if end is None or not 0 <= end <= 1:
+            raise ValueError(f"end_factor must be a number in [0, 1], got {end_factor!r:.60}")
+        self.start_factor, self.end_factor = start, end
+        self.total_iters = check_int(total_iters, "total_iters")
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
@@ -330,10 +335,8 @@ class CosineAnnealingLR(LRScheduler):
     lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
-            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
-        self.T_max = int(T_max)
-        self.eta_min = _check_number("eta_min", eta_min)
+        self.T_max = check_int(T_max, "T_max")
+        self.eta_min = check_number(eta_min, "eta_min")
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
