@@ -115,38 +115,42 @@ class Rule:
         return f"Rule({self.name!r})"
 
 
-# fmt: off
-#              name       forward                            local derivatives d out / d input
-ADD      = Rule("+",       lambda a, b: a + b,                lambda out, a, b: (1.0, 1.0))
-SUB      = Rule("-",       lambda a, b: a - b,                lambda out, a, b: (1.0, -1.0))
-MUL      = Rule("*",       lambda a, b: a * b,                lambda out, a, b: (b, a))
-DIV      = Rule("/",       div,                               lambda out, a, b: (div(1.0, b),
-                                                                                 -div(out, b)))
-NEG      = Rule("neg",     lambda x: -x,                      lambda out, x: (-1.0,))
-IDENTITY = Rule("id",      lambda x: x,                       lambda out, x: (1.0,))
-EXP      = Rule("exp",     exp,                               lambda out, x: (out,))
-LOG      = Rule("log",     log,                               lambda out, x: (div(1.0, x),))
-SQRT     = Rule("sqrt",    sqrt,                              lambda out, x: (div(0.5, out),))
-TANH     = Rule("tanh",    tanh,                              lambda out, x: (1.0 - out * out,))
-SIGMOID  = Rule("sigmoid", sigmoid,                           lambda out, x: (out * (1 - out),))
-RELU     = Rule("relu",    lambda x: 0.0 if x <= 0 else x,    lambda out, x: (1.0,) if x > 0
-                                                                             else (0.0,))
-ABS      = Rule("abs",     abs,                               lambda out, x: (sign(x),))
-# fmt: on
-# relu'(0) = 0 and abs'(0) = 0, as in PyTorch. (relu's two tuples are constants: no allocation.)
+def _relu_slope(out: Any, x: Any) -> tuple:
+    # relu'(0) = 0, as in PyTorch. Both tuples are constants: no allocation per node.
+    return (1.0,) if x > 0 else (0.0,)
 
-# a ** b with b a Value too. d/da = b * a**(b-1) is 0 where b == 0, even at a == 0 (where the
-# formula would give 0 * inf); d/db = a**b * log(a) is taken as 0 where a == 0 and b >= 0
-# (0**b is flat in b there), as PyTorch does. When b is a Value (a higher-order graph), d/da
-# keeps the formula away from a == 0, because its own derivative in b is not 0.
-POW = Rule(
-    "**",
-    power,
-    lambda out, a, b: (
-        0.0 if b == 0 and (type(b) is float or a == 0) else b * power(a, b - 1.0),
-        0.0 if a == 0 and b >= 0 else out * log(a),
-    ),
-)
+
+def _pow_derivatives(out: Any, a: Any, b: Any) -> tuple:
+    # d/da = b * a**(b - 1), which is 0 where b == 0, even at a == 0, where the formula
+    # would give 0 * inf. When b is a Value (a higher-order graph) the formula is kept away
+    # from a == 0, because the derivative of d/da with respect to b is not 0 there.
+    if b == 0 and (type(b) is float or a == 0):
+        d_base = 0.0
+    else:
+        d_base = b * power(a, b - 1.0)
+    # d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (0**b is flat in b there),
+    # as PyTorch does.
+    d_exponent = 0.0 if a == 0 and b >= 0 else out * log(a)
+    return (d_base, d_exponent)
+
+
+# fmt: off
+#                name       forward                           local derivatives d out / d input
+ADD      = Rule("+",       lambda a, b: a + b,               lambda out, a, b: (1.0, 1.0))
+SUB      = Rule("-",       lambda a, b: a - b,               lambda out, a, b: (1.0, -1.0))
+MUL      = Rule("*",       lambda a, b: a * b,               lambda out, a, b: (b, a))
+DIV      = Rule("/",       div,                              lambda out, a, b: (div(1.0, b), -div(out, b)))  # noqa: E501
+POW      = Rule("**",      power,                            _pow_derivatives)
+NEG      = Rule("neg",     lambda x: -x,                     lambda out, x: (-1.0,))
+IDENTITY = Rule("id",      lambda x: x,                      lambda out, x: (1.0,))
+EXP      = Rule("exp",     exp,                              lambda out, x: (out,))
+LOG      = Rule("log",     log,                              lambda out, x: (div(1.0, x),))
+SQRT     = Rule("sqrt",    sqrt,                             lambda out, x: (div(0.5, out),))
+TANH     = Rule("tanh",    tanh,                             lambda out, x: (1.0 - out * out,))
+SIGMOID  = Rule("sigmoid", sigmoid,                          lambda out, x: (out * (1 - out),))
+RELU     = Rule("relu",    lambda x: 0.0 if x <= 0 else x,   _relu_slope)
+ABS      = Rule("abs",     abs,                              lambda out, x: (sign(x),))  # 0 at 0
+# fmt: on
 
 
 @functools.lru_cache(maxsize=256)
@@ -176,7 +180,8 @@ SUM = Rule("sum", lambda *xs: sum(xs), lambda out, *xs: (1.0,) * len(xs))
 def _dot_forward(*inputs: Any) -> Any:
     # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
     n = len(inputs) // 2
-    total = sum(map(operator.mul, inputs, inputs[n : 2 * n]))  # map stops after n pairs
+    ws, xs = inputs[:n], inputs[n : 2 * n]
+    total = sum(map(operator.mul, ws, xs))
     return total + inputs[-1] if len(inputs) % 2 else total
 
 
