@@ -227,3 +227,20 @@ def test_gradcheck_needs_an_input():
 
 def test_gradcheck_of_a_constant_function():
     assert gradcheck(lambda x: 3.0, 1.0) is True
+
+
+@pytest.mark.parametrize("options", [{"eps": 0}, {"eps": -1e-6}, {"atol": -1}, {"rtol": math.nan}])
+def test_gradcheck_rejects_bad_tolerances(options):
+    with pytest.raises(ValueError, match="gradcheck: (eps|atol|rtol)"):
+        gradcheck(lambda x: x * x, 1.0, **options)
+
+
+def test_grad_of_a_function_returning_a_list_names_the_problem():
+    with pytest.raises(TypeError, match="must return a scalar Value or a number, got list"):
+        grad(lambda x: [x, x])(1.0)
+
+
+def test_detect_anomaly_covers_grad():
+    with pytest.raises(FloatingPointError, match="backward of sqrt"):
+        with ts.detect_anomaly():
+            grad(lambda x: x.sqrt())(0.0)

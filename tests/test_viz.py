@@ -405,3 +405,9 @@ def test_bad_arguments_are_refused():
         draw(x, rankdir="sideways")
     with pytest.raises(ValueError, match="precision"):
         draw(x, precision=40)
+
+
+def test_max_nodes_must_be_positive():
+    x = Value(1.0)
+    with pytest.raises(ValueError, match="max_nodes must be at least 1"):
+        draw(x * 2, max_nodes=0)

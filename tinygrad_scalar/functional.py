@@ -59,7 +59,7 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
         finally:
             _open_traces -= 1
         if not isinstance(out, Value):
-            value = _as_float(out, "the function's result")  # a constant: derivative 0
+            value = _result_as_float(out, "grad")  # a constant: derivative 0
             grads: tuple = (0.0,) * len(wrt)
         else:
             grads = gradients(out, wrt, create_graph=nested)
@@ -87,6 +87,16 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
     return grad_f
 
 
+def _result_as_float(out: Any, caller: str) -> float:
+    try:
+        return _as_float(out)
+    except TypeError:
+        raise TypeError(
+            f"{caller}: the function must return a scalar Value or a number, "
+            f"got {type(out).__name__}"
+        ) from None
+
+
 def _plain(g: Any) -> float:
     return g.data if isinstance(g, Value) else float(g)
 
@@ -112,6 +122,11 @@ def gradcheck(
     """
     if not inputs:
         raise TypeError("gradcheck needs at least one input")
+    for name, value in (("eps", eps), ("atol", atol), ("rtol", rtol)):
+        if not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise ValueError(f"gradcheck: {name} must be a finite number >= 0, got {value!r}")
+    if eps == 0:
+        raise ValueError("gradcheck: eps must be > 0 (it is the finite-difference step)")
     point = [_as_float(x.data if isinstance(x, Value) else x, "gradcheck") for x in inputs]
     analytic = value_and_grad(f, argnums=tuple(range(len(point))))(*point)[1]
 
@@ -119,7 +134,7 @@ def gradcheck(
         args = list(point)
         args[i] = x
         out = f(*(Value(a) for a in args))
-        return out.data if isinstance(out, Value) else _as_float(out, "the function's result")
+        return out.data if isinstance(out, Value) else _result_as_float(out, "gradcheck")
 
     for i, x in enumerate(point):
         numeric = (f_at(i, x + eps) - f_at(i, x - eps)) / (2 * eps)

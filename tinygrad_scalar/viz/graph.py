@@ -193,6 +193,8 @@ def draw(
         raise ValueError(f"precision must be between 0 and 17 decimals, got {precision}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral):
         raise TypeError(f"max_nodes must be an int, got {max_nodes!r}")
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes must be at least 1, got {max_nodes}")
 
     order = _in_argument_order(root)
     index = {id(node): i for i, node in enumerate(order)}
