@@ -140,6 +140,8 @@ def test_regression_is_a_noisy_sine_with_float_targets():
         (lambda: data.make_xor(noise="a"), "noise"),
         (lambda: data.make_regression_1d(n=0), "n"),
         (lambda: data.make_moons(seed="seven"), "seed"),
+        (lambda: data.make_moons(noise=10**400), "noise"),
+        (lambda: data.make_blobs(centers=[[10**400, 0.0]]), "centers"),
     ],
 )
 def test_bad_arguments_name_the_argument(call, name):
@@ -206,5 +208,7 @@ def test_batches_reject_a_bad_batch_size():
 
 def test_signed_labels_for_the_hinge_loss():
     assert data.to_signed_labels([0, 1, 1, 0, -1]) == [-1, 1, 1, -1, -1]
-    with pytest.raises(ValueError, match="0/1"):
+    with pytest.raises(ValueError, match=r"must be 0/1 \(or -1/\+1\); y\[1\] is 2$"):
         data.to_signed_labels([0, 2])
+    with pytest.raises(ValueError, match=r"y\[0\] is True$"):
+        data.to_signed_labels([True, 0])

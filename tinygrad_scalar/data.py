@@ -14,7 +14,9 @@ from __future__ import annotations
 import math
 import numbers
 import random
-from typing import Any, Iterator, Sequence, Union
+from typing import Iterator, Sequence, Union
+
+from ._checks import binary_classes, check_int, check_number, finite_float, make_rng
 
 Seed = Union[int, None, random.Random]
 Dataset = tuple[list[list[float]], list]
@@ -30,35 +32,6 @@ __all__ = [
     "to_signed_labels",
     "train_test_split",
 ]
-
-
-# --- argument checks: each error names the argument and says what it must be ---------------
-
-
-def _check_count(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    value = float(value)
-    if not (value >= 0.0 and math.isfinite(value)):  # also rejects NaN
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
-
-
-def _rng(seed: Seed) -> random.Random:
-    """A private generator, so the data never depends on (or disturbs) the global one."""
-    if isinstance(seed, random.Random):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return random.Random(seed)
-    raise ValueError(f"seed must be an int, None or a random.Random, got {seed!r}")
 
 
 def _linspace(start: float, stop: float, count: int) -> list[float]:
@@ -95,9 +68,9 @@ def make_moons(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Dataset:
     >>> len(X), y.count(0), y.count(1)
     (100, 50, 50)
     """
-    n = _check_count(n, "n")
-    noise = _check_nonnegative(noise, "noise")
-    rng = _rng(seed)
+    n = check_int(n, "n")
+    noise = check_number(noise, "noise")
+    rng = make_rng(seed)
     n_upper, n_lower = _split_evenly(n, 2)
     X: list[list[float]] = []
     y: list[int] = []
@@ -118,14 +91,15 @@ def make_circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: S
     >>> round(max(x * x + z * z for (x, z), c in zip(X, y) if c == 1), 6)
     0.25
     """
-    n = _check_count(n, "n")
-    noise = _check_nonnegative(noise, "noise")
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
-        raise ValueError(f"factor must be a number with 0 < factor < 1, got {factor!r}")
-    rng = _rng(seed)
+    n = check_int(n, "n")
+    noise = check_number(noise, "noise")
+    inner_radius = finite_float(factor)
+    if inner_radius is None or not 0 < inner_radius < 1:
+        raise ValueError(f"factor must be a number with 0 < factor < 1, got {factor!r:.60}")
+    rng = make_rng(seed)
     X: list[list[float]] = []
     y: list[int] = []
-    for label, (radius, count) in enumerate(zip((1.0, float(factor)), _split_evenly(n, 2))):
+    for label, (radius, count) in enumerate(zip((1.0, inner_radius), _split_evenly(n, 2))):
         # `count` angles around the full circle, the end point left out (it would repeat 0)
         for i in range(count):
             t = 2.0 * math.pi * i / count
@@ -151,10 +125,10 @@ def make_blobs(
     >>> sorted(map(tuple, X))
     [(0.0, 0.0), (0.0, 0.0), (0.0, 0.0), (10.0, 10.0), (10.0, 10.0), (10.0, 10.0)]
     """
-    n = _check_count(n, "n")
-    std = _check_nonnegative(std, "std")
+    n = check_int(n, "n")
+    std = check_number(std, "std")
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        count = _check_count(centers, "centers", minimum=1)
+        count = check_int(centers, "centers")
         points = [
             [5.0 * math.cos(2 * math.pi * k / count), 5.0 * math.sin(2 * math.pi * k / count)]
             for k in range(count)
@@ -162,7 +136,7 @@ def make_blobs(
     else:
         try:
             points = [[float(c) for c in center] for center in centers]  # type: ignore[union-attr]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(
                 f"centers must be a count or a list of coordinate lists, got {centers!r}"
             ) from None
@@ -171,7 +145,7 @@ def make_blobs(
                 "centers must be a non-empty list of coordinate lists of one length, "
                 f"got {centers!r}"
             )
-    rng = _rng(seed)
+    rng = make_rng(seed)
     X: list[list[float]] = []
     y: list[int] = []
     for label, (center, size) in enumerate(zip(points, _split_evenly(n, len(points)))):
@@ -191,10 +165,10 @@ def make_spiral(n: int = 100, classes: int = 3, noise: float = 0.2, seed: Seed =
     >>> [y.count(k) for k in range(3)]
     [10, 10, 10]
     """
-    n = _check_count(n, "n")
-    classes = _check_count(classes, "classes", minimum=2)
-    noise = _check_nonnegative(noise, "noise")
-    rng = _rng(seed)
+    n = check_int(n, "n")
+    classes = check_int(classes, "classes", minimum=2)
+    noise = check_number(noise, "noise")
+    rng = make_rng(seed)
     X: list[list[float]] = []
     y: list[int] = []
     for label, size in enumerate(_split_evenly(n, classes)):
@@ -216,9 +190,9 @@ def make_xor(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Dataset:
     >>> all((a * b < 0) == (label == 1) for (a, b), label in zip(X, y))
     True
     """
-    n = _check_count(n, "n")
-    noise = _check_nonnegative(noise, "noise")
-    rng = _rng(seed)
+    n = check_int(n, "n")
+    noise = check_number(noise, "noise")
+    rng = make_rng(seed)
     X: list[list[float]] = []
     y: list[int] = []
     for _ in range(n):
@@ -235,9 +209,9 @@ def make_regression_1d(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Data
     >>> all(abs(t - math.sin(x)) < 1e-12 for (x,), t in zip(X, y))
     True
     """
-    n = _check_count(n, "n")
-    noise = _check_nonnegative(noise, "noise")
-    rng = _rng(seed)
+    n = check_int(n, "n")
+    noise = check_number(noise, "noise")
+    rng = make_rng(seed)
     xs = sorted(rng.uniform(-math.pi, math.pi) for _ in range(n))
     return [[x] for x in xs], [math.sin(x) + rng.gauss(0.0, noise) for x in xs]
 
@@ -268,17 +242,14 @@ def train_test_split(
     n = _check_pairs(X, y)
     if n < 2:
         raise ValueError(f"train_test_split needs at least 2 rows, got {n}")
-    if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, numbers.Real)
-        or not 0 < test_fraction < 1
-    ):
+    fraction = finite_float(test_fraction)
+    if fraction is None or not 0 < fraction < 1:
         raise ValueError(
-            f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}"
+            f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r:.60}"
         )
     order = list(range(n))
-    _rng(seed).shuffle(order)
-    n_test = min(n - 1, max(1, round(n * float(test_fraction))))
+    make_rng(seed).shuffle(order)
+    n_test = min(n - 1, max(1, round(n * fraction)))
     test, train = order[:n_test], order[n_test:]
     return [X[i] for i in train], [X[i] for i in test], [y[i] for i in train], [y[i] for i in test]
 
@@ -295,10 +266,10 @@ def batches(
     [[0, 1], [2, 3], [4]]
     """
     n = _check_pairs(X, y)
-    batch_size = _check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     order = list(range(n))
     if shuffle:
-        _rng(seed).shuffle(order)
+        make_rng(seed).shuffle(order)
     for start in range(0, n, batch_size):
         chunk = order[start : start + batch_size]
         yield [X[i] for i in chunk], [y[i] for i in chunk]
@@ -310,12 +281,4 @@ def to_signed_labels(y: Sequence) -> list[int]:
     >>> to_signed_labels([0, 1, 1, -1])
     [-1, 1, 1, -1]
     """
-    signed = []
-    for label in y:
-        if label == 0 or label == -1:
-            signed.append(-1)
-        elif label == 1:
-            signed.append(1)
-        else:
-            raise ValueError(f"labels for a -1/+1 target must be 0/1 (or -1/+1), got {label!r}")
-    return signed
+    return [2 * c - 1 for c in binary_classes(y)]
