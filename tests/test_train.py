@@ -230,6 +230,8 @@ def test_progress_bar_shows_the_running_loss_and_can_be_silenced(moons, capsys):
         ({"schedule": "exp"}, "unknown schedule"),
         ({"X_test": [[0.0, 0.0]]}, "X_test and y_test"),
         ({"loss": "cross_entropy"}, "one output per class"),
+        ({"lr": 10**400}, "lr must be a finite number > 0, got 1000"),
+        ({"l2": math.inf}, "l2 must be a finite number >= 0, got inf"),
     ],
 )
 def test_bad_fit_arguments_raise_naming_them(moons, kwargs, match):
@@ -248,6 +250,46 @@ def test_label_problems_are_caught_before_training():
         fit(MLP(2, [1], seed=0), [[0.0, 0.0]], [2], loss="hinge", progress=False)
     with pytest.raises(ValueError, match="2 rows but y has 1"):
         fit(MLP(2, [1], seed=0), [[0.0, 0.0]] * 2, [1], progress=False)
+
+
+ONE_OUTPUT_LABELS = r"labels for one output must be 0/1 \(or -1/\+1\); "
+
+
+@pytest.mark.parametrize(
+    "loss, labels, bad",
+    [
+        ("hinge", [0, 2], r"y\[1\] is 2$"),
+        ("hinge", [0.5, 1], r"y\[0\] is 0.5$"),
+        ("bce", [0, 2], r"y\[1\] is 2$"),
+        ("bce", [1, 0.5], r"y\[1\] is 0.5$"),
+        ("mse", [0, 2], r"y\[1\] is 2$"),  # integer labels: classes (0.5 would be regression)
+    ],
+)
+def test_every_one_output_loss_refuses_other_labels_with_one_message(loss, labels, bad):
+    with pytest.raises(ValueError, match=ONE_OUTPUT_LABELS + bad):
+        fit(MLP(2, [1], seed=0), [[0.0, 0.0]] * 2, labels, loss=loss, progress=False)
+
+
+def test_bad_test_labels_are_named_as_test_labels():
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match=ONE_OUTPUT_LABELS + r"y_test\[0\] is 7$"):
+        fit(model, [[0.0, 0.0]], [1], X_test=[[0.0, 0.0]], y_test=[7], progress=False)
+
+
+def test_accuracy_refuses_labels_that_are_not_classes_of_the_model():
+    X = [[0.0, 0.0], [1.0, 1.0]]
+    with pytest.raises(ValueError, match=ONE_OUTPUT_LABELS + r"y\[1\] is 2$"):
+        accuracy(MLP(2, [1], seed=0), X, [0, 2])
+    with pytest.raises(ValueError, match=r"y\[1\] = 5 is not a class of a model with 3 outputs"):
+        accuracy(MLP(2, [3], seed=0), X, [0, 5])
+    with pytest.raises(ValueError, match=r"y\[0\] = -1 is not a class of a model with 3 outputs"):
+        accuracy(MLP(2, [3], seed=0), X, [-1, 0])
+
+
+def test_a_callable_loss_on_labels_that_are_not_classes_reports_no_accuracy():
+    X = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    history = fit(MLP(2, [1], seed=0), X, [0, 1, 2], loss=losses.mse, epochs=1, progress=False)
+    assert history.train_accuracy == [None]
 
 
 # --- evaluation helpers -----------------------------------------------------------------------

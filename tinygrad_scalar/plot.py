@@ -17,6 +17,7 @@ import io
 import os
 from typing import Any, Sequence
 
+from ._checks import check_int
 from ._files import atomic_write
 
 __all__ = ["plot_decision_boundary", "plot_history"]
@@ -173,8 +174,7 @@ def plot_decision_boundary(
         )
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+    resolution = check_int(resolution, "resolution", minimum=2)
 
     xs = [row[0] for row in X]
     ys = [row[1] for row in X]

@@ -20,14 +20,14 @@ hinge loss gets them as -1/+1, mapped internally.
 
 from __future__ import annotations
 
-import math
 import numbers
 import random
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 from . import losses, optim
-from .data import batches, to_signed_labels
-from .engine import Value, no_grad
+from ._checks import binary_classes, check_int, check_number, is_number
+from .data import batches
+from .engine import Value, _data_of, no_grad
 from .engine import sum as value_sum
 
 LOSSES = ("hinge", "mse", "bce", "cross_entropy")
@@ -61,27 +61,20 @@ def _threshold(model: Any) -> float:
     return 0.5 if _output_kind(model) == "sigmoid" else 0.0
 
 
-def _data(output: Any) -> Any:
-    """A model output (a Value or a list of Values) as a float or a list of floats."""
-    if isinstance(output, Value):
-        return output.data
-    return [o.data if isinstance(o, Value) else float(o) for o in output]
+def _as_floats(output: Any) -> Any:
+    """A model output (a Value or number, or a list of them) as a float or a list of floats."""
+    if isinstance(output, Value) or is_number(output):
+        return float(_data_of(output))
+    return [float(_data_of(o)) for o in output]
 
 
 def _predicted_class(output: Any, threshold: float) -> int:
-    if isinstance(output, Value) or isinstance(output, numbers.Real):
-        return int(float(output) > threshold)
-    scores = _data(output)
+    scores = _as_floats(output)
+    if isinstance(scores, float):
+        return int(scores > threshold)
     if len(scores) == 1:
         return int(scores[0] > threshold)
     return max(range(len(scores)), key=scores.__getitem__)
-
-
-def _true_class(label: Any, binary: bool) -> int:
-    """A label as a class index; for one-output models -1/+1 labels count as 0/1."""
-    if binary:
-        return 1 if label == 1 else 0
-    return int(label)
 
 
 def _is_integer_label(label: Any) -> bool:
@@ -92,27 +85,20 @@ def _is_integer_label(label: Any) -> bool:
     return isinstance(label, float) and label.is_integer()
 
 
-def _check_labels_are_classes(y: Sequence, loss_name: str) -> None:
+def _true_classes(y: Sequence, n_outputs: int, name: str = "y") -> list[int]:
+    """Labels as class indices, checked against the model: a one-output model takes 0/1
+    (or -1/+1, read as 0/1), a model with k outputs takes 0..k-1."""
+    if n_outputs == 1:
+        return binary_classes(y, name)
+    classes = []
     for i, label in enumerate(y):
-        if not _is_integer_label(label):
-            raise ValueError(f"loss {loss_name!r} needs integer class labels; y[{i}] is {label!r}")
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_number(value: Any, name: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}"
-        )
-    return value
+        if not (_is_integer_label(label) and 0 <= label < n_outputs):
+            raise ValueError(
+                f"label {name}[{i}] = {label!r:.60} is not a class of a model with"
+                f" {n_outputs} outputs (expected 0..{n_outputs - 1})"
+            )
+        classes.append(int(label))
+    return classes
 
 
 def _check_dataset(X: Any, y: Any, name_x: str, name_y: str) -> tuple[list, list]:
@@ -149,18 +135,21 @@ class _Loss:
         if self.custom is not None:
             if not callable(loss):
                 raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable")
-            self.classification = all(_is_integer_label(label) for label in y)
+            # accuracy is reported only when every label is a class of this model
+            try:
+                self.classes(y)
+            except ValueError:
+                self.classification = False
+            else:
+                self.classification = True
             return
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
-        if loss == "mse":
-            # mse fits classes (integer labels) or real targets (anything else)
-            self.classification = all(
-                isinstance(label, numbers.Integral) and not isinstance(label, bool) for label in y
-            )
-        else:
-            _check_labels_are_classes(y, loss)
-            self.classification = True
+        # mse fits classes (integer labels) or real targets (anything else); the other
+        # losses need classes, which targets() checks
+        self.classification = loss != "mse" or all(
+            isinstance(label, numbers.Integral) and not isinstance(label, bool) for label in y
+        )
         if loss in ("hinge", "bce") and self.n_outputs != 1:
             raise ValueError(
                 f"loss {loss!r} needs a model with one output, this one has {self.n_outputs}"
@@ -176,35 +165,31 @@ class _Loss:
 
     # targets ------------------------------------------------------------------------------
 
-    def targets(self, y: Sequence) -> list:
+    def classes(self, y: Sequence, name: str = "y") -> list[int]:
+        """The labels as class indices of this model (ValueError naming a bad one)."""
+        return _true_classes(y, self.n_outputs, name)
+
+    def targets(self, y: Sequence, name: str = "y") -> list:
+        """The labels `y` (called `name` in errors) as the loss needs them."""
         if self.custom is not None:
             return list(y)
-        if self.name == "hinge":
-            return to_signed_labels(y)
-        if self.name == "bce":
-            return [1.0 if label == 1 else 0.0 for label in _checked_binary(y)]
-        if self.name == "cross_entropy":
-            return [self._class_index(label, i) for i, label in enumerate(y)]
-        # mse
-        if not self.classification:
+        if self.name == "mse" and not self.classification:
             return [list(map(float, t)) if isinstance(t, (list, tuple)) else float(t) for t in y]
+        classes = self.classes(y, name)
+        if self.name == "hinge":
+            return [2 * c - 1 for c in classes]
+        if self.name == "bce":
+            return [float(c) for c in classes]
+        if self.name == "cross_entropy":
+            return classes
+        # mse on classes
         if self.n_outputs == 1:
-            binary = _checked_binary(y)
             # a linear output is pushed towards -1/+1 (so its sign is the class), a sigmoid
             # output towards 0/1 (so 0.5 is the boundary)
             if self.output == "sigmoid":
-                return [1.0 if label == 1 else 0.0 for label in binary]
-            return [1.0 if label == 1 else -1.0 for label in binary]
-        return [self._one_hot(self._class_index(label, i)) for i, label in enumerate(y)]
-
-    def _class_index(self, label: Any, index: int) -> int:
-        c = int(label)
-        if not 0 <= c < self.n_outputs:
-            raise ValueError(
-                f"label y[{index}] = {label!r} is not a class of a model with"
-                f" {self.n_outputs} outputs (expected 0..{self.n_outputs - 1})"
-            )
-        return c
+                return [float(c) for c in classes]
+            return [2.0 * c - 1.0 for c in classes]
+        return [self._one_hot(c) for c in classes]
 
     def _one_hot(self, c: int) -> list[float]:
         return [1.0 if k == c else 0.0 for k in range(self.n_outputs)]
@@ -251,15 +236,6 @@ def _count_outputs(model: Any) -> int:
     if sizes:
         return int(sizes[-1])
     return 1  # plain callables are taken to return one Value
-
-
-def _checked_binary(y: Sequence) -> list:
-    for i, label in enumerate(y):
-        if label not in (0, 1, -1):
-            raise ValueError(
-                f"labels for a one-output model must be 0/1 (or -1/+1); y[{i}] is {label!r}"
-            )
-    return list(y)
 
 
 # --- history -----------------------------------------------------------------------------------
@@ -328,14 +304,14 @@ class History:
 def _make_optimizer(optimizer: Any, params: list[Value], lr: float | None) -> optim.Optimizer:
     if isinstance(optimizer, optim.Optimizer):
         if lr is not None:
-            optimizer.lr = _check_number(lr, "lr", positive=True)
+            optimizer.lr = check_number(lr, "lr", positive=True)
         return optimizer
     if optimizer not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
             " or pass an optimizer object"
         )
-    rate = DEFAULT_LR[optimizer] if lr is None else _check_number(lr, "lr", positive=True)
+    rate = DEFAULT_LR[optimizer] if lr is None else check_number(lr, "lr", positive=True)
     if optimizer == "sgd":
         return optim.SGD(params, lr=rate)
     return optim.Adam(params, lr=rate)
@@ -379,7 +355,7 @@ def _train_step(
     model: Any,
     X_batch: list,
     t_batch: list,
-    y_batch: list,
+    class_batch: list[int],
     spec: _Loss,
     opt: optim.Optimizer,
     params: list[Value],
@@ -389,7 +365,8 @@ def _train_step(
     """One update on one batch: forward, mean loss (+ L2), backward, optimizer step.
 
     Returns the batch's mean data loss (before the update, without L2) and how many of
-    its rows were classified correctly by that same forward pass.
+    its rows were classified correctly (their class in `class_batch`) by that same
+    forward pass.
     """
     opt.zero_grad()
     if step is None:
@@ -407,10 +384,8 @@ def _train_step(
     opt.step()
     if not spec.classification:
         return batch_loss, 0
-    binary = spec.n_outputs == 1
     correct = sum(
-        _predicted_class(out, spec.threshold) == _true_class(label, binary)
-        for out, label in zip(outputs, y_batch)
+        _predicted_class(out, spec.threshold) == c for out, c in zip(outputs, class_batch)
     )
     return batch_loss, correct
 
@@ -460,10 +435,10 @@ def fit(
     progress: show a tqdm bar with the running loss.
     """
     X, y = _check_dataset(X, y, "X", "y")
-    epochs = _check_positive_int(epochs, "epochs")
+    epochs = check_int(epochs, "epochs")
     if batch_size is not None:
-        batch_size = _check_positive_int(batch_size, "batch_size")
-    l2 = _check_number(l2, "l2")
+        batch_size = check_int(batch_size, "batch_size")
+    l2 = check_number(l2, "l2")
     if (X_test is None) != (y_test is None):
         raise ValueError("pass both X_test and y_test, or neither")
     if X_test is not None:
@@ -471,8 +446,11 @@ def fit(
 
     spec = _Loss(loss, model, y)
     targets = spec.targets(y)
+    classes = spec.classes(y) if spec.classification else [0] * len(y)
     if X_test is not None:
-        spec.targets(y_test)  # validate the test labels before any training
+        spec.targets(y_test, "y_test")  # check the test labels before any training
+        if spec.classification:
+            spec.classes(y_test, "y_test")
     params = model.parameters() if hasattr(model, "parameters") else []
     opt = _make_optimizer(optimizer, params, lr)
     scheduler = _make_schedule(schedule, opt, epochs)
@@ -494,8 +472,8 @@ def fit(
             loss_sum, correct = 0.0, 0
             for rows, _ in batches_of_rows:
                 batch_loss, batch_correct = _train_step(
-                    model, [X[i] for i in rows], [targets[i] for i in rows], [y[i] for i in rows],
-                    spec, opt, params, l2, step,
+                    model, [X[i] for i in rows], [targets[i] for i in rows],
+                    [classes[i] for i in rows], spec, opt, params, l2, step,
                 )  # fmt: skip
                 loss_sum += batch_loss * len(rows)
                 correct += batch_correct
@@ -527,16 +505,14 @@ class Evaluation(NamedTuple):
 
 
 def _evaluate(model: Any, X: list, y: list, spec: _Loss) -> Evaluation:
-    binary = _count_outputs(model) == 1
+    targets = spec.targets(y)
+    classes = spec.classes(y) if spec.classification else None
     with no_grad():
         outputs = [model(x) for x in X]
-        loss_value = spec.batch(outputs, spec.targets(y)).data
-    if not spec.classification:
+        loss_value = spec.batch(outputs, targets).data
+    if classes is None:
         return Evaluation(loss_value, None)
-    correct = sum(
-        _predicted_class(out, spec.threshold) == _true_class(label, binary)
-        for out, label in zip(outputs, y)
-    )
+    correct = sum(_predicted_class(out, spec.threshold) == c for out, c in zip(outputs, classes))
     return Evaluation(loss_value, correct / len(X))
 
 
@@ -555,16 +531,16 @@ def evaluate(model: Any, X: Sequence, y: Sequence, loss: LossArg = "hinge") -> E
 def accuracy(model: Any, X: Sequence, y: Sequence) -> float:
     """Fraction of rows whose predicted class (see the module doc) equals the label."""
     X, y = _check_dataset(X, y, "X", "y")
-    binary = _count_outputs(model) == 1
+    classes = _true_classes(y, _count_outputs(model))
     predicted = classify(model, X)
-    return sum(p == _true_class(label, binary) for p, label in zip(predicted, y)) / len(X)
+    return sum(p == c for p, c in zip(predicted, classes)) / len(X)
 
 
 def predict(model: Any, X: Sequence) -> list:
     """The model's outputs for each row as floats (a list of floats per row for several
     outputs), computed without building a graph."""
     with no_grad():
-        return [_data(model(x)) for x in X]
+        return [_as_floats(model(x)) for x in X]
 
 
 def classify(model: Any, X: Sequence) -> list[int]:
