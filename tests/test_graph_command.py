@@ -86,7 +86,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, capsys, arg
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and message in err
-    assert err.startswith("tinygrad-scalar graph: error: ")
+    assert err.startswith("tinygrad-scalar: error: ")
     assert os.listdir(workdir) == []
 
 

@@ -6,28 +6,31 @@
     tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE]
 
 Exit status: 0 on success, 2 for bad input (a one-line message on stderr naming the input;
-nothing is written), 1 when something else fails, 130 when interrupted. Output folders
-are assembled in a temporary folder next to the destination and moved into place only
-when every file is complete.
+nothing is written), 1 when something else fails, 130 when interrupted (Ctrl-C), 143 when
+terminated (SIGTERM). Output folders are checked before any training: the files are
+assembled in a temporary folder (inside --out when it exists, beside it otherwise) and
+moved into place only when every file is complete; an error or an interrupt removes it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import math
 import os
-import shutil
+import signal
 import sys
-import tempfile
+import threading
 from typing import Any, Callable, NoReturn, Sequence
+
+from ._files import StagedFolder
 
 PROG = "tinygrad-scalar"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process killed by SIGTERM
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "xor")
 MULTICLASS_DATASETS = ("blobs", "spiral")
@@ -44,10 +47,22 @@ DEMO_NOISE = 0.1
 DEMO_EPOCHS = 100
 DEMO_LR = 1.0
 DEMO_L2 = 1e-4
+# Limits that keep a typo from exhausting memory: the engine holds one Python object per
+# number, so a network or dataset far past these would take hours or be killed.
+MAX_SAMPLES = 100_000
+MAX_CLASSES = 100
+MAX_PARAMETERS = 100_000
+PICTURES = ("loss.png", "decision_boundary.png")
+DEMO_FILES = ("model.json", *PICTURES, "neuron.svg")
+TRAIN_FILES = ("model.json", *PICTURES)
 
 
 class BadInput(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so temporary files and folders are removed."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,15 +73,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- argument types: each error names what is wrong with the value ----------------------------
+# Each raises ArgumentTypeError itself: for a ValueError argparse would print the function's
+# name ("invalid _layer_sizes value").
+
+
+def _shown(text: str) -> str:
+    """The user's text for an error message, cut short so the message stays one line."""
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+
+
+def _integer(text: str, description: str) -> int:
+    stripped = text.strip()
+    digits = stripped[1:] if stripped[:1] in "+-" else stripped
+    # isdecimal, not isdigit: "²" is a digit that int() refuses; very long numbers are refused
+    # by int() (ValueError) rather than computed.
+    try:
+        if not digits.isdecimal():
+            raise ValueError(text)
+        return int(stripped)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {description}, got {_shown(text)}") from None
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    value = _integer(text, "a positive integer")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {_shown(text)}")
     return value
 
 
@@ -74,48 +106,50 @@ def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number, got {_shown(text)}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {_shown(text)}")
     return value
 
 
 def _positive_float(text: str) -> float:
     value = _finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {_shown(text)}")
     return value
 
 
 def _nonnegative_float(text: str) -> float:
     value = _finite_float(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {_shown(text)}")
     return value
 
 
 def _fraction(text: str) -> float:
     value = _finite_float(text)
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {_shown(text)}")
     return value
 
 
 def _layer_sizes(text: str) -> list[int]:
     """ "16,16" -> [16, 16]: the hidden layer widths."""
-    parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() and int(part) >= 1 for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive layer widths such as 16,16, got {text!r}"
-        )
-    return [int(part) for part in parts]
+    description = "comma-separated positive layer widths such as 16,16"
+    widths = []
+    for part in text.split(","):
+        try:
+            width = _integer(part, description)
+        except argparse.ArgumentTypeError:
+            width = 0
+        if width < 1 or not part.strip().isdecimal():
+            raise argparse.ArgumentTypeError(f"must be {description}, got {_shown(text)}")
+        widths.append(width)
+    return widths
 
 
 def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    return _integer(text, "an integer")
 
 
 # --- the parser -------------------------------------------------------------------------------
@@ -212,10 +246,17 @@ def _graph_command() -> Any:
 # --- output folders ---------------------------------------------------------------------------
 
 
-def _check_out_dir(out: str) -> None:
-    """Refuse an output folder that cannot be made, before any work is done."""
+def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
+    """The staging folder for `out`, made now, before any work: every problem with --out
+    (a file in the way, no permission, a file system that refuses new folders) is bad input
+    found here, not after training. `names` are the files that will be written."""
+    if not out:
+        raise BadInput("--out must name a folder, got ''")
     if os.path.exists(out) and not os.path.isdir(out):
         raise BadInput(f"--out {out!r} exists and is not a folder")
+    for name in names:
+        if os.path.isdir(os.path.join(out, name)):
+            raise BadInput(f"--out {out!r}: {os.path.join(out, name)!r} is a folder")
     ancestor = os.path.abspath(out)
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)
@@ -223,42 +264,12 @@ def _check_out_dir(out: str) -> None:
         raise BadInput(f"--out {out!r}: {ancestor!r} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise BadInput(f"--out {out!r}: no permission to write in {ancestor!r}")
-
-
-@contextlib.contextmanager
-def _staging_dir(out: str) -> Any:
-    """A temporary folder beside `out`; the caller calls `_publish` to move it into place.
-
-    Whatever happens before that, the temporary folder is removed and `out` is untouched.
-    """
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out) or 'out'}.")
+    folder = StagedFolder(out)
     try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _usual_mode(mode: int) -> int:
-    """`mode` as the user's umask would have left it (temporary files are made private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
-
-
-def _publish(staging: str, out: str) -> list[str]:
-    """Move the finished files into `out` (each move is an atomic rename)."""
-    names = sorted(os.listdir(staging))
-    for name in names:
-        os.chmod(os.path.join(staging, name), _usual_mode(0o666))
-    os.chmod(staging, _usual_mode(0o777))
-    if not os.path.isdir(out):
-        os.rename(staging, out)  # a brand-new folder appears complete, in one step
-    else:
-        for name in names:
-            os.replace(os.path.join(staging, name), os.path.join(out, name))
-    return [os.path.join(out, name) for name in names]
+        folder.create()
+    except OSError as error:
+        raise BadInput(f"--out {out!r}: cannot write there ({error.strerror or error})") from None
+    return folder
 
 
 def _write_pictures(staging: str, model: Any, history: Any, X: list, y: list) -> list[str]:
@@ -311,11 +322,22 @@ def _report_accuracy(name: str, value: float, count: int) -> str:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    with _open_out_dir(args.out, DEMO_FILES) as out:
+        notes = _demo(args, out.path)
+        written = out.publish()
+    for note in notes:
+        print(note)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, staging: str) -> list[str]:
+    """Train the demo model and write its files into `staging`; returns notes to print."""
     from .data import make_moons
     from .nn import MLP
     from .train import accuracy, fit
 
-    _check_out_dir(args.out)
     X, y = make_moons(DEMO_POINTS, DEMO_NOISE, seed=args.seed)
     model = MLP(2, DEMO_SIZES, activation="relu", seed=args.seed)
     print(f"training {model.nin}-{'-'.join(map(str, DEMO_SIZES))} MLP on {len(X)} moons points")
@@ -336,16 +358,9 @@ def run_demo(args: argparse.Namespace) -> int:
     final = accuracy(model, X, y)
     print(f"final loss: {history.train_loss[-1]:.4f}")
     print(_report_accuracy("final accuracy", final, len(X)))
-    with _staging_dir(args.out) as staging:
-        model.save(os.path.join(staging, "model.json"))
-        notes = _write_pictures(staging, model, history, X, y)
-        notes += _write_neuron_graph(staging, model, X[0])
-        written = _publish(staging, args.out)
-    for note in notes:
-        print(note)
-    for path in written:
-        print(f"wrote {path}")
-    return EXIT_OK
+    model.save(os.path.join(staging, "model.json"))
+    notes = _write_pictures(staging, model, history, X, y)
+    return notes + _write_neuron_graph(staging, model, X[0])
 
 
 def _dataset(args: argparse.Namespace) -> tuple[list, list]:
@@ -365,10 +380,6 @@ def _dataset(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .data import train_test_split
-    from .nn import MLP
-    from .train import accuracy, fit
-
     classes = args.classes if args.dataset in MULTICLASS_DATASETS else 2
     if args.dataset in MULTICLASS_DATASETS and classes < 2:
         raise BadInput(f"--classes must be at least 2 for {args.dataset}, got {classes}")
@@ -382,11 +393,36 @@ def run_train(args: argparse.Namespace) -> int:
         raise BadInput(
             f"--samples must be at least 2 (some to train, some to test), got {args.samples}"
         )
-    _check_out_dir(args.out)
+    if args.samples > MAX_SAMPLES:
+        raise BadInput(f"--samples must be at most {MAX_SAMPLES:,}, got {args.samples:,}")
+    if args.dataset in MULTICLASS_DATASETS and classes > MAX_CLASSES:
+        raise BadInput(f"--classes must be at most {MAX_CLASSES}, got {classes:,}")
+    outputs = classes if (loss == "cross_entropy" or (loss == "mse" and classes > 2)) else 1
+    sizes = [2, *args.layers, outputs]
+    parameters = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))
+    if parameters > MAX_PARAMETERS:
+        raise BadInput(
+            f"--layers {','.join(map(str, args.layers))} gives {parameters:,} parameters;"
+            f" this scalar engine takes at most {MAX_PARAMETERS:,}"
+        )
+    with _open_out_dir(args.out, TRAIN_FILES) as out:
+        notes = _train(args, loss, outputs, out.path)
+        written = out.publish()
+    for note in notes:
+        print(note)
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> list[str]:
+    """Train the model `args` describe and write its files into `staging`; returns notes."""
+    from .data import train_test_split
+    from .nn import MLP
+    from .train import accuracy, fit
 
     X, y = _dataset(args)
     X_train, X_test, y_train, y_test = train_test_split(X, y, args.test_fraction, seed=args.seed)
-    outputs = classes if (loss == "cross_entropy" or (loss == "mse" and classes > 2)) else 1
     model = MLP(2, [*args.layers, outputs], activation=args.activation, seed=args.seed)
     print(
         f"training {'-'.join(map(str, [2, *args.layers, outputs]))} MLP on {len(X_train)}"
@@ -412,18 +448,23 @@ def run_train(args: argparse.Namespace) -> int:
     except NotImplementedError as error:  # --compile without the compiler
         raise BadInput(f"--compile: {error}") from None
     print(f"final loss: {history.train_loss[-1]:.4f}")
+    _check_converged(model, args)
     # the history's train accuracy is taken before each step: measure the final model
     print(_report_accuracy("train accuracy", accuracy(model, X_train, y_train), len(X_train)))
     print(_report_accuracy("test accuracy", history.test_accuracy[-1], len(X_test)))
-    with _staging_dir(args.out) as staging:
-        model.save(os.path.join(staging, "model.json"))
-        notes = _write_pictures(staging, model, history, X, y)
-        written = _publish(staging, args.out)
-    for note in notes:
-        print(note)
-    for path in written:
-        print(f"wrote {path}")
-    return EXIT_OK
+    model.save(os.path.join(staging, "model.json"))
+    return _write_pictures(staging, model, history, X, y)
+
+
+def _check_converged(model: Any, args: argparse.Namespace) -> None:
+    """A model whose weights overflowed is not worth saving: say which setting to change."""
+    for name, parameter in model.named_parameters():
+        if not math.isfinite(parameter.data):
+            lr = f"--lr {args.lr}" if args.lr is not None else "the default --lr"
+            raise BadInput(
+                f"training diverged: parameter {name} became {parameter.data};"
+                f" nothing was written (try a smaller learning rate than {lr})"
+            )
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -443,6 +484,8 @@ def run_predict(args: argparse.Namespace) -> int:
         model = MLP.load(args.model)
     except ValueError as error:
         raise BadInput(str(error)) from None
+    except OSError as error:  # missing, a folder, unreadable
+        raise BadInput(f"cannot read model {args.model!r}: {error.strerror or error}") from None
     if len(features) != model.nin:
         raise BadInput(
             f"model {args.model} takes {model.nin} inputs, got {len(features)}:"
@@ -467,6 +510,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    previous_handler = _catch_sigterm()
     try:
         parser = build_parser()
         try:
@@ -482,7 +526,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except OSError as error:
-        where = f" {error.filename}" if error.filename else ""
-        print(f"{PROG}: error: cannot write{where}: {error.strerror or error}", file=sys.stderr)
+        if error.errno is None:  # a message already written for the user
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+        else:
+            where = f" {error.filename}" if error.filename else ""
+            print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM (`timeout`, `kill`, a job scheduler) into an exception, so that cleanup
+    runs as it does for Ctrl-C; returns the previous handler, or None where signal handlers
+    cannot be set (outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, terminate)

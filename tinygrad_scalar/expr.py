@@ -3,7 +3,9 @@
 The text is parsed with Python's `ast` module and the tree is checked against a whitelist
 before anything is computed: numbers, names, `+ - * / **`, unary minus and plus,
 parentheses, and calls of exp log sqrt tanh sigmoid relu abs with one argument. Evaluation
-walks that checked tree and builds engine Values; nothing is ever given to eval or exec.
+walks that checked tree (with a stack, not recursion) and builds engine Values; nothing is
+ever given to eval or exec. Names are Python identifiers, compared as Python compares them:
+after NFKC normalisation, so "ﬁ" in the expression is the name bound by fi=1.
 
 >>> tree = parse("x**2 + exp(y)", names=["x", "y"])
 >>> evaluate(tree, {"x": Value(3.0), "y": Value(0.0)}).data
@@ -15,13 +17,15 @@ from __future__ import annotations
 import ast
 import keyword
 import math
-import re
+import unicodedata
 from typing import Callable, Iterable, Sequence
 
 from .engine import Value
 
 MAX_LENGTH = 1000  # characters of expression text
-MAX_DEPTH = 100  # nesting of operators and calls
+# Nesting of parentheses, calls and mixed operators. A chain of one kind of operator,
+# "x + x + ... + x" or "x ** x ** x", counts as one level however long it is.
+MAX_DEPTH = 100
 
 FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     "exp": Value.exp,
@@ -41,6 +45,9 @@ _BINARY_OPERATORS: dict[type, Callable] = {
     ast.Pow: lambda a, b: a**b,
 }
 _UNARY_OPERATORS: dict[type, Callable] = {ast.USub: lambda a: -a, ast.UAdd: lambda a: a}
+# Operators that chain without parentheses: + and - (and * and /) associate to the left,
+# ** to the right.
+_PRECEDENCE: dict[type, int] = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2, ast.Pow: 3}
 
 # What to call the things we refuse, in words a user knows.
 _DESCRIPTIONS: dict[type, str] = {
@@ -79,8 +86,6 @@ _OPERATOR_SYMBOLS: dict[type, str] = {
     ast.Not: "not",
 }
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 class ExpressionError(ValueError):
     """The text is not an expression we accept; the message points at the offending part."""
@@ -100,12 +105,14 @@ def _fail(text: str, node: ast.AST, problem: str) -> ExpressionError:
 
 
 def check_name(name: str) -> str:
-    """A name the command line may bind: an identifier that is not a keyword or a function."""
-    if not _NAME.fullmatch(name) or keyword.iskeyword(name):
-        raise ExpressionError(f"{name!r} is not a valid variable name")
-    if name in FUNCTIONS:
+    """A name the command line may bind: a Python identifier that is not a keyword or a
+    function. Returns it NFKC-normalised, the form the parser gives names in expressions."""
+    normalised = unicodedata.normalize("NFKC", name)
+    if not normalised.isidentifier() or keyword.iskeyword(normalised):
+        raise ExpressionError(f"{_shown(name)} is not a valid variable name")
+    if normalised in FUNCTIONS:
         raise ExpressionError(f"{name!r} is a function name and cannot be a variable")
-    return name
+    return normalised
 
 
 def parse(text: str, names: Iterable[str]) -> ast.Expression:
@@ -135,7 +142,7 @@ def parse(text: str, names: Iterable[str]) -> ast.Expression:
         raise ExpressionError(f"{error.msg}{where}") from None
     except (RecursionError, MemoryError, ValueError):  # the parser's own limits
         raise ExpressionError("the expression is too deeply nested") from None
-    _check(tree, text, set(names))
+    _check(tree, text, {unicodedata.normalize("NFKC", name) for name in names})
     return tree
 
 
@@ -168,8 +175,8 @@ def _check(tree: ast.Expression, text: str, names: set[str]) -> None:
             if type(node.op) not in _BINARY_OPERATORS:
                 symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
                 raise _fail(text, node, f"operator {symbol} is not allowed (use + - * / **)")
-            stack.append((node.right, depth + 1))
-            stack.append((node.left, depth + 1))
+            stack.append((node.right, depth + _nesting(node, node.right, left=False)))
+            stack.append((node.left, depth + _nesting(node, node.left, left=True)))
         elif isinstance(node, ast.UnaryOp):
             if type(node.op) not in _UNARY_OPERATORS:
                 symbol = _OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)
@@ -190,6 +197,18 @@ def _check(tree: ast.Expression, text: str, names: set[str]) -> None:
             stack.append((node.args[0], depth + 1))
         else:
             raise _fail(text, node, f"{_describe(node)} not allowed")
+
+
+def _nesting(parent: ast.BinOp, child: ast.AST, left: bool) -> int:
+    """0 when `child` continues a chain of `parent`'s operator written without parentheses
+    (the left side of + - * /, the right side of **), else 1."""
+    if not isinstance(child, ast.BinOp):
+        return 1
+    level = _PRECEDENCE.get(type(parent.op))
+    if level is None or _PRECEDENCE.get(type(child.op)) != level:
+        return 1
+    right_associative = isinstance(parent.op, ast.Pow)
+    return 0 if left != right_associative else 1
 
 
 def _int_as_float(value: int) -> float:
@@ -215,34 +234,55 @@ def names_used(tree: ast.Expression) -> list[str]:
 
 
 def evaluate(tree: ast.Expression, values: dict[str, Value]) -> Value:
-    """Compute a tree from `parse` with engine Values, building the graph to differentiate."""
-    result = _evaluate(tree.body, values)
+    """Compute a tree from `parse` with engine Values, building the graph to differentiate.
+
+    The tree is walked with an explicit stack, so no accepted expression can exhaust
+    Python's recursion limit."""
+    values = {unicodedata.normalize("NFKC", name): value for name, value in values.items()}
+    results: list[Value | float] = []  # the values of finished subtrees, in order
+    # (node, False): push its children; (node, True): its children's values are on `results`
+    stack: list[tuple[ast.AST, bool]] = [(tree.body, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if isinstance(node, ast.Constant):
+            results.append(float(node.value))
+        elif isinstance(node, ast.Name):
+            results.append(values[node.id])
+        elif not children_done:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(_operands(node)))
+        else:
+            results.append(_apply(node, results))
+    (result,) = results
     return result if isinstance(result, Value) else Value(result)
 
 
-def _evaluate(node: ast.AST, values: dict[str, Value]) -> Value | float:
-    # Recursion is bounded: parse() refused trees deeper than MAX_DEPTH.
-    if isinstance(node, ast.Constant):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        return values[node.id]
+def _operands(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, ast.UnaryOp):
-        operand = _evaluate(node.operand, values)
-        return _UNARY_OPERATORS[type(node.op)](operand)
+        return [node.operand]
     if isinstance(node, ast.BinOp):
-        left = _evaluate(node.left, values)
-        right = _evaluate(node.right, values)
+        return [node.left, node.right]
+    if isinstance(node, ast.Call):
+        return [node.args[0]]
+    raise AssertionError(f"unchecked node {type(node).__name__}")  # parse() prevents this
+
+
+def _apply(node: ast.AST, results: list[Value | float]) -> Value | float:
+    """The operation at `node`, applied to its operands' values taken off `results`."""
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY_OPERATORS[type(node.op)](results.pop())
+    if isinstance(node, ast.BinOp):
+        right = results.pop()
+        left = results.pop()
         if not isinstance(left, Value) and not isinstance(right, Value):
             # Two numbers: compute with the engine too, so 10**400 is inf, not an exception,
             # and a constant exponent stays a constant (one `**c` node, as for x**2).
             left = Value(left)
         return _BINARY_OPERATORS[type(node.op)](left, right)
-    if isinstance(node, ast.Call):
-        argument = _evaluate(node.args[0], values)
-        if not isinstance(argument, Value):
-            argument = Value(argument)
-        return FUNCTIONS[node.func.id](argument)
-    raise AssertionError(f"unchecked node {type(node).__name__}")  # parse() prevents this
+    argument = results.pop()
+    if not isinstance(argument, Value):
+        argument = Value(argument)
+    return FUNCTIONS[node.func.id](argument)  # type: ignore[attr-defined]
 
 
 def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
@@ -252,15 +292,26 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
         name, separator, text = pair.partition("=")
         name = name.strip()
         if not separator or not name:
-            raise ExpressionError(f"{pair!r} is not NAME=VALUE (for example x=1.5)")
-        check_name(name)
+            raise ExpressionError(f"{_shown(pair)} is not NAME=VALUE (for example x=1.5)")
+        name = check_name(name)
         if not text.strip():
-            raise ExpressionError(f"missing value for {name!r} in {pair!r}: write {name}=NUMBER")
+            raise ExpressionError(
+                f"missing value for {name!r} in {_shown(pair)}: write {name}=NUMBER"
+            )
         try:
             value = float(text)
         except ValueError:
-            raise ExpressionError(f"{text!r} is not a number (in {pair!r})") from None
+            raise ExpressionError(f"{_shown(text)} is not a number (in {_shown(pair)})") from None
+        if not math.isfinite(value):
+            raise ExpressionError(
+                f"the value of {name!r} must be a finite number, got {_shown(text)}"
+            )
         if name in bindings:
             raise ExpressionError(f"{name!r} is given twice")
         bindings[name] = value
     return bindings
+
+
+def _shown(text: str) -> str:
+    """The user's text for an error message, cut short so the message stays one line."""
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")

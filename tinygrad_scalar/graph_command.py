@@ -23,11 +23,13 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from ._files import check_writable
 from .engine import Value
 from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
 from .viz import draw
 from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
 
+PROG = "tinygrad-scalar"  # errors read like the rest of the command line's
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_RENDER = 1
 
@@ -65,7 +67,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _error(message: str, status: int) -> int:
-    print(f"tinygrad-scalar graph: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
     return status
 
 
@@ -81,22 +83,13 @@ def run(args: argparse.Namespace) -> int:
     except ExpressionError as error:
         return _error(str(error), EXIT_BAD_INPUT)
 
-    output = Path(args.output) if args.output else None
-    if output is not None:
+    output = None
+    if args.output is not None:
         # Every check that can fail happens before anything is computed or written.
-        if output.suffix.lower() not in SUFFIX_FORMATS:
-            known = ", ".join(SUFFIX_FORMATS)
-            return _error(
-                f"cannot write {str(output)!r}: unknown format {output.suffix!r} (use {known})",
-                EXIT_BAD_INPUT,
-            )
-        if not output.parent.is_dir():
-            return _error(
-                f"cannot write {str(output)!r}: folder {str(output.parent)!r} does not exist",
-                EXIT_BAD_INPUT,
-            )
-        if output.is_dir():
-            return _error(f"cannot write {str(output)!r}: it is a folder", EXIT_BAD_INPUT)
+        problem = _output_problem(args.output)
+        if problem:
+            return _error(problem, EXIT_BAD_INPUT)
+        output = Path(args.output)
         fmt = SUFFIX_FORMATS[output.suffix.lower()]
         if fmt != "dot":
             try:
@@ -121,12 +114,37 @@ def run(args: argparse.Namespace) -> int:
         draw(result, max_nodes=2000).save(output)
     except ValueError as error:  # too many nodes
         return _error(str(error), EXIT_BAD_INPUT)
-    except (RendererUnavailable, RenderError, OSError) as error:
-        return _error(f"cannot write {str(output)!r}: {error}", EXIT_CANNOT_RENDER)
+    except OSError as error:  # names the file asked for, not a temporary one
+        return _error(
+            f"cannot write {args.output!r}: {error.strerror or error}", EXIT_CANNOT_RENDER
+        )
+    except (RendererUnavailable, RenderError) as error:
+        return _error(f"cannot write {args.output!r}: {error}", EXIT_CANNOT_RENDER)
     print(f"wrote {output}")
     if not args.no_open and _can_open_viewer():
         _open_viewer(output)
     return 0
+
+
+def _output_problem(text: str) -> str | None:
+    """What stops the graph being written to `text` (the -o argument), or None."""
+    if not text:
+        return "-o must name a file, got ''"
+    if text.endswith(("/", os.sep)):
+        return f"cannot write {text!r}: it names a folder (a file name is needed)"
+    output = Path(text)
+    if output.suffix.lower() not in SUFFIX_FORMATS:
+        known = ", ".join(SUFFIX_FORMATS)
+        return f"cannot write {text!r}: unknown format {output.suffix!r} (use {known})"
+    if not output.parent.is_dir():
+        return f"cannot write {text!r}: folder {str(output.parent)!r} does not exist"
+    if output.is_dir():
+        return f"cannot write {text!r}: it is a folder"
+    try:
+        check_writable(output)
+    except OSError as error:
+        return f"cannot write {text!r}: {error.strerror or error}"
+    return None
 
 
 def _can_open_viewer() -> bool:
