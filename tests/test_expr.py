@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
+import sys
 
 import pytest
 
@@ -133,6 +135,10 @@ def test_bindings_parse_in_order():
         ("for=2", r"'for' is not a valid variable name"),
         ("exp=2", r"'exp' is a function name"),
         ("x.y=2", r"'x.y' is not a valid variable name"),
+        ("x=nan", r"the value of 'x' must be a finite number, got 'nan'"),
+        ("x=-inf", r"the value of 'x' must be a finite number, got '-inf'"),
+        ("x=1e999", r"the value of 'x' must be a finite number, got '1e999'"),
+        ("x=" + "9" * 5000, r"must be a finite number, got '9{57}\.\.\.'$"),
     ],
 )
 def test_malformed_bindings_are_refused(pair, message):
@@ -143,3 +149,64 @@ def test_malformed_bindings_are_refused(pair, message):
 def test_a_name_given_twice_is_refused():
     with pytest.raises(ExpressionError, match="'x' is given twice"):
         parse_bindings(["x=1", "x=2"])
+
+
+# --- Unicode names: the same identifiers Python accepts, normalised as Python does -------------
+
+
+@pytest.mark.parametrize(
+    "pair, name",
+    [("é=1", "é"), ("e\u0301=1", "é"), ("ﬁ=1", "fi"), ("𝑥=1", "x"), ("λ_2=1", "λ_2")],
+)
+def test_unicode_names_bind_under_their_nfkc_form(pair, name):
+    assert parse_bindings([pair]) == {name: 1.0}
+
+
+def test_a_name_the_parser_asks_for_can_be_bound():
+    # the error for an unbound name says "bind it on the command line, é=VALUE": that works
+    with pytest.raises(ExpressionError, match="é=VALUE"):
+        parse("é * 2", names=[])
+    bindings = parse_bindings(["é=3", "fi=0.5"])
+    tree = parse("é * 2 + ﬁ", names=bindings)  # Python reads "ﬁ" as the name fi
+    values = {name: Value(v) for name, v in bindings.items()}
+    assert evaluate(tree, values).data == 6.5
+
+
+# --- depth: long flat chains are fine, deep nesting is not --------------------------------------
+
+
+@pytest.mark.parametrize("operator", ["+", "-", "*", "/", "**"])
+def test_a_long_chain_of_one_operator_is_not_deep(operator):
+    terms = 2 * MAX_DEPTH + 1
+    text = operator.join(["x"] * terms)
+    assert len(text) <= MAX_LENGTH
+    result = evaluate(parse(text, names=["x"]), {"x": Value(1.0)})
+    assert result.data == {"+": terms, "-": 2 - terms}.get(operator, 1.0)
+
+
+def test_mixed_precedence_chains_are_flat_too():
+    # x + x - x + ... and x * x / x * ...: each a single level of nesting
+    text = "+".join(["x*x/x"] * 150)
+    assert evaluate(parse(text, names=["x"]), {"x": Value(2.0)}).data == 300.0
+
+
+def test_real_nesting_is_still_bounded():
+    text = "x"
+    for _ in range(MAX_DEPTH + 1):
+        text = f"x*({text}+1)"  # alternating operators in parentheses: one level each
+    assert len(text) <= MAX_LENGTH
+    with pytest.raises(ExpressionError, match=f"nests deeper than {MAX_DEPTH} levels"):
+        parse(text, names=["x"])
+
+
+def test_evaluating_the_deepest_accepted_expression_needs_no_recursion():
+    text = "-" * (MAX_DEPTH - 1) + "x"  # MAX_DEPTH levels: accepted
+    tree = parse(text, names=["x"])
+    previous = sys.getrecursionlimit()
+    # far fewer frames than the tree is deep: a recursive walk would raise RecursionError
+    sys.setrecursionlimit(len(inspect.stack()) + 30)
+    try:
+        result = evaluate(tree, {"x": Value(1.0)})
+    finally:
+        sys.setrecursionlimit(previous)
+    assert result.data == -1.0  # an odd number of minus signs

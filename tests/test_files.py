@@ -1,0 +1,144 @@
+"""Atomic writes of one file and of a folder: what appears on disk, and what errors name."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from tinygrad_scalar._files import StagedFolder, atomic_write, check_writable, usual_mode
+
+needs_proc = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not os.path.isdir("/proc/self"),
+    reason="uses /proc, a folder where even root cannot create files",
+)
+
+
+@pytest.fixture
+def umask_027():
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def test_usual_mode_applies_the_umask(umask_027):
+    assert usual_mode(0o666) == 0o640
+    assert usual_mode(0o777) == 0o750
+
+
+def test_atomic_write_gives_the_usual_mode_and_leaves_no_temporary_file(tmp_path, umask_027):
+    with atomic_write(tmp_path / "a.txt", "w") as file:
+        file.write("hello")
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_atomic_write_into_a_missing_folder_names_the_destination(tmp_path):
+    destination = str(tmp_path / "missing" / "x.svg")
+    with pytest.raises(FileNotFoundError) as caught:
+        with atomic_write(destination) as file:
+            file.write(b"never")
+    assert caught.value.filename == destination
+    assert ".tmp" not in str(caught.value)
+
+
+def test_a_write_error_names_the_destination_and_keeps_the_old_file(tmp_path):
+    destination = tmp_path / "model.json"
+    destination.write_text("old")
+    with pytest.raises(OSError) as caught:
+        with atomic_write(destination, "w") as file:
+            file.write("half")
+            raise OSError(28, "No space left on device")  # what a full disk raises
+    assert caught.value.errno == 28 and caught.value.filename == str(destination)
+    assert destination.read_text() == "old"
+    assert os.listdir(tmp_path) == ["model.json"]
+
+
+def test_a_failed_rename_names_the_destination_not_the_temporary_file(tmp_path):
+    destination = tmp_path / "taken.svg"
+    destination.mkdir()  # a folder where the file should go: the final rename fails
+    with pytest.raises(IsADirectoryError) as caught:
+        with atomic_write(destination) as file:
+            file.write(b"<svg/>")
+    assert caught.value.filename == str(destination)
+    assert ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == ["taken.svg"] and os.listdir(destination) == []
+
+
+def test_an_error_that_names_another_file_is_left_alone(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        with atomic_write(tmp_path / "out.txt", "w"):
+            open(tmp_path / "no-such-input.txt")
+    assert caught.value.filename == str(tmp_path / "no-such-input.txt")
+    assert os.listdir(tmp_path) == []
+
+
+def test_check_writable_leaves_nothing_behind(tmp_path):
+    check_writable(tmp_path / "a.svg")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileNotFoundError) as caught:
+        check_writable(tmp_path / "missing" / "a.svg")
+    assert caught.value.filename == str(tmp_path / "missing" / "a.svg")
+
+
+@needs_proc
+def test_check_writable_tries_for_real_where_permission_bits_say_yes():
+    with pytest.raises(OSError) as caught:
+        check_writable("/proc/a.svg")
+    assert caught.value.filename == "/proc/a.svg"
+
+
+def test_a_new_folder_appears_complete(tmp_path, umask_027):
+    out = tmp_path / "deep" / "run"
+    with StagedFolder(out) as staging:
+        assert not out.exists()  # nothing visible until publish
+        (open(os.path.join(staging.path, "b.txt"), "w")).close()
+        (open(os.path.join(staging.path, "a.txt"), "w")).close()
+        written = staging.publish()
+    assert written == [str(out / "a.txt"), str(out / "b.txt")]
+    assert sorted(os.listdir(out)) == ["a.txt", "b.txt"]
+    assert os.listdir(out.parent) == ["run"]  # no staging folder left beside it
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    assert stat.S_IMODE((out / "a.txt").stat().st_mode) == 0o640
+
+
+def test_an_existing_folder_keeps_its_other_files_and_is_staged_inside(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model.json").write_text("old")
+    with StagedFolder(out) as staging:
+        # inside: the final moves are renames within one folder's file system
+        assert os.path.dirname(staging.path) == str(out)
+        with open(os.path.join(staging.path, "model.json"), "w") as file:
+            file.write("new")
+        staging.publish()
+    assert sorted(os.listdir(out)) == ["model.json", "notes.txt"]
+    assert (out / "model.json").read_text() == "new"
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_an_error_before_publishing_leaves_the_disk_as_it_was(tmp_path, exists):
+    out = tmp_path / "a" / "b" / "run"
+    if exists:
+        out.mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        with StagedFolder(out) as staging:
+            with open(os.path.join(staging.path, "model.json"), "w") as file:
+                file.write("half")
+            raise RuntimeError("training failed")
+    if exists:
+        assert os.listdir(out) == []
+    else:
+        assert os.listdir(tmp_path) == []  # the parent folders it made are gone too
+
+
+@needs_proc
+def test_a_folder_that_refuses_new_entries_is_found_at_create_and_named():
+    with pytest.raises(OSError) as caught:
+        StagedFolder("/proc").create()
+    assert caught.value.filename == "/proc"
