@@ -79,6 +79,11 @@ def test_a_name_bound_but_unused_has_derivative_zero(workdir, capsys):
         (["x" + " + x" * 400, "x=1", "-o", "g.svg"], "characters long"),
         (["x", "x=1", "-o", "g.jpg"], "unknown format '.jpg'"),
         (["x", "x=1", "-o", "missing/g.svg"], "does not exist"),
+        (["x", "x=1", "-o", ""], "-o must name a file, got ''"),
+        (["x", "x=1", "-o", "g.svg/"], "cannot write 'g.svg/': it names a folder"),
+        (["x", "x=nan", "-o", "g.svg"], "the value of 'x' must be a finite number, got 'nan'"),
+        (["x", "x=1e999"], "the value of 'x' must be a finite number, got '1e999'"),
+        (["é + 1", "-o", "g.svg"], "bind it on the command line, é=VALUE"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, capsys, argv, message):
@@ -88,6 +93,35 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, capsys, arg
     assert err.count("\n") == 1 and message in err
     assert err.startswith("tinygrad-scalar: error: ")
     assert os.listdir(workdir) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_refuses_files_exits_2_before_computing(workdir, capsys):
+    # /proc refuses new files even to root, whatever its permission bits say
+    assert run_graph(["x * 2", "x=1", "-o", "/proc/g.svg", "--no-open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing computed, nothing printed
+    assert err.startswith("tinygrad-scalar: error: cannot write '/proc/g.svg': ")
+    assert err.count("\n") == 1 and ".tmp" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_a_read_only_folder_exits_2_before_computing(workdir, capsys):
+    (workdir / "ro").mkdir(mode=0o555)
+    assert run_graph(["x * 2", "x=1", "-o", "ro/g.svg", "--no-open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("tinygrad-scalar: error: cannot write 'ro/g.svg': ")
+    assert os.listdir(workdir / "ro") == []
+
+
+def test_unicode_names_are_bound_as_python_reads_them(workdir, capsys):
+    assert run_graph(["é * 2 + ﬁ", "é=3", "fi=0.5"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["f = 6.5", "df/dé = 2", "df/dfi = 1"]
+
+
+def test_a_sum_of_many_terms_is_not_too_deep(workdir, capsys):
+    assert run_graph([" + ".join(["x"] * 101), "x=0.5"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["f = 50.5", "df/dx = 101"]
 
 
 def test_png_without_dot_exits_1_before_computing(workdir, monkeypatch, capsys):
