@@ -1,10 +1,13 @@
 """The `tinygrad-scalar` command line, in a subprocess and in-process through main(argv)."""
 
 import os
+import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -196,7 +199,27 @@ BAD_TRAIN = [
     (["--dataset", "blobs", "--classes", "1"], "--classes"),
     (["--test-fraction", "1.5"], "--test-fraction"),
     (["--bogus"], "--bogus"),
+    (["--layers", "²"], "--layers"),  # a digit to isdigit(), not to int()
+    (["--samples", "1000000"], "--samples must be at most 100,000"),
+    (["--layers", "1000,1000"], "1,005,001 parameters"),
+    (["--dataset", "blobs", "--classes", "1000"], "--classes must be at most 100"),
 ]
+
+# Options with a type function of ours, and values none of them accept.
+TYPED_OPTIONS = ["--samples", "--noise", "--classes", "--layers", "--lr", "--epochs",
+                 "--batch-size", "--l2", "--test-fraction", "--seed"]  # fmt: skip
+HOSTILE_VALUES = ["²", "", "nan", "1e999", "9" * 5000, "1_0x", "\u0661.\u0662e"]
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES, ids=range(len(HOSTILE_VALUES)))
+@pytest.mark.parametrize("option", TYPED_OPTIONS)
+def test_type_errors_name_the_option_never_a_function(tmp_path, capsys, option, value):
+    status = cli.main(["train", "--no-progress", "--out", str(tmp_path / "run"), option, value])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, f"argument {option}: must be ")
+    assert not re.search(r"invalid \S+ value", err)  # argparse's wording with a function name
+    assert len(err) < 300  # a 5000-digit value is cut short
+    assert list(tmp_path.iterdir()) == []
 
 
 def assert_one_line_error(status, err, expected_status, mentions):
@@ -227,6 +250,116 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys, command):
     assert (tmp_path / "taken").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("command", ["train", "demo"])
+def test_an_empty_out_is_refused_before_training(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    status = cli.main([command, "--no-progress", "--out", ""])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, "--out must name a folder, got ''")
+    assert captured.out == ""  # no "training ..." line: refused before any work
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_refuses_new_entries_is_refused_before_training(capsys):
+    # /proc looks writable to root (os.access says yes) but refuses every new entry; staging
+    # beside it, in /, would have failed only at the end with a cross-device rename
+    before = sorted(os.listdir("/"))
+    status = cli.main(["train", "--no-progress", "--out", "/proc"])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, "--out '/proc': cannot write there")
+    assert captured.out == ""
+    assert sorted(os.listdir("/")) == before
+
+
+def test_a_file_name_taken_by_a_folder_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "run" / "model.json").mkdir(parents=True)
+    status = cli.main(["train", "--no-progress", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, "model.json' is a folder")
+    assert captured.out == ""
+    assert os.listdir(tmp_path / "run") == ["model.json"]
+
+
+def run_unprivileged(args, cwd):
+    """run_cli as a user without root's power to ignore permissions (nobody, when root)."""
+    if os.geteuid() != 0:
+        return run_cli(*args, cwd=cwd)
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no unprivileged user to run as")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(cwd), MPLCONFIGDIR=str(cwd / ".mpl"))
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "tinygrad_scalar", *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+        )
+    except PermissionError:  # e.g. an interpreter under /root
+        pytest.skip("this Python cannot be run by the unprivileged user")
+
+
+def test_an_existing_out_in_a_read_only_folder_is_written_in_place():
+    # world-traversable, unlike pytest's tmp_path, so that `nobody` can reach it
+    base = Path(tempfile.mkdtemp(prefix="tinygrad-scalar-test-"))
+    try:
+        base.chmod(0o755)
+        (base / ".mpl").mkdir(mode=0o777)
+        (base / ".mpl").chmod(0o777)
+        out = base / "read-only" / "run"
+        out.mkdir(parents=True)
+        out.chmod(0o777)
+        out.parent.chmod(0o555)  # the user may write in run/ but not beside it
+        argv = ["train", "--layers", "2", "--epochs", "1", "--samples", "20", "--no-progress"]
+        result = run_unprivileged([*argv, "--out", "read-only/run"], cwd=base)
+        assert result.returncode == 0, result.stderr
+        assert "model.json" in os.listdir(out)
+        assert not [name for name in os.listdir(out) if name.startswith(".")]
+        assert MLP.load(out / "model.json").sizes == [2, 1]
+    finally:
+        (base / "read-only").chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_a_diverging_run_exits_2_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--lr", "1e300", "--epochs", "2", "--samples", "10", "--no-progress"]
+    status = cli.main([*argv, "--out", str(out)])
+    assert_one_line_error(status, capsys.readouterr().err, 2, "training diverged")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_during_training_removes_the_staging_folder(tmp_path):
+    argv = ["train", "--epochs", "100000", "--samples", "40", "--layers", "4", "--no-progress",
+            "--out", "run"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_scalar", *argv],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = process.stdout.readline()  # printed once training has started
+        assert first_line.startswith("training "), first_line
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143
+    assert err == "tinygrad-scalar: terminated\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def corrupt_files(tmp_path):
     good = MLP(2, [2, 1], seed=0)
     good.save(tmp_path / "good.json")
@@ -234,6 +367,7 @@ def corrupt_files(tmp_path):
     (tmp_path / "truncated.json").write_text(text[: len(text) // 2])
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
     (tmp_path / "wrong.json").write_text('{"format": "something else"}')
+    (tmp_path / "folder.json").mkdir()
     return tmp_path
 
 
@@ -248,6 +382,9 @@ def corrupt_files(tmp_path):
         (["good.json", "1", "2", "3"], "takes 2 inputs, got 3"),
         (["good.json", "1", "abc"], "x2 must be a number, got 'abc'"),
         (["good.json", "inf", "0"], "x1 must be a finite number"),
+        (["good.json", "0", "nan"], "x2 must be a finite number"),
+        (["good.json", "1e999", "0"], "x1 must be a finite number"),
+        (["folder.json", "1", "2"], "folder.json"),
     ],
 )
 def test_bad_predict_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, args, mentions):
@@ -277,6 +414,15 @@ def test_keyboard_interrupt_exits_130_with_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "predict", interrupted)
     assert cli.main(["predict", "m.json", "1"]) == 130
     assert capsys.readouterr().err == "tinygrad-scalar: interrupted\n"
+
+
+def test_every_subcommand_reports_errors_with_one_prefix(capsys):
+    pytest.importorskip("tinygrad_scalar.graph_command")
+    assert cli.main(["graph", "x +", "x=1"]) == 2
+    assert cli.main(["train", "--epochs", "0"]) == 2
+    graph_error, train_error = capsys.readouterr().err.splitlines()
+    assert graph_error.startswith("tinygrad-scalar: error: ")
+    assert train_error.startswith("tinygrad-scalar: error: ")
 
 
 def test_help_and_version_exit_0(capsys):
