@@ -272,6 +272,15 @@ def test_a_folder_that_refuses_new_entries_is_refused_before_training(capsys):
     assert sorted(os.listdir("/")) == before
 
 
+def test_a_dangling_symbolic_link_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "run").symlink_to(tmp_path / "gone")
+    status = cli.main(["train", "--no-progress", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert_one_line_error(status, captured.err, 2, "is a symbolic link to")
+    assert captured.out == ""
+    assert os.listdir(tmp_path) == ["run"]
+
+
 def test_a_file_name_taken_by_a_folder_is_refused_before_training(tmp_path, capsys):
     (tmp_path / "run" / "model.json").mkdir(parents=True)
     status = cli.main(["train", "--no-progress", "--out", str(tmp_path / "run")])
@@ -393,6 +402,14 @@ def test_bad_predict_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, 
     captured = capsys.readouterr()
     assert_one_line_error(status, captured.err, 2, mentions)
     assert captured.out == ""
+
+
+def test_thousands_of_predict_inputs_give_a_short_message(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(corrupt_files(tmp_path))
+    status = cli.main(["predict", "good.json", *["1"] * 5000])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, "takes 2 inputs, got 5000")
+    assert len(err) < 200
 
 
 def test_bad_input_in_a_subprocess_has_no_traceback(tmp_path):

@@ -76,6 +76,16 @@ def test_an_error_that_names_another_file_is_left_alone(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_the_longest_file_name_the_file_system_takes_can_be_written(tmp_path):
+    name = "m" * 250 + ".json"  # 255 bytes, the usual limit for one name
+    check_writable(tmp_path / name)
+    with atomic_write(tmp_path / name, "w") as file:
+        file.write("{}")
+    with StagedFolder(tmp_path / name[:-5]) as staging:
+        staging.publish()
+    assert sorted(os.listdir(tmp_path)) == [name[:-5], name]
+
+
 def test_check_writable_leaves_nothing_behind(tmp_path):
     check_writable(tmp_path / "a.svg")
     assert os.listdir(tmp_path) == []

@@ -114,6 +114,19 @@ def test_a_read_only_folder_exits_2_before_computing(workdir, capsys):
     assert os.listdir(workdir / "ro") == []
 
 
+def test_a_file_name_too_long_exits_2_before_computing(workdir, capsys):
+    assert run_graph(["x", "x=1", "-o", "a" * 300 + ".dot"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.endswith(": File name too long\n")
+    assert len(err) < 200
+
+
+def test_the_longest_file_name_is_written(workdir, capsys):
+    name = "a" * 251 + ".dot"  # 255 bytes: the limit; its temporary twin must not be longer
+    assert run_graph(["x", "x=1", "-o", name, "--no-open"]) == 0
+    assert os.listdir(workdir) == [name]
+
+
 def test_unicode_names_are_bound_as_python_reads_them(workdir, capsys):
     assert run_graph(["é * 2 + ﬁ", "é=3", "fi=0.5"]) == 0
     assert capsys.readouterr().out.splitlines() == ["f = 6.5", "df/dé = 2", "df/dfi = 1"]

@@ -23,6 +23,12 @@ def usual_mode(mode: int) -> int:
     return mode & ~umask
 
 
+def _temporary_prefix(path: str) -> str:
+    """A hidden name beginning for temporary files beside `path`, kept short: a name that
+    fits the file system must not fail because its temporary twin is longer."""
+    return f".{os.path.basename(path)[:100]}."
+
+
 def _naming(error: OSError, path: str) -> OSError:
     """The same error, but about `path` (the destination) instead of a temporary name."""
     if error.errno is None:
@@ -38,7 +44,7 @@ def check_writable(path: str | os.PathLike) -> None:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=_temporary_prefix(path))
     except OSError as error:
         raise _naming(error, path) from None
     os.close(fd)
@@ -56,9 +62,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    prefix = f".{os.path.basename(path)}."
     try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+        fd, temporary = tempfile.mkstemp(
+            dir=directory, prefix=_temporary_prefix(path), suffix=".tmp"
+        )
     except OSError as error:
         raise _naming(error, path) from None
     try:
@@ -123,8 +130,9 @@ class StagedFolder:
                 for folder in reversed(missing):
                     os.mkdir(folder)
                     self._made_parents.append(folder)
-                name = os.path.basename(target)
-                self.path = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=f".{name}.")
+                self.path = tempfile.mkdtemp(
+                    dir=os.path.dirname(target), prefix=_temporary_prefix(target)
+                )
         except OSError as error:
             self._remove_made_parents()
             raise _naming(error, self.out) from None

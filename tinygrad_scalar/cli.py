@@ -24,6 +24,7 @@ import threading
 from typing import Any, Callable, NoReturn, Sequence
 
 from ._files import StagedFolder
+from .expr import quote_input
 
 PROG = "tinygrad-scalar"
 EXIT_OK = 0
@@ -77,11 +78,6 @@ class _Parser(argparse.ArgumentParser):
 # name ("invalid _layer_sizes value").
 
 
-def _shown(text: str) -> str:
-    """The user's text for an error message, cut short so the message stays one line."""
-    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
-
-
 def _integer(text: str, description: str) -> int:
     stripped = text.strip()
     digits = stripped[1:] if stripped[:1] in "+-" else stripped
@@ -92,13 +88,15 @@ def _integer(text: str, description: str) -> int:
             raise ValueError(text)
         return int(stripped)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {description}, got {_shown(text)}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be {description}, got {quote_input(text)}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
     value = _integer(text, "a positive integer")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {_shown(text)}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {quote_input(text)}")
     return value
 
 
@@ -106,30 +104,32 @@ def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {_shown(text)}") from None
+        raise argparse.ArgumentTypeError(f"must be a number, got {quote_input(text)}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {_shown(text)}")
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {quote_input(text)}")
     return value
 
 
 def _positive_float(text: str) -> float:
     value = _finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {_shown(text)}")
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {quote_input(text)}")
     return value
 
 
 def _nonnegative_float(text: str) -> float:
     value = _finite_float(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {_shown(text)}")
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {quote_input(text)}")
     return value
 
 
 def _fraction(text: str) -> float:
     value = _finite_float(text)
     if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {_shown(text)}")
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and 1 (exclusive), got {quote_input(text)}"
+        )
     return value
 
 
@@ -143,7 +143,7 @@ def _layer_sizes(text: str) -> list[int]:
         except argparse.ArgumentTypeError:
             width = 0
         if width < 1 or not part.strip().isdecimal():
-            raise argparse.ArgumentTypeError(f"must be {description}, got {_shown(text)}")
+            raise argparse.ArgumentTypeError(f"must be {description}, got {quote_input(text)}")
         widths.append(width)
     return widths
 
@@ -254,6 +254,10 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
         raise BadInput("--out must name a folder, got ''")
     if os.path.exists(out) and not os.path.isdir(out):
         raise BadInput(f"--out {out!r} exists and is not a folder")
+    if os.path.islink(out) and not os.path.exists(out):
+        raise BadInput(
+            f"--out {out!r} is a symbolic link to {os.readlink(out)!r}, which is missing"
+        )
     for name in names:
         if os.path.isdir(os.path.join(out, name)):
             raise BadInput(f"--out {out!r}: {os.path.join(out, name)!r} is a folder")
@@ -476,9 +480,9 @@ def run_predict(args: argparse.Namespace) -> int:
         try:
             value = float(text)
         except ValueError:
-            raise BadInput(f"input x{i + 1} must be a number, got {text!r}") from None
+            raise BadInput(f"input x{i + 1} must be a number, got {quote_input(text)}") from None
         if not math.isfinite(value):
-            raise BadInput(f"input x{i + 1} must be a finite number, got {text!r}")
+            raise BadInput(f"input x{i + 1} must be a finite number, got {quote_input(text)}")
         features.append(value)
     try:
         model = MLP.load(args.model)
@@ -489,7 +493,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if len(features) != model.nin:
         raise BadInput(
             f"model {args.model} takes {model.nin} inputs, got {len(features)}:"
-            f" {' '.join(args.features)}"
+            f" {quote_input(' '.join(args.features))}"
         )
     (output,) = predict(model, [features])
     (label,) = classify(model, [features])

@@ -109,7 +109,7 @@ def check_name(name: str) -> str:
     function. Returns it NFKC-normalised, the form the parser gives names in expressions."""
     normalised = unicodedata.normalize("NFKC", name)
     if not normalised.isidentifier() or keyword.iskeyword(normalised):
-        raise ExpressionError(f"{_shown(name)} is not a valid variable name")
+        raise ExpressionError(f"{quote_input(name)} is not a valid variable name")
     if normalised in FUNCTIONS:
         raise ExpressionError(f"{name!r} is a function name and cannot be a variable")
     return normalised
@@ -292,19 +292,21 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
         name, separator, text = pair.partition("=")
         name = name.strip()
         if not separator or not name:
-            raise ExpressionError(f"{_shown(pair)} is not NAME=VALUE (for example x=1.5)")
+            raise ExpressionError(f"{quote_input(pair)} is not NAME=VALUE (for example x=1.5)")
         name = check_name(name)
         if not text.strip():
             raise ExpressionError(
-                f"missing value for {name!r} in {_shown(pair)}: write {name}=NUMBER"
+                f"missing value for {name!r} in {quote_input(pair)}: write {name}=NUMBER"
             )
         try:
             value = float(text)
         except ValueError:
-            raise ExpressionError(f"{_shown(text)} is not a number (in {_shown(pair)})") from None
+            raise ExpressionError(
+                f"{quote_input(text)} is not a number (in {quote_input(pair)})"
+            ) from None
         if not math.isfinite(value):
             raise ExpressionError(
-                f"the value of {name!r} must be a finite number, got {_shown(text)}"
+                f"the value of {name!r} must be a finite number, got {quote_input(text)}"
             )
         if name in bindings:
             raise ExpressionError(f"{name!r} is given twice")
@@ -312,6 +314,7 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
     return bindings
 
 
-def _shown(text: str) -> str:
-    """The user's text for an error message, cut short so the message stays one line."""
-    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
+def quote_input(text: str, limit: int = 60) -> str:
+    """`text` quoted for an error message, cut to about `limit` characters so that a huge
+    argument still gives a short one-line message: quote_input("x=1") == "'x=1'"."""
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")

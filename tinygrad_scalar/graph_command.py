@@ -25,7 +25,7 @@ from typing import Any
 
 from ._files import check_writable
 from .engine import Value
-from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
+from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings, quote_input
 from .viz import draw
 from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
 
@@ -136,14 +136,14 @@ def _output_problem(text: str) -> str | None:
     if output.suffix.lower() not in SUFFIX_FORMATS:
         known = ", ".join(SUFFIX_FORMATS)
         return f"cannot write {text!r}: unknown format {output.suffix!r} (use {known})"
-    if not output.parent.is_dir():
-        return f"cannot write {text!r}: folder {str(output.parent)!r} does not exist"
-    if output.is_dir():
-        return f"cannot write {text!r}: it is a folder"
     try:
+        if not output.parent.is_dir():
+            return f"cannot write {text!r}: folder {str(output.parent)!r} does not exist"
+        if output.is_dir():
+            return f"cannot write {text!r}: it is a folder"
         check_writable(output)
-    except OSError as error:
-        return f"cannot write {text!r}: {error.strerror or error}"
+    except OSError as error:  # a name too long, a loop of symbolic links, no permission
+        return f"cannot write {quote_input(text)}: {error.strerror or error}"
     return None
 
 
