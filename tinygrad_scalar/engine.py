@@ -249,18 +249,20 @@ def topological_order(root: Value) -> list[Value]:
     order: list[Value] = []
     done: set[Value] = set()  # nodes already in `order`
     stack: list = [root]
+    # this loop runs once per edge of the graph: look the list methods up once, not each time
+    pop, push, push_all = stack.pop, stack.append, stack.extend
     while stack:
-        node = stack.pop()
+        node = pop()
         if node is _FINISH:  # every parent of the node below the marker is in `order` now
-            node = stack.pop()
+            node = pop()
             done.add(node)
             order.append(node)
         elif node in done:
             continue
         elif node.parents:
-            stack.append(node)
-            stack.append(_FINISH)
-            stack.extend(node.parents)
+            push(node)
+            push(_FINISH)
+            push_all(node.parents)
         else:  # a leaf is finished as soon as it is seen
             done.add(node)
             order.append(node)
