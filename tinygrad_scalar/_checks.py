@@ -17,6 +17,8 @@ from .engine import Value
 
 def is_number(x: Any) -> bool:
     """A plain real number (int, float, NumPy scalar): not a bool, not a Value."""
+    if type(x) is float or type(x) is int:  # the common case, without the slow ABC check
+        return True
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and not isinstance(x, Value)
 
 

@@ -34,6 +34,8 @@ def _as_float(x: Any, what: str = "Value") -> float:
     """The float a number stands for; TypeError naming the type for anything else."""
     if type(x) is float:
         return x
+    if type(x) is int:
+        return float(x)
     if isinstance(x, numbers.Real) and not isinstance(x, Value):
         return float(x)  # int, bool, NumPy scalars, Fraction
     numpy_kind = getattr(getattr(x, "dtype", None), "kind", None)
@@ -288,14 +290,20 @@ def _leaf(data: float) -> Value:
     return _new_node(data, (), (), None)  # type: ignore[arg-type]
 
 
+def _is_real(x: Any) -> bool:
+    # float and int first: the abstract-class check for numbers.Real is slow, and
+    # `2 * x`, `x + 1.0` are everywhere
+    return type(x) is float or type(x) is int or isinstance(x, numbers.Real)
+
+
 def _binary(rule: Rule, a: Any, b: Any) -> Value:
     """The hot path for + - * / **: one of a, b is a Value, the other a Value or a number."""
     if not isinstance(a, Value):
-        if not isinstance(a, numbers.Real):
+        if not _is_real(a):
             return NotImplemented
         a = _leaf(float(a))
     if not isinstance(b, Value):
-        if not isinstance(b, numbers.Real):
+        if not _is_real(b):
             return NotImplemented
         b = _leaf(float(b))
     a_data, b_data = a.data, b.data
