@@ -14,7 +14,7 @@ import pytest
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value, losses, rules
 from tinygrad_scalar.compiler import CompiledStep, compile
-from tinygrad_scalar.engine import _apply, identity
+from tinygrad_scalar.engine import _unary, identity
 from tinygrad_scalar.nn import MLP
 
 RTOL = 1e-12
@@ -273,7 +273,7 @@ def test_a_rule_compile_does_not_know_runs_per_sample():
     w = Value(0.5)
 
     def fn(x):
-        return _apply(cube, (x * w,)) + w
+        return _unary(cube, x * w) + w
 
     xs = np.array([1.0, -2.0, 0.5])
     step = compile(fn, [w], (xs[0],))

@@ -214,7 +214,7 @@ class Value:
                 if not node.parents:
                     continue
                 if create_graph:
-                    local_grads = node._rule.derivatives(node, *node.parents)
+                    local_grads = node._rule.local_derivatives(node, node.parents)
                 else:
                     local_grads = node.local_grads
                 grad = node.grad
@@ -326,18 +326,18 @@ def _unary(rule: Rule, x: Value) -> Value:
     return _new_node(out, (x,), rule.derivatives(out, x_data), rule)
 
 
-def _apply(rule: Rule, inputs: Sequence[Any]) -> Value:
-    """Apply any rule to a sequence of Values and numbers, making one node."""
+def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
+    """Apply an n-ary rule (sum, dot) to a sequence of Values and numbers: one node."""
     parents = tuple(inputs)
     if not _JUST_VALUES.issuperset(map(type, parents)):  # numbers become leaves
         parents = tuple(x if isinstance(x, Value) else Value(x) for x in parents)
     datas = [p.data for p in parents]
-    out = rule.forward(*datas)
+    out = rule.forward(datas)
     if _detect_anomaly:
         _check_forward(rule, out, datas)
     if not _grad_enabled:
         return _leaf(out)
-    return _new_node(out, parents, rule.derivatives(out, *datas), rule)
+    return _new_node(out, parents, rule.derivatives(out, datas), rule)
 
 
 _JUST_VALUES = {Value}
@@ -348,7 +348,7 @@ def sum(values: Iterable[Operand]) -> Value:  # noqa: A001 - the package's own n
     values = list(values)
     if not values:
         return Value(0.0)
-    return _apply(rules.SUM, values)
+    return _nary(rules.SUM, values)
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
@@ -363,12 +363,12 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
         raise ValueError(f"dot: {n_weights} weights but {len(inputs) - n_weights} inputs")
     if not inputs:
         return Value(0.0)
-    return _apply(rules.DOT, inputs)
+    return _nary(rules.DOT, inputs)
 
 
 def identity(x: Operand) -> Value:
     """A new node equal to x whose derivative with respect to x is 1."""
-    return _apply(rules.IDENTITY, (x,))
+    return _unary(rules.IDENTITY, x if isinstance(x, Value) else Value(x))
 
 
 # --- gradients without touching .grad (the engine of grad/value_and_grad) ------------------
@@ -400,7 +400,7 @@ def gradients(
             if not node.parents or node not in grads:
                 continue
             if create_graph:
-                local_grads = node._rule.derivatives(node, *node.parents)
+                local_grads = node._rule.local_derivatives(node, node.parents)
             else:
                 local_grads = node.local_grads
             grad = grads[node]

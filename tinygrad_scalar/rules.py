@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 # --- IEEE-style float helpers that fall back to Value methods -------------------------
 # A Value is recognised by not being a float; the engine only ever stores floats in .data.
@@ -102,14 +102,25 @@ def sign(x: Any) -> float:
 
 
 class Rule:
-    """One op: its name (shown in graphs and errors), forward and local derivatives."""
+    """One op: its name (shown in graphs and errors), forward and local derivatives.
 
-    __slots__ = ("name", "forward", "derivatives")
+    An n-ary rule (sum, dot) takes all of its inputs as one sequence, `forward(xs)` and
+    `derivatives(out, xs)`, instead of one argument each: a neuron's dot has dozens.
+    """
 
-    def __init__(self, name: str, forward: Callable, derivatives: Callable) -> None:
+    __slots__ = ("name", "forward", "derivatives", "nary")
+
+    def __init__(
+        self, name: str, forward: Callable, derivatives: Callable, nary: bool = False
+    ) -> None:
         self.name = name
         self.forward = forward
         self.derivatives = derivatives
+        self.nary = nary
+
+    def local_derivatives(self, out: Any, inputs: tuple) -> tuple:
+        """derivatives() for a tuple of inputs, whatever the rule's arity."""
+        return self.derivatives(out, inputs) if self.nary else self.derivatives(out, *inputs)
 
     def __repr__(self) -> str:
         return f"Rule({self.name!r})"
@@ -174,10 +185,10 @@ def leaky_relu_with(slope: float) -> Rule:
 
 
 # n-ary ops: one node for a whole sum, and one for a neuron's weighted sum.
-SUM = Rule("sum", lambda *xs: sum(xs), lambda out, *xs: (1.0,) * len(xs))
+SUM = Rule("sum", sum, lambda out, xs: (1.0,) * len(xs), nary=True)
 
 
-def _dot_forward(*inputs: Any) -> Any:
+def _dot_forward(inputs: Sequence[Any]) -> Any:
     # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
     n = len(inputs) // 2
     ws, xs = inputs[:n], inputs[n : 2 * n]
@@ -185,11 +196,11 @@ def _dot_forward(*inputs: Any) -> Any:
     return total + inputs[-1] if len(inputs) % 2 else total
 
 
-def _dot_derivatives(out: Any, *inputs: Any) -> tuple:
+def _dot_derivatives(out: Any, inputs: Sequence[Any]) -> tuple:
     # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
     n = len(inputs) // 2
     ws, xs = inputs[:n], inputs[n : 2 * n]
-    return xs + ws + (1.0,) if len(inputs) % 2 else xs + ws
+    return (*xs, *ws, 1.0) if len(inputs) % 2 else (*xs, *ws)
 
 
-DOT = Rule("dot", _dot_forward, _dot_derivatives)
+DOT = Rule("dot", _dot_forward, _dot_derivatives, nary=True)
