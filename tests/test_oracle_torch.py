@@ -7,6 +7,7 @@ torch is not installed (it is never a dependency of the project).
 
 import itertools
 import math
+import types
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -85,18 +86,35 @@ def _torch_derivatives(tree, point, expressions, torch_ops):
     return out.item(), gradient, hessian
 
 
+def _exponent_not_zero(v):
+    if v.data == 0.0:
+        raise OutOfDomainForTorch
+    return v
+
+
+class OutOfDomainForTorch(Exception):
+    pass
+
+
 @SETTINGS
 @given(data=st.data())
 def test_random_expressions_match_torch_to_second_order(expressions, torch_ops, data):
     tree, point = data.draw(expressions.cases(), label="tree, point")
 
+    # At a ** b with b exactly 0, PyTorch's pow backward returns the constant 0 for d/da, so
+    # its second derivative misses d/db (d/da) = a**(b-1) (sympy's oracle checks ours there);
+    # such draws are not compared with torch.
+    engine_ops = types.SimpleNamespace(
+        **{**vars(expressions.engine_ops), "check_pow_exponent": _exponent_not_zero}
+    )
+
     def f(*xs):
-        return expressions.evaluate(tree, xs, expressions.engine_ops)
+        return expressions.evaluate(tree, xs, engine_ops)
 
     try:
         xs = [Value(p) for p in point]
         out = f(*xs)
-    except expressions.OutOfDomain:
+    except (expressions.OutOfDomain, OutOfDomainForTorch):
         assume(False)
     value, gradient, hessian = _torch_derivatives(tree, point, expressions, torch_ops)
     _close(out.data, value, "value")
