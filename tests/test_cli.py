@@ -20,16 +20,17 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd):
-    """Run `python -m tinygrad_scalar ARGS` in a fresh process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def run_cli(*args, cwd, env=None, **options):
+    """Run `python -m tinygrad_scalar ARGS` in a fresh process (`env` adds variables,
+    `options` go to subprocess.run)."""
     return subprocess.run(
         [sys.executable, "-m", "tinygrad_scalar", *map(str, args)],
         cwd=cwd,
-        env=env,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
         capture_output=True,
         text=True,
         timeout=300,
+        **options,
     )
 
 
@@ -298,15 +299,11 @@ def run_unprivileged(args, cwd):
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no unprivileged user to run as")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(cwd), MPLCONFIGDIR=str(cwd / ".mpl"))
     try:
-        return subprocess.run(
-            [sys.executable, "-m", "tinygrad_scalar", *map(str, args)],
+        return run_cli(
+            *args,
             cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+            env={"HOME": str(cwd), "MPLCONFIGDIR": str(cwd / ".mpl")},
             user=nobody.pw_uid,
             group=nobody.pw_gid,
             extra_groups=[],
