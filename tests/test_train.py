@@ -75,13 +75,6 @@ def test_compiled_cross_entropy_follows_the_eager_one():
     assert histories[1].train_loss == pytest.approx(histories[0].train_loss, rel=1e-9)
 
 
-def test_compile_without_the_compiler_says_what_is_missing(moons, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tinygrad_scalar.compiler", None)
-    X, y = moons
-    with pytest.raises(NotImplementedError, match="compile=True needs tinygrad_scalar.compile"):
-        fit(MLP(2, [1], seed=0), X, y, epochs=1, compile=True, progress=False)
-
-
 # --- one step by hand -------------------------------------------------------------------------
 
 

@@ -313,14 +313,6 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
 # --- subcommands ------------------------------------------------------------------------------
 
 
-def _compile_available() -> bool:
-    try:
-        importlib.import_module(f"{__package__}.compiler")
-    except ImportError:
-        return False
-    return True
-
-
 def _report_accuracy(name: str, value: float, count: int) -> str:
     return f"{name}: {100 * value:.1f}% ({round(value * count)}/{count} points)"
 
@@ -357,7 +349,7 @@ def _demo(args: argparse.Namespace, staging: str) -> list[str]:
         l2=DEMO_L2,
         seed=args.seed,
         progress=not args.no_progress,
-        compile=_compile_available(),
+        compile=True,
     )
     final = accuracy(model, X, y)
     print(f"final loss: {history.train_loss[-1]:.4f}")
@@ -432,25 +424,22 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
         f"training {'-'.join(map(str, [2, *args.layers, outputs]))} MLP on {len(X_train)}"
         f" {args.dataset} points ({loss} loss, {args.optimizer})"
     )
-    try:
-        history = fit(
-            model,
-            X_train,
-            y_train,
-            loss=loss,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            l2=args.l2,
-            X_test=X_test,
-            y_test=y_test,
-            seed=args.seed,
-            progress=not args.no_progress,
-            compile=args.compile,
-        )
-    except NotImplementedError as error:  # --compile without the compiler
-        raise BadInput(f"--compile: {error}") from None
+    history = fit(
+        model,
+        X_train,
+        y_train,
+        loss=loss,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        l2=args.l2,
+        X_test=X_test,
+        y_test=y_test,
+        seed=args.seed,
+        progress=not args.no_progress,
+        compile=args.compile,
+    )
     print(f"final loss: {history.train_loss[-1]:.4f}")
     _check_converged(model, args)
     # the history's train accuracy is taken before each step: measure the final model

@@ -123,16 +123,13 @@ def plot_history(history: Any, path: str | os.PathLike | None = None) -> Any:
 def _outputs_over(model: Any, points: list[list[float]]) -> list:
     """The model's outputs (floats, or lists of floats) at many points.
 
-    When the compiler is available the model is traced once and run over all points as
-    NumPy arrays (a 100 x 100 grid is 10,000 forward passes); otherwise, or if the model
-    cannot be traced, each point is a plain forward pass without a graph.
+    The model is traced once and run over all points as NumPy arrays (a 100 x 100 grid is
+    10,000 forward passes); if the model cannot be traced, each point is a plain forward
+    pass without a graph.
     """
+    from .compiler import compile as compile_step
     from .train import predict
 
-    try:
-        from .compiler import compile as compile_step
-    except ImportError:
-        return predict(model, points)
     try:
         params = model.parameters()
 

@@ -334,12 +334,7 @@ def _make_schedule(schedule: Any, optimizer: optim.Optimizer, epochs: int) -> An
 
 
 def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple) -> Callable:
-    try:
-        from .compiler import compile as compile_step
-    except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.compiler":
-            raise
-        raise NotImplementedError("compile=True needs tinygrad_scalar.compile") from None
+    from .compiler import compile as compile_step  # here: it imports NumPy
 
     def sample_loss(x_row: Any, target: Any) -> tuple[Value, Any]:
         output = model(x_row)
