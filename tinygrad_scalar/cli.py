@@ -15,7 +15,6 @@ moved into place only when every file is complete; an error or an interrupt remo
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import os
 import signal
@@ -229,18 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("features", metavar="X", nargs="+", help="the input values")
 
-    graph_command = _graph_command()
-    if graph_command is not None:
-        graph_command.add_parser(commands)
+    from . import graph_command  # its module holds its arguments next to its code
+
+    graph_command.add_parser(commands)
     return parser
-
-
-def _graph_command() -> Any:
-    """The module of the `graph` subcommand, or None: without it the subcommand is absent."""
-    try:
-        return importlib.import_module(f"{__package__}.graph_command")
-    except ImportError:
-        return None
 
 
 # --- output folders ---------------------------------------------------------------------------
@@ -290,11 +281,8 @@ def _write_pictures(staging: str, model: Any, history: Any, X: list, y: list) ->
 
 def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
     """The first hidden neuron's graph on one input, with its gradients, as SVG."""
-    try:
-        from .viz import draw
-    except ImportError as error:
-        return [f"note: skipped neuron.svg (the graph drawing module is not available: {error})"]
     from .engine import Value
+    from .viz import draw
 
     neuron = model.layers[0].neurons[0]
     inputs = [Value(v, label=f"x{i + 1}") for i, v in enumerate(x)]
@@ -512,7 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return stop.code if isinstance(stop.code, int) else EXIT_OK
         if args.command in COMMANDS:
             return COMMANDS[args.command](args)
-        return _graph_command().run(args)
+        from . import graph_command
+
+        return graph_command.run(args)
     except BadInput as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
