@@ -14,7 +14,7 @@ import pytest
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value, losses, rules
 from tinygrad_scalar.compiler import CompiledStep, compile
-from tinygrad_scalar.engine import _unary, identity
+from tinygrad_scalar.engine import identity
 from tinygrad_scalar.nn import MLP
 
 RTOL = 1e-12
@@ -268,12 +268,12 @@ def test_shared_weights_swapped_dot_and_computed_weights_match_eager():
     assert "per sample" in step.describe()  # h3 could not be a matrix product
 
 
-def test_a_rule_compile_does_not_know_runs_per_sample():
-    cube = rules.Rule("cube", lambda x: x * x * x, lambda out, x: (3.0 * x * x,))
+def test_a_users_rule_runs_vectorized():
+    cube = rules.Rule("cube", lambda o, x: x * x * x, lambda o, out, x: (3.0 * x * x,))
     w = Value(0.5)
 
     def fn(x):
-        return _unary(cube, x * w) + w
+        return cube(x * w) + w
 
     xs = np.array([1.0, -2.0, 0.5])
     step = compile(fn, [w], (xs[0],))
@@ -416,7 +416,10 @@ def line_step() -> CompiledStep:
         (([[1.0, 2.0], [3.0, 4.0]], [0.0]), "batch 1 has 1 samples but batch 0 has 2"),
         ((np.zeros((0, 2)), []), "the batch is empty"),
         (([[1.0, 2.0], [3.0]], [0.0, 1.0]), "batch 0 is not an array of numbers"),
-        (([["a", "b"]], [0.0]), "batch 0 is not an array of numbers"),
+        (([["a", "b"]], [0.0]), r"batch 0\[0, 0\] is not a number: np.str_\('a'\)"),
+        (([[1.0, 2.0]], [None]), r"batch 1\[0\] is not a number: None"),
+        (([[1.0, 2.0], [1.0, 10**400]], [0.0, 1.0]), r"batch 0\[1, 1\] is too large"),
+        (([[1.0, 2.0]], [True]), r"batch 1\[0\] is not a number: (np\.)?True"),
     ],
 )
 def test_batches_that_do_not_fit_the_trace_are_refused(line_step, batches, message):

@@ -105,17 +105,28 @@ def test_float_of_a_value_is_its_data():
 
 def test_comparisons_look_at_data_and_return_bools():
     a, b = Value(1.0), Value(2.0)
-    results = [a < b, a <= b, a > b, a >= b, a == b, a != b, a < 1.5, a == 1.0, 3 > a]
-    assert results == [True, True, False, False, False, True, True, True, True]
+    results = [a < b, a <= b, a > b, a >= b, a < 1.5, a <= 1.0, 3 > a, 1.0 >= a]
+    assert results == [True, True, False, False, True, True, True, True]
     assert all(type(r) is bool for r in results)
     # no graph was built: the operands gained no parents and are still leaves
     assert a.parents == () and b.parents == ()
 
 
-def test_values_work_as_dict_keys_by_identity():
+def test_equality_is_identity_as_in_micrograd():
     a, b = Value(1.0), Value(1.0)
-    assert a == b
+    assert a == a and a != b and not (a == b)
+    assert (a == 1.0) is False and (a != 1.0) is True  # a Value is not its number
     assert len({a: 1, b: 2}) == 2
+
+
+def test_list_index_and_remove_find_the_parameter_itself():
+    # an MLP's biases all start at 0.1: with == on .data, index() found the first one
+    params = [Value(0.1, "b1"), Value(0.1, "b2"), Value(0.1, "b3")]
+    b3 = params[2]
+    assert params.index(b3) == 2
+    params.remove(b3)
+    assert [p.label for p in params] == ["b1", "b2"]
+    assert b3 not in params
 
 
 def test_in_place_operators_make_new_nodes():

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import tinygrad_scalar as ts
 from tinygrad_scalar import Value, dot
 from tinygrad_scalar.viz import Graph, RendererUnavailable, draw, format_number, render
 from tinygrad_scalar.viz.graph import COLOURS, HIGHLIGHT_COLOUR
@@ -388,7 +389,7 @@ def test_unknown_renderer_name_is_refused(monkeypatch):
 def test_jupyter_display_gives_svg():
     _, _, c = small_graph()
     c.backward()
-    graph = c.draw(precision=2)
+    graph = ts.draw(c, precision=2)
     assert isinstance(graph, Graph)
     assert graph.source == draw(c, precision=2).source
     assert "data 2.00" in svg_texts(graph._repr_svg_())

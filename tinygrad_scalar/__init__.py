@@ -18,6 +18,7 @@ import importlib
 from typing import Any
 
 from .engine import (
+    TracerError,
     Value,
     detect_anomaly,
     dot,
@@ -28,7 +29,30 @@ from .engine import (
     sum,  # noqa: F401 - tinygrad_scalar.sum, kept out of __all__
     topological_order,
 )
-from .functional import GradcheckError, grad, gradcheck, value_and_grad
+from .functional import (
+    GradcheckError,
+    abs,  # noqa: F401 - tinygrad_scalar.abs, kept out of __all__
+    cos,
+    exp,
+    grad,
+    gradcheck,
+    log,
+    log1p,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sin,
+    softmax,
+    softplus,
+    sqrt,
+    tanh,
+    value_and_grad,
+)
+from .rules import Rule
 
 __version__ = "0.1.0"
 
@@ -47,22 +71,40 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tinygrad_scalar' has no attribute {name!r}")
 
 
-# `sum` and `compile` are left out of __all__ on purpose: `from tinygrad_scalar import *` must
-# not shadow Python's built-ins. Use them as tinygrad_scalar.sum and tinygrad_scalar.compile.
+# `sum`, `abs` and `compile` are left out of __all__ on purpose: `from tinygrad_scalar import *`
+# must not shadow Python's built-ins. Use them as tinygrad_scalar.sum, .abs and .compile.
 __all__ = [
     "CompiledStep",
     "GradcheckError",
     "MLP",
+    "Rule",
+    "TracerError",
     "Value",
+    "cos",
     "detect_anomaly",
     "dot",
     "draw",
     "enable_grad",
+    "exp",
     "grad",
     "gradcheck",
     "gradients",
     "is_grad_enabled",
+    "log",
+    "log1p",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "maximum",
+    "minimum",
     "no_grad",
+    "relu",
+    "sigmoid",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "tanh",
     "topological_order",
     "value_and_grad",
 ]

@@ -59,134 +59,55 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from . import rules
-from .engine import Value, enable_grad, topological_order
+from .engine import TracerError, Value, enable_grad, topological_order, tracing
 
 __all__ = ["CompiledStep", "compile"]
 
 _get_data = attrgetter("data")
 
 
-# --- vectorized ops: forward value and local derivatives, as in rules.py -----------------
-# Each local-derivative function returns the arrays (or floats) that multiply the incoming
-# gradient, just like a node's `local_grads` in the eager engine: `parent.grad += local * g`.
-# They are written to give the same numbers as rules.py, including at kinks and for inf/nan.
+# --- the array backend: the rules of rules.py, evaluated on whole batches -------------------
+# Every elementwise group runs its rule's own forward and derivatives functions with `o` =
+# `arrays`, on arrays of shape (nodes, batch). Nothing here knows any op's derivative.
 
 
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0, 0.0, x)  # x <= 0 -> +0.0 (also for -0.0); nan stays nan
+class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
+    """NumPy functions with the float backend's IEEE results (run under np.errstate)."""
+
+    exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
+    sin, cos, abs, maximum, minimum = np.sin, np.cos, np.abs, np.maximum, np.minimum
+    div, eq = np.divide, np.equal
+
+    @staticmethod
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        # as floats.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
+        # overflows; e^-|x| is exactly the exponential each branch needs.
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    @staticmethod
+    def power(a: Any, b: Any) -> Any:
+        # NumPy computes x ** 0.5 as sqrt(x), which differs from C's pow (math.pow) at -inf
+        # (nan instead of inf) and at -0 (-0 instead of +0); abs(x) is pow's value there.
+        out = np.power(a, b)
+        return np.where((np.equal(b, 0.5)) & ((a == -np.inf) | (a == 0.0)), np.abs(a), out)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return np.where(cond, a, b)
 
 
-def _step(x: np.ndarray) -> np.ndarray:
-    return (x > 0.0).astype(np.float64)  # relu'(x): 0 at the kink and for nan
-
-
-def _sign(x: np.ndarray) -> np.ndarray:
-    # abs'(x): +1, -1, and 0 at 0 and for nan (np.sign would give nan for nan)
-    return (x > 0.0).astype(np.float64) - (x < 0.0)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # as rules.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
-    # overflows; e^-|x| is exactly the exponential each branch needs.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _pow_locals(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple:
-    # d/da = 0 where b == 0 (even at a == 0); d/db = out * log(a), 0 where a == 0 and b >= 0
-    d_base = np.where(b == 0.0, 0.0, b * np.power(a, b - 1.0))
-    d_exponent = np.where((a == 0.0) & (b >= 0.0), 0.0, out * np.log(a))
-    return d_base, d_exponent
-
-
-# rule -> (forward(x), local(out, x)) for one-input ops
-_UNARY: dict[rules.Rule, tuple[Callable, Callable]] = {
-    rules.NEG: (np.negative, lambda out, x: -1.0),
-    rules.IDENTITY: (np.copy, lambda out, x: 1.0),
-    rules.EXP: (np.exp, lambda out, x: out),
-    rules.LOG: (np.log, lambda out, x: 1.0 / x),
-    rules.SQRT: (np.sqrt, lambda out, x: 0.5 / out),
-    rules.TANH: (np.tanh, lambda out, x: 1.0 - out * out),
-    rules.SIGMOID: (_sigmoid, lambda out, x: out * (1.0 - out)),
-    rules.RELU: (_relu, lambda out, x: _step(x)),
-    rules.ABS: (np.abs, lambda out, x: _sign(x)),
-}
-
-# rule -> (forward(a, b), locals(out, a, b)) for two-input ops
-_BINARY: dict[rules.Rule, tuple[Callable, Callable]] = {
-    rules.ADD: (np.add, lambda out, a, b: (1.0, 1.0)),
-    rules.SUB: (np.subtract, lambda out, a, b: (1.0, -1.0)),
-    rules.MUL: (np.multiply, lambda out, a, b: (b, a)),
-    rules.DIV: (np.divide, lambda out, a, b: (1.0 / b, -(out / b))),
-    # np.power is C's pow, the same IEEE pow as math.pow (used by rules.power)
-    rules.POW: (np.power, _pow_locals),
-}
-
-
-def _power_by_ops(c: float) -> tuple[Callable, Callable]:
-    if c == 0.0:
-        return (lambda x: np.power(x, c)), (lambda out, x: 0.0)
-    return (lambda x: np.power(x, c)), (lambda out, x: c * np.power(x, c - 1.0))
-
-
-def _leaky_relu_ops(slope: float) -> tuple[Callable, Callable]:
-    return (
-        lambda x: np.where(x > 0.0, x, slope * x),
-        lambda out, x: np.where(x > 0.0, 1.0, slope),
-    )
-
-
-def _generic_ops(rule: rules.Rule, arity: int) -> tuple[Callable, Callable]:
-    """Any other rule runs its own scalar functions once per sample (correct, not fast)."""
-    forward = np.frompyfunc(rule.forward, arity, 1)
-    if arity == 1:  # frompyfunc with one output wants a value, not a 1-tuple
-        derivatives = np.frompyfunc(lambda out, x: rule.derivatives(out, x)[0], 2, 1)
-    else:
-        derivatives = np.frompyfunc(lambda *args: tuple(rule.derivatives(*args)), arity + 1, arity)
-
-    def run_forward(*inputs: np.ndarray) -> np.ndarray:
-        return forward(*inputs).astype(np.float64)
-
-    def run_locals(out: np.ndarray, *inputs: np.ndarray) -> tuple:
-        locals_ = derivatives(out, *inputs)
-        if arity == 1:
-            locals_ = (locals_,)
-        return tuple(np.asarray(local, dtype=np.float64) for local in locals_)
-
-    return run_forward, run_locals
-
-
-def _elementwise_ops(rule: rules.Rule, arity: int) -> tuple[Callable, Callable, str]:
-    """(forward, locals, name) for an elementwise rule; locals always returns a tuple."""
-    if arity == 1 and rule in _UNARY:
-        forward, local = _UNARY[rule]
-    elif arity == 2 and rule in _BINARY:
-        forward, locals_ = _BINARY[rule]
-        return forward, locals_, rule.name
-    elif arity == 1 and (c := _constant_exponent(rule)) is not None:
-        forward, local = _power_by_ops(c)
-    elif arity == 1 and (slope := _leaky_slope(rule)) is not None:
-        forward, local = _leaky_relu_ops(slope)
-    else:
-        forward, locals_ = _generic_ops(rule, arity)
-        return forward, locals_, f"{rule.name} (per sample)"
-    return forward, (lambda out, x: (local(out, x),)), rule.name
-
-
-def _constant_exponent(rule: rules.Rule) -> float | None:
-    """c if `rule` is `rules.power_by(c)` (its name rounds c, so read c from the rule)."""
-    if not rule.name.startswith("**") or rule is rules.POW:
-        return None
-    c = rule.derivatives(1.0, 1.0)[0]  # c * 1**(c - 1) = c, and 0 when c == 0
-    return c if rules.power_by(c) is rule else None
-
-
-def _leaky_slope(rule: rules.Rule) -> float | None:
-    """slope if `rule` is `rules.leaky_relu_with(slope)`."""
-    if rule.name != "leaky_relu":
-        return None
-    slope = -rule.forward(-1.0)
-    return slope if rules.leaky_relu_with(slope) is rule else None
+def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
+    try:
+        out = rule.evaluate(arrays, inputs)
+    except ValueError as error:
+        if "truth value of an array" not in str(error):
+            raise
+        raise TracerError(
+            f"compile: rule {rule.name!r} branches in Python on a value ('if', 'and', 'or');"
+            " write the choice with o.where(cond, a, b) so it is made per sample"
+        ) from None
+    return np.broadcast_to(out, np.broadcast(*inputs).shape) if np.ndim(out) == 0 else out
 
 
 # --- positions in a buffer -------------------------------------------------------------------
@@ -232,23 +153,28 @@ class _Positions:
 
 
 class _Elementwise:
-    """k nodes of the same elementwise op: out[i] = op(inputs[0][i], inputs[1][i], ...)."""
+    """k nodes of the same elementwise rule: out[i] = rule(inputs[0][i], inputs[1][i], ...).
+    An n-ary rule (logsumexp) gets its n input blocks as one list, as in the engine."""
 
-    def __init__(self, name: str, forward: Callable, locals_: Callable, inputs: list, out: slice):
-        self.name, self.forward_op, self.locals_op = name, forward, locals_
-        self.inputs, self.out = inputs, out
+    def __init__(self, rule: rules.Rule, inputs: list, out: slice) -> None:
+        self.rule, self.inputs, self.out = rule, inputs, out
 
     def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
-        values[self.out] = self.forward_op(*[p.take(values) for p in self.inputs])
+        values[self.out] = _evaluate(self.rule, [p.take(values) for p in self.inputs])
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = grads[self.out]
         inputs = [p.take(values) for p in self.inputs]
-        for positions, local in zip(self.inputs, self.locals_op(values[self.out], *inputs)):
-            positions.add_into(grads, local * grad)
+        local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
+        # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
+        # (as engine.backpropagate does)
+        finite = np.isfinite(grad).all()
+        for positions, local in zip(self.inputs, local_grads):
+            contribution = local * grad if finite else np.where(local == 0.0, 0.0, local * grad)
+            positions.add_into(grads, contribution)
 
     def describe(self) -> str:
-        return f"{self.name} x{self.out.stop - self.out.start}"
+        return f"{self.rule.name} x{self.out.stop - self.out.start}"
 
 
 class _Sum:
@@ -351,8 +277,10 @@ class CompiledStep:
 
     def __init__(self, fn: Callable[..., Any], params: Iterable[Value], example: Any) -> None:
         self._params = _checked_params(params)
-        self._arg_widths, placeholders, roots, self._single_output = _trace(fn, example)
-        plan = _Plan(self._params, placeholders, roots)
+        self._arg_widths, placeholders, roots, self._single_output, checks = _trace(fn, example)
+        plan = _Plan(self._params, placeholders, roots, [check[0] for check in checks])
+        # checks on batch values (labels, probabilities), made on every batch after forward
+        self._checks = [(plan.row[node], holds, message, i) for node, holds, message, i in checks]
         self._n_params = len(self._params)
         self._constants = plan.constants
         self._groups = plan.groups
@@ -410,6 +338,13 @@ class CompiledStep:
         with np.errstate(all="ignore"):
             for group in self._groups:
                 group.forward(values, leaves)
+            for row, holds, message, index in self._checks:
+                bad = np.flatnonzero(~np.asarray(holds(values[row]), dtype=bool))
+                if len(bad):
+                    sample = int(bad[0])
+                    raise ValueError(
+                        f"batch sample {sample}: {message(index, float(values[row, sample]))}"
+                    )
         return values, grads, leaves
 
     def _result(self, values: np.ndarray, return_outputs: bool) -> Any:
@@ -439,10 +374,7 @@ class CompiledStep:
             )
         arrays, batch_size = [], None
         for i, (batch, width) in enumerate(zip(batches, widths)):
-            try:
-                array = np.asarray(batch, dtype=np.float64)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
+            array = _numbers(batch, i)
             expected = "(batch,)" if width is None else f"(batch, {width})"
             fits = (
                 array.ndim == 1 if width is None else (array.ndim == 2 and array.shape[1] == width)
@@ -475,6 +407,27 @@ class CompiledStep:
         )
 
 
+def _numbers(batch: Any, i: int) -> np.ndarray:
+    """A batch as float64, refusing what is not a real number (None, strings, an int too
+    large for a float) instead of turning it into nan or raising OverflowError."""
+    try:
+        array = np.asarray(batch)
+    except (TypeError, ValueError) as error:  # ragged rows
+        raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
+    if array.dtype.kind not in "iuf":  # bools are refused too, as the eager losses do
+        for position, x in np.ndenumerate(array):
+            if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
+                where = ", ".join(map(str, position))
+                raise ValueError(f"batch {i}[{where}] is not a number: {x!r:.60}")
+            try:
+                float(x)
+            except OverflowError:
+                raise ValueError(
+                    f"batch {i}[{', '.join(map(str, position))}] is too large for a float"
+                ) from None
+    return array.astype(np.float64, copy=False)
+
+
 # --- planning: from the traced graph to groups over rows ----------------------------------
 
 
@@ -498,9 +451,11 @@ class _Plan:
     outputs as one contiguous block.
     """
 
-    def __init__(self, params: list[Value], placeholders: list[list[Value]], roots: list):
+    def __init__(
+        self, params: list[Value], placeholders: list[list[Value]], roots: list, checked: list
+    ) -> None:
         loss, outputs = roots[0], roots[1:]
-        order = _nodes_of(roots)
+        order = topological_order(*roots, *checked)
         loss_graph = set(topological_order(loss))
 
         # the leaf vector: parameters first (their values change every step), then constants
@@ -639,20 +594,8 @@ class _Plan:
             return _Dot(weights, inputs, bias, k, n, out)
         if key.kind == "sum":
             return _Sum(self._rows(p for v in members for p in v.parents), k, n, out)
-        forward, locals_, name = _elementwise_ops(key.variant, n)
         inputs = [self._rows(v.parents[i] for v in members) for i in range(n)]
-        return _Elementwise(name, forward, locals_, inputs, out)
-
-
-def _nodes_of(roots: list[Value]) -> list[Value]:
-    """Every node the roots depend on, each after its parents."""
-    order, seen = [], set()
-    for root in roots:
-        for node in topological_order(root):
-            if node not in seen:
-                seen.add(node)
-                order.append(node)
-    return order
+        return _Elementwise(key.variant, inputs, out)
 
 
 # --- tracing ---------------------------------------------------------------------------------
@@ -726,7 +669,8 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
     except ValueError:  # no signature available (some builtins): let the call decide
         pass
     widths = [_sample_argument(value, i) for i, value in enumerate(example)]
-    placeholders, arguments = [], []
+    placeholders: list[list[Value]] = []
+    arguments: list[Any] = []
     for i, (value, width) in enumerate(zip(example, widths)):
         if width is None:
             v = Value(float(value), f"input{i}")
@@ -736,10 +680,23 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
             row = [Value(float(x), f"input{i}[{j}]") for j, x in enumerate(value)]
             placeholders.append(row)
             arguments.append(row)
-    with enable_grad():
+    tracer = _Tracer({v for row in placeholders for v in row})
+    with enable_grad(), tracing(tracer):
         result = fn(*arguments)
     loss, outputs, single = _split_result(result)
-    return widths, placeholders, [loss, *outputs], single
+    return widths, placeholders, [loss, *outputs], single, tracer.checks
+
+
+class _Tracer:
+    """What engine.tracing needs while fn runs: the placeholders (a Python branch on a
+    Value computed from them is an error) and the checks `engine.require` records."""
+
+    def __init__(self, placeholders: set) -> None:
+        self.placeholders = placeholders
+        self.checks: list[tuple] = []  # (node, holds, message, index)
+
+    def require(self, node: Value, holds: Callable, message: Callable, index: int) -> None:
+        self.checks.append((node, holds, message, index))
 
 
 def _split_result(result: Any) -> tuple[Value, list[Value], bool]:

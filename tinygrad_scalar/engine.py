@@ -2,50 +2,120 @@
 
 A Value holds one float. A Value made by an op also remembers its `parents` (the inputs,
 in argument order) and `local_grads`, the derivative of its output with respect to each
-parent, computed once in the forward pass by the op's rule (see rules.py). backward()
-then needs nothing but the chain rule:
+parent, computed once in the forward pass by the op's rule (rules.py). The chain rule is
+then one loop, in `backpropagate` below:
 
     for node in reverse topological order:
         for parent, local in zip(node.parents, node.local_grads):
-            parent.grad += local * node.grad
+            grad[parent] += local * grad[node]
 
 Nodes hold no closures and no references to their children, so a graph holds no
 reference cycles and is freed by reference counting as soon as nothing refers to it.
+
+The switches `no_grad`, `enable_grad` and `detect_anomaly` are per thread and per asyncio
+task (context variables), like PyTorch's grad mode.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import numbers
-from typing import Any, Iterable, Iterator, Sequence, Union
+import threading
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
-from . import rules
-from .rules import Rule
+from . import codegen, rules
+from .rules import Rule, floats
 
 Operand = Union["Value", int, float]
 
-# Module-wide switches, set by the context managers below.
-_grad_enabled = True
-_detect_anomaly = False
 
-
-def _as_float(x: Any, what: str = "Value") -> float:
-    """The float a number stands for; TypeError naming the type for anything else."""
+def as_float(x: Any, what: str = "Value") -> float:
+    """The float a number stands for: TypeError naming the type for anything else,
+    ValueError for an int too large for a float."""
     if type(x) is float:
         return x
-    if type(x) is int:
-        return float(x)
-    if isinstance(x, numbers.Real) and not isinstance(x, Value):
-        return float(x)  # int, bool, NumPy scalars, Fraction
+    if isinstance(x, Value):
+        raise TypeError(f"{what} takes a real number, got a Value")
     numpy_kind = getattr(getattr(x, "dtype", None), "kind", None)
-    if numpy_kind in ("b", "i", "u", "f") and getattr(x, "shape", None) == ():
-        return float(x)  # NumPy bool (not a numbers.Real) and 0-d NumPy arrays
+    if isinstance(x, numbers.Real) or (
+        numpy_kind in ("b", "i", "u", "f") and getattr(x, "shape", None) == ()
+    ):  # int, bool, Fraction, NumPy scalars and 0-d arrays
+        try:
+            return float(x)
+        except OverflowError:
+            digits = len(str(abs(int(x))))
+            raise ValueError(
+                f"{what}: a number with {digits} digits is too large for a float"
+            ) from None
     raise TypeError(f"{what} takes a real number, got {type(x).__name__}: {x!r:.60}")
+
+
+def data_of(x: Any) -> Any:
+    """x.data for a Value, x itself for anything else."""
+    return x.data if isinstance(x, Value) else x
+
+
+# --- modes: per thread and per task --------------------------------------------------------
+# The hot path reads one module global: `_modes_active` counts the mode blocks open in any
+# thread. While it is 0 (nearly always) no context variable needs to be read at all.
+
+_grad_enabled = contextvars.ContextVar("tinygrad_scalar_grad_enabled", default=True)
+_anomaly = contextvars.ContextVar("tinygrad_scalar_detect_anomaly", default=False)
+_tracer = contextvars.ContextVar("tinygrad_scalar_tracer", default=None)
+_modes_active = 0
+_modes_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
+    global _modes_active
+    with _modes_lock:
+        _modes_active += 1
+    token = variable.set(value)
+    try:
+        yield
+    finally:
+        variable.reset(token)
+        with _modes_lock:
+            _modes_active -= 1
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Inside, ops compute values only: results are leaves with no parents."""
+    return _mode(_grad_enabled, False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """Turn graph building back on inside a no_grad block."""
+    return _mode(_grad_enabled, True)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled.get()
+
+
+def detect_anomaly(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
+    """Raise FloatingPointError at the first inf or nan an op produces, forward or backward."""
+    return _mode(_anomaly, bool(enabled))
+
+
+def tracing(tracer: Any) -> contextlib.AbstractContextManager[None]:
+    """Used by compile: while `tracer` is set, a Python branch on a Value that depends on
+    one of `tracer.placeholders` is an error, and `require` records its checks."""
+    return _mode(_tracer, tracer)
+
+
+class TracerError(TypeError):
+    """A value-dependent Python branch while compile traces (it would be frozen)."""
 
 
 class Value:
     """A scalar that remembers how it was computed, so it can be differentiated.
+
+    `==` and `!=` are identity, as for any Python object (so `params.index(p)` finds p);
+    <, <=, >, >= compare `.data`.
 
     >>> a = Value(2.0); b = Value(-3.0)
     >>> c = a * b + a.exp()
@@ -58,7 +128,7 @@ class Value:
     def __init__(self, data: Any, label: str = "") -> None:
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {type(label).__name__}")
-        self.data = _as_float(data)
+        self.data = as_float(data)
         self.grad: Any = 0.0
         self.label = label
         self.parents: tuple[Value, ...] = ()
@@ -71,113 +141,64 @@ class Value:
         return self._rule.name if self._rule is not None else ""
 
     @property
+    def rule(self) -> Rule | None:
+        """The rule that made this Value (None for a leaf)."""
+        return self._rule
+
+    @property
     def is_leaf(self) -> bool:
         return not self.parents
 
-    # --- arithmetic ----------------------------------------------------------------
-
-    def __add__(self, other: Operand) -> Value:
-        return _binary(rules.ADD, self, other)
-
-    def __radd__(self, other: Operand) -> Value:
-        return _binary(rules.ADD, other, self)
-
-    def __sub__(self, other: Operand) -> Value:
-        return _binary(rules.SUB, self, other)
-
-    def __rsub__(self, other: Operand) -> Value:
-        return _binary(rules.SUB, other, self)
-
-    def __mul__(self, other: Operand) -> Value:
-        return _binary(rules.MUL, self, other)
-
-    def __rmul__(self, other: Operand) -> Value:
-        return _binary(rules.MUL, other, self)
-
-    def __truediv__(self, other: Operand) -> Value:
-        return _binary(rules.DIV, self, other)
-
-    def __rtruediv__(self, other: Operand) -> Value:
-        return _binary(rules.DIV, other, self)
-
-    def __pow__(self, exponent: Operand) -> Value:
-        if isinstance(exponent, Value):
-            return _binary(rules.POW, self, exponent)
-        try:
-            c = _as_float(exponent, "the exponent")
-        except TypeError:
-            return NotImplemented
-        return _unary(rules.power_by(c), self)
-
-    def __rpow__(self, base: Operand) -> Value:
-        return _binary(rules.POW, base, self)
-
-    def __neg__(self) -> Value:
-        return _unary(rules.NEG, self)
+    # The arithmetic methods (+ - * / ** neg exp log ...) are made from the rules table at
+    # import, at the end of this file: see codegen.py. `x ** c` with a number c is
+    # POWER_BY.with_arg(c); a Value exponent is POW.
 
     def __pos__(self) -> Value:
         return self
 
-    # --- functions ------------------------------------------------------------------
-
-    def exp(self) -> Value:
-        return _unary(rules.EXP, self)
-
-    def log(self) -> Value:
-        return _unary(rules.LOG, self)
-
-    def sqrt(self) -> Value:
-        return _unary(rules.SQRT, self)
-
-    def tanh(self) -> Value:
-        return _unary(rules.TANH, self)
-
-    def sigmoid(self) -> Value:
-        return _unary(rules.SIGMOID, self)
-
-    def relu(self) -> Value:
-        return _unary(rules.RELU, self)
-
     def leaky_relu(self, slope: float = 0.01) -> Value:
-        return _unary(rules.leaky_relu_with(_as_float(slope, "slope")), self)
+        return apply(rules.LEAKY_RELU.with_arg(as_float(slope, "slope")), (self,))
 
-    def abs(self) -> Value:
-        return _unary(rules.ABS, self)
-
-    __abs__ = abs
-
-    # --- comparisons look at .data and build no graph (as with PyTorch tensors) ---------
-
-    def __eq__(self, other: object) -> bool:
-        return self.data == _data_of(other)
-
-    def __ne__(self, other: object) -> bool:
-        return self.data != _data_of(other)
+    # --- comparisons look at .data and build no graph; == is identity ------------------
 
     def __lt__(self, other: Operand) -> bool:
-        return self.data < _data_of(other)
+        return _read(self, "<") < _read(other, "<")
 
     def __le__(self, other: Operand) -> bool:
-        return self.data <= _data_of(other)
+        return _read(self, "<=") <= _read(other, "<=")
 
     def __gt__(self, other: Operand) -> bool:
-        return self.data > _data_of(other)
+        return _read(self, ">") > _read(other, ">")
 
     def __ge__(self, other: Operand) -> bool:
-        return self.data >= _data_of(other)
-
-    __hash__ = object.__hash__  # nodes are identities: sets and dicts key on the object
+        return _read(self, ">=") >= _read(other, ">=")
 
     def __float__(self) -> float:
-        return self.data
+        return _read(self, "float()")
+
+    def __int__(self) -> int:
+        return int(_read(self, "int()"))
 
     def __bool__(self) -> bool:
-        return self.data != 0.0
+        return _read(self, "bool()") != 0.0
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(_read(self, "round()"), ndigits)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.data, spec) if spec else repr(self)
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         op = f", op={self.op!r}" if self._rule is not None else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label}{op})"
+
+    # --- pickling and copying: the whole graph as one flat table, never recursing --------
+
+    def __reduce__(self) -> tuple:
+        if not self.parents:  # a leaf pickles as itself, so graphs that share it still do
+            return (_leaf_from, (self.data, data_of(self.grad), self.label))
+        return (_rebuild, (_flatten(self),))
 
     # --- differentiation ------------------------------------------------------------
 
@@ -189,94 +210,153 @@ class Value:
         """Apply the chain rule from this node down to every node it depends on.
 
         Gradients accumulate into leaves across calls (call zero_grad or reset `.grad`
-        between steps), while every interior node starts again from 0, so its `.grad`
-        always shows this call's value. With `create_graph=True` every `.grad` becomes a
-        Value with a graph of its own, which can be differentiated again.
+        between steps), while every interior node's `.grad` is overwritten with this
+        call's value. With `create_graph=True` every `.grad` becomes a Value with a graph
+        of its own, which can be differentiated again.
         """
         order = topological_order(self)
-        if isinstance(gradient, Value) and not create_graph:
-            gradient = gradient.data
-        elif not isinstance(gradient, Value):
-            gradient = _as_float(gradient, "gradient")
-            if create_graph:
-                gradient = Value(gradient, "gradient")
+        grads = backpropagate(order, self, _seed(gradient, create_graph), create_graph)
         for node in order:
-            if node.parents:  # interior nodes start from 0; leaves keep what they hold
-                node.grad = 0.0
-        self.grad = gradient if self.parents else self.grad + gradient
-
-        anomaly = _detect_anomaly
-        # With create_graph the rules run again on Values, passing the node itself as `out`
-        # (so exp' = out stays differentiable); the ops that builds are part of backward,
-        # so an inf they produce is reported by the backward check below, not as forward.
-        with detect_anomaly(False):
-            for node in reversed(order):
-                if not node.parents:
-                    continue
-                if create_graph:
-                    local_grads = node._rule.local_derivatives(node, node.parents)
-                else:
-                    local_grads = node.local_grads
-                grad = node.grad
-                for parent, local in zip(node.parents, local_grads):
-                    parent.grad = parent.grad + local * grad
-                if anomaly:
-                    _check_backward(node, [p.grad for p in node.parents], grad)
-
-    def draw(self, **options: Any) -> Any:
-        """Draw this Value's graph: a shortcut for `tinygrad_scalar.viz.draw(self, ...)`."""
-        from .viz import draw  # imported here: the engine does not depend on viz
-
-        return draw(self, **options)
-
-    def topological_order(self) -> list[Value]:
-        """Every node this one depends on, each after all of its parents."""
-        return topological_order(self)
+            if node.parents:
+                node.grad = grads[node]
+            else:
+                node.grad = node.grad + grads[node]
 
 
-def _data_of(x: Any) -> Any:
-    return x.data if isinstance(x, Value) else x
+def _read(x: Any, what: str) -> Any:
+    """x.data, refusing a Value that depends on a compile placeholder while tracing."""
+    if not isinstance(x, Value):
+        return x
+    if _modes_active:
+        tracer = _tracer.get()
+        if tracer is not None and depends_on(x, tracer.placeholders):
+            raise TracerError(
+                f"{what} on a Value that depends on compile's inputs: a Python branch on a"
+                " value would run once, at trace time, and be frozen for every sample. Use"
+                " an op instead (o.where in a Rule, maximum, relu, take), or pass the"
+                " value in as data"
+            )
+    return x.data
 
+
+def depends_on(root: Value, nodes: set) -> bool:
+    """Whether `root` is one of `nodes` or is computed from one of them."""
+    return any(node in nodes for node in topological_order(root))
+
+
+# --- the one topological order ---------------------------------------------------------------
 
 _FINISH = object()  # marks, on topological_order's stack, "the node below is finished"
 
 
-def topological_order(root: Value) -> list[Value]:
-    """Every node `root` depends on, each after all of its parents (root last).
+def topological_order(*roots: Value) -> list[Value]:
+    """Every node the roots depend on, each after all of its parents (the roots last).
 
-    A depth-first search with its own stack instead of recursion, so graphs of any depth
-    work. A node is pushed twice: first to push its parents, then, under a _FINISH marker,
-    to be appended to the order once they are all in it.
+    Parents are visited in argument order, so for `a * b` the nodes of `a` come before
+    those of `b`. A depth-first search with its own stack instead of recursion, so graphs
+    of any depth work: a node is pushed twice, first to push its parents, then, under a
+    _FINISH marker, to be appended once they are all in the order.
     """
     order: list[Value] = []
     done: set[Value] = set()  # nodes already in `order`
-    stack: list = [root]
-    # this loop runs once per edge of the graph: look the list methods up once, not each time
-    pop, push, push_all = stack.pop, stack.append, stack.extend
+    stack: list = list(reversed(roots))
+    # this loop runs once per edge of the graph: look the methods up once
+    pop, push, push_all, finish = stack.pop, stack.append, stack.extend, done.add
     while stack:
         node = pop()
         if node is _FINISH:  # every parent of the node below the marker is in `order` now
             node = pop()
-            done.add(node)
-            order.append(node)
+            if node not in done:
+                finish(node)
+                order.append(node)
         elif node in done:
             continue
         elif node.parents:
             push(node)
             push(_FINISH)
-            push_all(node.parents)
+            push_all(node.parents[::-1])
         else:  # a leaf is finished as soon as it is seen
-            done.add(node)
+            finish(node)
             order.append(node)
     return order
 
 
-# --- making nodes ------------------------------------------------------------------------
+# --- the one chain rule ----------------------------------------------------------------------
 
 
-def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Value:
+def backpropagate(order: list[Value], root: Value, seed: Any, create_graph: bool) -> dict:
+    """d root / d node for every node of `order` (root's topological order), as a dict.
+
+    The chain rule, once: seed the root, then in reverse order add each node's gradient
+    times its local derivative into each parent. A local derivative of exactly 0 adds
+    exactly 0, even when the gradient arriving is inf or nan (as PyTorch's masked backward
+    does for a dead relu, abs at 0, pow with exponent 0). With `create_graph` the local
+    derivatives are computed again on the Values themselves (rules on the `values`
+    backend), so the result is a graph that can be differentiated again.
+    """
+    grads = dict.fromkeys(order, 0.0)
+    grads[root] = seed
+    check = _anomaly.get() if _modes_active else False
+    for node in reversed(order):
+        parents = node.parents
+        if not parents:
+            continue
+        grad = grads[node]
+        if create_graph:
+            with detect_anomaly(False):  # an inf here is reported as backward's, below
+                local_grads = node._rule.local_derivatives(values, node, parents)
+            for parent, local in zip(parents, local_grads):
+                if type(local) is not float or local != 0.0:
+                    grads[parent] += local * grad
+        elif grad - grad == 0.0:  # finite: 0 * grad is 0 already
+            for parent, local in zip(parents, node.local_grads):
+                grads[parent] += local * grad
+        else:
+            for parent, local in zip(parents, node.local_grads):
+                if local != 0.0:
+                    grads[parent] += local * grad
+        if check:
+            _check_backward(node, [grads[p] for p in parents], grad)
+    return grads
+
+
+def _seed(gradient: Any, create_graph: bool) -> Any:
+    if isinstance(gradient, Value):
+        return gradient if create_graph else gradient.data
+    gradient = as_float(gradient, "gradient")
+    return Value(gradient, "gradient") if create_graph else gradient
+
+
+def gradients(
+    output: Value,
+    inputs: Sequence[Value],
+    gradient: Any = 1.0,
+    create_graph: bool = False,
+) -> tuple:
+    """d output / d input for each input, like `torch.autograd.grad`: no `.grad` changes.
+
+    An input the output does not depend on gets 0.0. With `create_graph=True` the
+    results are Values that can be differentiated again.
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"gradients: output must be a Value, got {type(output).__name__}")
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"gradients: inputs[{i}] must be a Value, got {type(x).__name__}")
+    order = topological_order(output)
+    grads = backpropagate(order, output, _seed(gradient, create_graph), create_graph)
+    return tuple(grads.get(x, 0.0) for x in inputs)
+
+
+# --- applying a rule -------------------------------------------------------------------------
+
+_new = object.__new__
+
+
+def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None) -> Value:
     """A Value made by an op, built without __init__'s checks (data is already a float)."""
-    node = object.__new__(Value)
+    node = _new(Value)
     node.data = data
     node.grad = 0.0
     node.label = ""
@@ -286,61 +366,103 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule) -> Va
     return node
 
 
-def _leaf(data: float) -> Value:
-    return _new_node(data, (), (), None)  # type: ignore[arg-type]
+def _constant(x: Any) -> Any:
+    """A number as a leaf Value (a constant of the graph); NotImplemented for the rest."""
+    if isinstance(x, Value):
+        return x
+    if type(x) is float or type(x) is int or isinstance(x, numbers.Real):
+        return _new_node(as_float(x, "operand"), (), (), None)
+    return NotImplemented
 
 
-def _is_real(x: Any) -> bool:
-    # float and int first: the abstract-class check for numbers.Real is slow, and
-    # `2 * x`, `x + 1.0` are everywhere
-    return type(x) is float or type(x) is int or isinstance(x, numbers.Real)
+def _exponent(c: Any) -> Any:
+    """A number exponent as a float (NotImplemented for anything else)."""
+    if type(c) is float:
+        return c
+    try:
+        return as_float(c, "the exponent")
+    except TypeError:
+        return NotImplemented
 
 
-def _binary(rule: Rule, a: Any, b: Any) -> Value:
-    """The hot path for + - * / **: one of a, b is a Value, the other a Value or a number."""
-    if not isinstance(a, Value):
-        if not _is_real(a):
-            return NotImplemented
-        a = _leaf(float(a))
-    if not isinstance(b, Value):
-        if not _is_real(b):
-            return NotImplemented
-        b = _leaf(float(b))
-    a_data, b_data = a.data, b.data
-    out = rule.forward(a_data, b_data)
-    if _detect_anomaly:
-        _check_forward(rule, out, (a_data, b_data))
-    if not _grad_enabled:
-        return _leaf(out)
-    return _new_node(out, (a, b), rule.derivatives(out, a_data, b_data), rule)
-
-
-def _unary(rule: Rule, x: Value) -> Value:
-    """Apply a one-input rule to a Value."""
-    x_data = x.data
-    out = rule.forward(x_data)
-    if _detect_anomaly:
-        _check_forward(rule, out, (x_data,))
-    if not _grad_enabled:
-        return _leaf(out)
-    return _new_node(out, (x,), rule.derivatives(out, x_data), rule)
-
-
-def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
-    """Apply an n-ary rule (sum, dot) to a sequence of Values and numbers: one node."""
-    parents = tuple(inputs)
-    if not _JUST_VALUES.issuperset(map(type, parents)):  # numbers become leaves
-        parents = tuple(x if isinstance(x, Value) else Value(x) for x in parents)
-    datas = [p.data for p in parents]
-    out = rule.forward(datas)
-    if _detect_anomaly:
+def _finish(rule: Rule, parents: tuple, datas: Sequence[float], out: Any) -> Value:
+    """The slow end of every op, taken while a mode is on: anomaly check, no_grad."""
+    if _anomaly.get():
         _check_forward(rule, out, datas)
-    if not _grad_enabled:
-        return _leaf(out)
-    return _new_node(out, parents, rule.derivatives(out, datas), rule)
+    if not _grad_enabled.get():
+        return _new_node(out, (), (), None)
+    return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
 
 
-_JUST_VALUES = {Value}
+def apply(rule: Rule, inputs: Sequence[Any]) -> Any:
+    """Apply `rule` to Values and numbers: a new node, or a float when no input is a Value."""
+    if not any(isinstance(x, Value) for x in inputs):
+        return _float_result(rule, rule.evaluate(floats, [as_float(x, rule.name) for x in inputs]))
+    parents = tuple(x if isinstance(x, Value) else _constant_or_error(x, rule) for x in inputs)
+    datas = [p.data for p in parents]
+    out = _float_result(rule, rule.evaluate(floats, datas))
+    if _modes_active:
+        return _finish(rule, parents, datas, out)
+    return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
+
+
+def _constant_or_error(x: Any, rule: Rule) -> Value:
+    node = _constant(x)
+    if node is NotImplemented:
+        raise TypeError(f"{rule.name}: inputs must be numbers or Values, got {type(x).__name__}")
+    return node
+
+
+def _float_result(rule: Rule, out: Any) -> float:
+    if type(out) is float:
+        return out
+    try:
+        return as_float(out, f"rule {rule.name!r}")
+    except TypeError:
+        raise TypeError(
+            f"rule {rule.name!r} returned {type(out).__name__} on floats; a rule's forward"
+            " must return a number (use o.div and o.power: Python's / and ** raise or go"
+            " complex where IEEE gives inf or nan)"
+        ) from None
+
+
+rules.apply_to_values = apply
+
+# --- the Value backend: the rules' functions on Values (for create_graph) ------------------
+
+
+class values:  # noqa: N801 - a namespace, like rules.floats
+    """Each function applies the rule that computes it, so it builds graph."""
+
+    div = staticmethod(lambda a, b: apply(rules.DIV, (a, b)))
+    exp = staticmethod(lambda x: apply(rules.EXP, (x,)))
+    log = staticmethod(lambda x: apply(rules.LOG, (x,)))
+    log1p = staticmethod(lambda x: apply(rules.LOG1P, (x,)))
+    sqrt = staticmethod(lambda x: apply(rules.SQRT, (x,)))
+    tanh = staticmethod(lambda x: apply(rules.TANH, (x,)))
+    sigmoid = staticmethod(lambda x: apply(rules.SIGMOID, (x,)))
+    sin = staticmethod(lambda x: apply(rules.SIN, (x,)))
+    cos = staticmethod(lambda x: apply(rules.COS, (x,)))
+    abs = staticmethod(lambda x: apply(rules.ABS, (x,)))
+    maximum = staticmethod(lambda a, b: apply(rules.MAXIMUM, (a, b)))
+    minimum = staticmethod(lambda a, b: apply(rules.MINIMUM, (a, b)))
+
+    @staticmethod
+    def power(a: Any, b: Any) -> Any:
+        if isinstance(b, Value):
+            return apply(rules.POW, (a, b))
+        return apply(rules.POWER_BY.with_arg(as_float(b, "exponent")), (a,))
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return a if cond else b
+
+    @staticmethod
+    def eq(a: Any, b: Any) -> bool:
+        return data_of(a) == data_of(b)
+
+
+# --- n-ary ops and other entry points -------------------------------------------------------
 
 
 def sum(values: Iterable[Operand]) -> Value:  # noqa: A001 - the package's own n-ary sum
@@ -366,93 +488,57 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     return _nary(rules.DOT, inputs)
 
 
+def max_shift(values: Sequence[Value]) -> Value:
+    """max(values) (0 if infinite) as a node through which no gradient flows: the shift
+    softmax and logsumexp subtract before exp. They do not depend on it, so its
+    derivative is taken as 0, like JAX's stop_gradient on the max."""
+    return _nary(rules.MAX_SHIFT, values)
+
+
+def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
+    """Apply an n-ary rule (sum, dot) to a sequence of Values and numbers: one node."""
+    parents = tuple(inputs)
+    if not _JUST_VALUES.issuperset(map(type, parents)):  # numbers become leaves
+        parents = tuple(_constant_or_error(x, rule) for x in parents)
+    datas = [p.data for p in parents]
+    out = rule.forward(floats, datas)
+    if _modes_active:
+        return _finish(rule, parents, datas, out)
+    return _new_node(out, parents, rule.derivatives(floats, out, datas), rule)
+
+
+_JUST_VALUES = {Value}
+
+
 def identity(x: Operand) -> Value:
     """A new node equal to x whose derivative with respect to x is 1."""
-    return _unary(rules.IDENTITY, x if isinstance(x, Value) else Value(x))
+    return apply(rules.IDENTITY, (x if isinstance(x, Value) else Value(x),))
 
 
-# --- gradients without touching .grad (the engine of grad/value_and_grad) ------------------
+# --- batch checks that compile replays ------------------------------------------------------
 
 
-def gradients(
-    output: Value,
-    inputs: Sequence[Value],
-    gradient: Any = 1.0,
-    create_graph: bool = False,
-) -> tuple:
-    """d output / d input for each input, like `torch.autograd.grad`: no `.grad` changes.
+def require(
+    values: Sequence[Any], holds: Callable[[Any], Any], message: Callable[[int, float], str]
+) -> None:
+    """Check `holds(x)` for the data of each of `values` (labels, probabilities...).
 
-    An input the output does not depend on gets 0.0. With `create_graph=True` the
-    results are Values that can be differentiated again.
+    Eagerly, a failing value raises ValueError(message(index, value)). While compile
+    traces, the check is also recorded, so the compiled step makes it on every batch:
+    `holds` must therefore work on a float and on a NumPy array (use & | ~ and comparisons).
     """
-    if not isinstance(output, Value):
-        raise TypeError(f"gradients: output must be a Value, got {type(output).__name__}")
-    if isinstance(gradient, Value) and not create_graph:
-        gradient = gradient.data
-    elif not isinstance(gradient, Value):
-        gradient = _as_float(gradient, "gradient")
-        if create_graph:
-            gradient = Value(gradient, "gradient")
-    grads: dict[Value, Any] = {output: gradient}
-    anomaly = _detect_anomaly
-    with detect_anomaly(False):  # as in backward(): an inf here is reported as backward's
-        for node in reversed(topological_order(output)):
-            if not node.parents or node not in grads:
-                continue
-            if create_graph:
-                local_grads = node._rule.local_derivatives(node, node.parents)
-            else:
-                local_grads = node.local_grads
-            grad = grads[node]
-            for parent, local in zip(node.parents, local_grads):
-                grads[parent] = grads.get(parent, 0.0) + local * grad
-            if anomaly:
-                _check_backward(node, [grads[p] for p in node.parents], grad)
-    return tuple(grads.get(x, 0.0) for x in inputs)
+    for i, x in enumerate(values):
+        if not holds(data_of(x)):
+            raise ValueError(message(i, data_of(x)))
+    if _modes_active:
+        tracer = _tracer.get()
+        if tracer is not None:
+            for i, x in enumerate(values):
+                if isinstance(x, Value) and depends_on(x, tracer.placeholders):
+                    tracer.require(x, holds, message, i)
 
 
-# --- modes -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def no_grad() -> Iterator[None]:
-    """Inside, ops compute values only: results are leaves with no parents."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-@contextlib.contextmanager
-def enable_grad() -> Iterator[None]:
-    """Turn graph building back on inside a no_grad block."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, True
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def detect_anomaly(enabled: bool = True) -> Iterator[None]:
-    """Raise FloatingPointError at the first inf or nan an op produces, forward or backward."""
-    global _detect_anomaly
-    previous, _detect_anomaly = _detect_anomaly, enabled
-    try:
-        yield
-    finally:
-        _detect_anomaly = previous
-
-
-def _finite(x: Any) -> bool:
-    return math.isfinite(x.data if isinstance(x, Value) else x)
+# --- anomaly checks ---------------------------------------------------------------------------
 
 
 def _check_forward(rule: Rule, out: float, inputs: Sequence[float]) -> None:
@@ -463,9 +549,52 @@ def _check_forward(rule: Rule, out: float, inputs: Sequence[float]) -> None:
 
 def _check_backward(node: Value, parent_grads: Sequence[Any], upstream: Any) -> None:
     for grad in parent_grads:
-        if not _finite(grad):
+        if not math.isfinite(data_of(grad)):
             shown = ", ".join(repr(p.data) for p in node.parents)
             raise FloatingPointError(
-                f"backward of {node.op}({shown}) produced gradient {_data_of(grad)!r}"
-                f" (upstream gradient {_data_of(upstream)!r})"
+                f"backward of {node.op}({shown}) produced gradient {data_of(grad)!r}"
+                f" (upstream gradient {data_of(upstream)!r})"
             )
+
+
+# --- pickling: a graph as a flat table -------------------------------------------------------
+
+
+def _flatten(root: Value) -> list:
+    """One row per interior node, root last: (data, grad, label, rule, parents,
+    local_grads), a parent being a row number or a leaf Value (pickled as itself).
+    Gradients that are Values (create_graph) are stored as their numbers."""
+    interior = [node for node in topological_order(root) if node.parents]
+    row = {node: i for i, node in enumerate(interior)}
+    return [
+        (
+            node.data,
+            data_of(node.grad),
+            node.label,
+            node._rule,
+            tuple(row.get(p, p) for p in node.parents),
+            tuple(data_of(g) for g in node.local_grads),
+        )
+        for node in interior
+    ]
+
+
+def _rebuild(table: list) -> Value:
+    nodes: list[Value] = []
+    for data, grad, label, rule, parents, local_grads in table:
+        parents = tuple(nodes[p] if type(p) is int else p for p in parents)
+        node = _new_node(data, parents, local_grads, rule)
+        node.grad, node.label = grad, label
+        nodes.append(node)
+    return nodes[-1]
+
+
+def _leaf_from(data: float, grad: float, label: str) -> Value:
+    node = _new_node(data, (), (), None)
+    node.grad, node.label = grad, label
+    return node
+
+
+# --- the generated hot path ------------------------------------------------------------------
+
+codegen.install_methods(Value, globals())

@@ -1,22 +1,37 @@
-"""The functional API, as in JAX: grad, value_and_grad, and gradcheck.
+"""The functional API, as in JAX: grad, value_and_grad, gradcheck, and free functions.
 
 `grad(f)` is a new function that returns df/dx. Called with floats it returns floats;
 called with Values it returns Values that are still connected to those inputs, which is
 what lets it nest: `grad(grad(f))` is the second derivative.
+
+The free functions (`exp`, `log`, `sqrt`, `tanh`, `sigmoid`, `relu`, `sin`, `cos`, `abs`,
+...) are the rules themselves: given floats they return a float, given a Value a Value,
+so one function body works whatever it is called with. `softmax`, `log_softmax` and
+`log_sigmoid` are built from ops (logsumexp, softplus), with no branch on a value.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
+import numbers
 from typing import Any, Callable, Sequence, Union
 
-from .engine import Value, _as_float, gradients, identity
+from . import rules
+from .engine import Value, as_float, gradients, identity, max_shift
+from .engine import sum as value_sum
+
+# free functions: a float in, a float out; a Value in, a Value out
+exp, log, log1p, sqrt = rules.EXP, rules.LOG, rules.LOG1P, rules.SQRT
+tanh, sigmoid, relu, softplus = rules.TANH, rules.SIGMOID, rules.RELU, rules.SOFTPLUS
+sin, cos, abs = rules.SIN, rules.COS, rules.ABS  # noqa: A001 - as math-like functions
+maximum, minimum = rules.MAXIMUM, rules.MINIMUM
 
 ArgNums = Union[int, Sequence[int]]
 
-# How many grad/value_and_grad calls are running their function right now (not thread-safe,
-# like the engine's other switches).
-_open_traces = 0
+# How many grad/value_and_grad calls are running their function right now, in this thread
+# or task: inside one, an inner grad keeps its graph so the outer one can differentiate it.
+_open_traces = contextvars.ContextVar("tinygrad_scalar_open_traces", default=0)
 
 
 def _argnum_tuple(argnums: ArgNums) -> tuple[int, ...]:
@@ -41,23 +56,25 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
         for i in positions:
             if not -len(args) <= i < len(args):
                 raise IndexError(f"argnums {i} is out of range for {len(args)} argument(s)")
-        global _open_traces
         args = list(args)
         # Inside another grad's function (Values passed in, or captured by a closure), an
         # outer derivative is being taken: keep the derivative's graph and return Values.
-        nested = _open_traces > 0 or any(isinstance(a, Value) for a in args)
+        nested = _open_traces.get() > 0 or any(isinstance(a, Value) for a in args)
         wrt = []
+        for i, x in enumerate(args):  # other numbers become constant Values (documented)
+            if i not in positions and i - len(args) not in positions and _is_number(x):
+                args[i] = Value(x)
         for i in positions:
             x = args[i]
             # identity() gives each call its own node, connected to an outer Value if any
-            node = identity(x) if isinstance(x, Value) else Value(_as_float(x, "grad"))
+            node = identity(x) if isinstance(x, Value) else Value(as_float(x, "grad"))
             args[i] = node
             wrt.append(node)
-        _open_traces += 1
+        token = _open_traces.set(_open_traces.get() + 1)
         try:
             out = f(*args)
         finally:
-            _open_traces -= 1
+            _open_traces.reset(token)
         if not isinstance(out, Value):
             value = _result_as_float(out, "grad")  # a constant: derivative 0
             grads: tuple = (0.0,) * len(wrt)
@@ -89,12 +106,18 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 
 def _result_as_float(out: Any, caller: str) -> float:
     try:
-        return _as_float(out)
+        return as_float(out)
     except TypeError:
         raise TypeError(
             f"{caller}: the function must return a scalar Value or a number, "
             f"got {type(out).__name__}"
         ) from None
+
+
+def _is_number(x: Any) -> bool:
+    return type(x) in (int, float) or (
+        isinstance(x, numbers.Real) and not isinstance(x, (bool, Value))
+    )
 
 
 def _plain(g: Any) -> float:
@@ -127,7 +150,7 @@ def gradcheck(
             raise ValueError(f"gradcheck: {name} must be a finite number >= 0, got {value!r}")
     if eps == 0:
         raise ValueError("gradcheck: eps must be > 0 (it is the finite-difference step)")
-    point = [_as_float(x.data if isinstance(x, Value) else x, "gradcheck") for x in inputs]
+    point = [as_float(x.data if isinstance(x, Value) else x, "gradcheck") for x in inputs]
     analytic = value_and_grad(f, argnums=tuple(range(len(point))))(*point)[1]
 
     def f_at(i: int, x: float) -> float:
@@ -145,3 +168,57 @@ def gradcheck(
                 f"central differences give {numeric!r}"
             )
     return True
+
+
+# --- softmax and friends, from ops (no branch on a value) -----------------------------------
+
+
+def value_list(xs: Any, name: str) -> list[Value]:
+    """A number, a Value or a list of them as a list of Values (numbers become constants);
+    ValueError naming `name` for anything else or an empty list."""
+    if isinstance(xs, Value) or _is_number(xs):
+        return [xs]
+    try:
+        items = list(xs)
+    except TypeError:
+        raise ValueError(f"{name}: logits must be a list of numbers or Values") from None
+    if not items:
+        raise ValueError(f"{name}: logits are empty")
+    for i, z in enumerate(items):
+        if not isinstance(z, Value):
+            items[i] = Value(as_float(z, f"{name}: logits[{i}]"))
+    return items
+
+
+def shifted_logits(zs: list[Value]) -> tuple[list[Value], Value]:
+    """(z - m for each z, log(sum(exp(z - m)))) with m = max(z): the stable parts of
+    log_softmax, logsumexp and cross-entropy. logsumexp(z) is their second plus m."""
+    shift = max_shift(zs)
+    shifted = [z - shift for z in zs]
+    return shifted, value_sum([s.exp() for s in shifted]).log()
+
+
+def logsumexp(logits: Any) -> Value:
+    """log(sum(exp(z))), stable for any logits."""
+    zs = value_list(logits, "logsumexp")
+    return shifted_logits(zs)[1] + max_shift(zs)
+
+
+def log_softmax(logits: Any) -> list[Value]:
+    """z_i - logsumexp(z), stable for any logits."""
+    shifted, log_total = shifted_logits(value_list(logits, "log_softmax"))
+    return [s - log_total for s in shifted]
+
+
+def softmax(logits: Any) -> list[Value]:
+    """exp(z_i - m) / sum_j exp(z_j - m), m = max(z): no exp overflows, whatever the logits."""
+    zs = value_list(logits, "softmax")
+    shift = max_shift(zs)
+    exps = [(z - shift).exp() for z in zs]
+    total = value_sum(exps)
+    return [e / total for e in exps]
+
+
+def log_sigmoid(x: Any) -> Any:
+    """log(sigmoid(x)) = -softplus(-x), stable for any x."""
+    return -softplus(-x)

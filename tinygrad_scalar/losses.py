@@ -4,6 +4,10 @@ Each loss takes predictions (Values, or plain numbers) and targets (numbers or V
 and returns one Value to call backward() on. Means are one n-ary `sum` node divided by
 n, not a chain of `+`.
 
+No loss branches in Python on a value: the stable forms are ops (softplus, a clamped
+log, logsumexp), so a loss traced once by `compile` is right for every sample. Label
+checks go through `engine.require`, which compile replays on every batch.
+
 >>> from tinygrad_scalar import Value
 >>> p = [Value(0.5), Value(2.0)]
 >>> loss = mse(p, [1.0, 1.0])
@@ -13,13 +17,14 @@ n, not a chain of `+`.
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
+from . import rules
 from ._checks import is_number
-from .engine import Value, _data_of
+from .engine import Value, require
 from .engine import sum as value_sum
+from .functional import log_softmax, shifted_logits, softmax, value_list
 
 # PyTorch's binary_cross_entropy clamps each log at -100 so that p = 0 or 1 gives a
 # finite loss; we do the same.
@@ -95,18 +100,20 @@ def half_mse(preds: Any, targets: Any) -> Value:
 def hinge(scores: Any, labels: Any) -> Value:
     """Max-margin loss mean(relu(1 - y * s)) with labels y in {-1, +1} (micrograd's)."""
     ss, ys = _pairs(scores, labels, "hinge", "scores", "labels")
-    for i, y in enumerate(ys):
-        if _data_of(y) not in (-1.0, 1.0):
-            raise ValueError(f"hinge: labels must be -1 or +1, got {_data_of(y)!r} at index {i}")
+    require(
+        ys,
+        lambda y: (y == -1.0) | (y == 1.0),
+        lambda i, y: f"hinge: labels must be -1 or +1, got {y!r} at index {i}",
+    )
     return _mean([(1 - y * _as_value(s)).relu() for s, y in zip(ss, ys)])
 
 
-def _clamped_log(p: Value) -> Value:
-    # Where log p would fall below the floor, the term is the constant floor: its value
-    # matches PyTorch; its gradient is 0 (PyTorch reports (p - y) / 1e-12 there instead).
-    if p.data > 0.0 and math.log(p.data) >= LOG_FLOOR:
-        return p.log()
-    return Value(LOG_FLOOR)
+def _require_probabilities(xs: list, loss: str, what: str, hint: str = "") -> None:
+    require(
+        xs,
+        lambda p: (p >= 0.0) & (p <= 1.0),
+        lambda i, p: f"{loss}: {what}[{i}] = {p!r} is not in [0, 1]{hint}",
+    )
 
 
 def binary_cross_entropy(probs: Any, targets: Any) -> Value:
@@ -118,74 +125,26 @@ def binary_cross_entropy(probs: Any, targets: Any) -> Value:
     its true slope. Prefer binary_cross_entropy_with_logits, which is stable without
     clamping.
     """
-    ps, ys = _pairs(probs, targets, "binary_cross_entropy", "probs", "targets")
+    name = "binary_cross_entropy"
+    ps, ys = _pairs(probs, targets, name, "probs", "targets")
+    hint = " (pass raw scores to binary_cross_entropy_with_logits instead)"
+    _require_probabilities(ps, name, "probs", hint)
+    _require_probabilities(ys, name, "targets")
+    clamped_log = rules.CLAMPED_LOG.with_arg(LOG_FLOOR)
     terms = []
-    for i, (p, y) in enumerate(zip(ps, ys)):
+    for p, y in zip(ps, ys):
         p = _as_value(p)
-        if not 0.0 <= p.data <= 1.0:
-            raise ValueError(
-                f"binary_cross_entropy: probs[{i}] = {p.data!r} is not in [0, 1]"
-                " (pass raw scores to binary_cross_entropy_with_logits instead)"
-            )
-        parts = []
-        # a target of exactly 0 or 1 drops a term instead of multiplying it by 0, which
-        # keeps a huge-but-finite log slope from turning into 0 * inf = nan
-        if not (is_number(y) and y == 0.0):
-            parts.append(y * _clamped_log(p))
-        if not (is_number(y) and y == 1.0):
-            parts.append((1 - y) * _clamped_log(1 - p))
-        terms.append(-value_sum(parts))
+        terms.append(-(y * clamped_log(p) + (1 - y) * clamped_log(1 - p)))
     return _mean(terms)
-
-
-def _softplus(x: Value) -> Value:
-    """log(1 + exp(x)) without overflow: for x >= 0 it is x + log(1 + exp(-x)). Both
-    branches are smooth and agree, so the gradient is right everywhere, x = 0 included."""
-    if x.data >= 0.0:
-        return x + (1 + (-x).exp()).log()
-    return (1 + x.exp()).log()
 
 
 def binary_cross_entropy_with_logits(logits: Any, targets: Any) -> Value:
     """Binary cross-entropy of sigmoid(x), computed stably from the logit x:
-    mean(softplus(x) - x * y) = mean(max(x, 0) - x * y + log(1 + exp(-|x|)))."""
-    xs, ys = _pairs(logits, targets, "binary_cross_entropy_with_logits", "logits", "targets")
-    return _mean([_softplus(_as_value(x)) - _as_value(x) * y for x, y in zip(xs, ys)])
-
-
-def _row(logits: Any, name: str) -> list[Value]:
-    if isinstance(logits, Value) or is_number(logits):
-        logits = [logits]
-    try:
-        items = list(logits)
-    except TypeError:
-        raise ValueError(f"{name}: logits must be a list of numbers or Values") from None
-    if not items:
-        raise ValueError(f"{name}: logits are empty")
-    return [_as_value(_operand(z, "logits", i)) for i, z in enumerate(items)]
-
-
-def softmax(logits: Any) -> list[Value]:
-    """exp(z_i) / sum_j exp(z_j), with the max subtracted first so exp never overflows
-    (the shift is a constant and cancels, so gradients are unchanged)."""
-    zs = _row(logits, "softmax")
-    shift = max(z.data for z in zs)
-    exps = [(z - shift).exp() for z in zs]
-    total = value_sum(exps)
-    return [e / total for e in exps]
-
-
-def _log_sum_exp(zs: list[Value]) -> tuple[Value, float]:
-    """log(sum(exp(z - m))) and the shift m = max(z): log-sum-exp(z) is their sum."""
-    shift = max(z.data for z in zs)
-    return value_sum([(z - shift).exp() for z in zs]).log(), shift
-
-
-def log_softmax(logits: Any) -> list[Value]:
-    """z_i - log(sum_j exp(z_j)), stable for any logits."""
-    zs = _row(logits, "log_softmax")
-    lse, shift = _log_sum_exp(zs)
-    return [(z - shift) - lse for z in zs]
+    mean(softplus(x) - x * y), softplus(x) = max(x, 0) + log(1 + exp(-|x|))."""
+    name = "binary_cross_entropy_with_logits"
+    xs, ys = _pairs(logits, targets, name, "logits", "targets")
+    _require_probabilities(ys, name, "targets")
+    return _mean([_as_value(x).softplus() - _as_value(x) * y for x, y in zip(xs, ys)])
 
 
 def _class_index(c: Any, n_classes: int, row: int) -> int:
@@ -224,14 +183,14 @@ def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
     terms = []
     width = None
     for r, (row, c) in enumerate(zip(rows, indices)):
-        zs = _row(row, "cross_entropy")
+        zs = value_list(row, "cross_entropy")
         if width is None:
             width = len(zs)
         elif len(zs) != width:
             raise ValueError(f"cross_entropy: row {r} has {len(zs)} logits, row 0 has {width}")
         c = _class_index(c, len(zs), r)
-        lse, shift = _log_sum_exp(zs)
-        terms.append(lse - (zs[c] - shift))
+        shifted, log_total = shifted_logits(zs)
+        terms.append(log_total - shifted[c])
     return _mean(terms)
 
 

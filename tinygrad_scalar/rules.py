@@ -1,206 +1,308 @@
 """Every differentiable op, written once: its forward value next to its local derivatives.
 
-A rule is two functions:
+A rule is two functions written against a backend namespace `o`:
 
-    forward(*inputs)           -> the output
-    derivatives(out, *inputs)  -> (d out / d input_0, d out / d input_1, ...)
+    forward(o, *inputs)           -> the output
+    derivatives(o, out, *inputs)  -> (d out / d input_0, d out / d input_1, ...)
 
 `derivatives` receives the output as well as the inputs because several ops reuse it
 (exp' = out, tanh' = 1 - out**2, sigmoid' = out * (1 - out)).
 
-The rules are written with ordinary arithmetic and with the helpers below (`div`, `power`,
-`log`, ...), which accept plain floats *and* Values. So the same rule serves twice:
+The same two functions run on three backends, so no op is ever written twice:
 
-* during the forward pass the engine calls it with floats, which is fast, and stores the
-  resulting numbers on the new node;
-* `backward(create_graph=True)` calls it again with the Values themselves, which builds a
-  graph of the derivative that can be differentiated once more (higher-order derivatives).
+* `floats` (below): plain Python floats, IEEE 754 instead of exceptions. The engine's
+  forward pass uses it, and stores the numbers on the new node.
+* `values` (engine.py): Values. `backward(create_graph=True)` evaluates the derivatives on
+  the nodes themselves, which builds a graph that can be differentiated again.
+* `arrays` (compiler): NumPy arrays, one column per sample, for `compile`.
 
-On floats the helpers follow IEEE 754 and PyTorch instead of raising Python exceptions:
-1/0 = inf, log(0) = -inf, log(-1) = nan, exp(1000) = inf, (-8) ** 0.5 = nan.
+So a rule uses only what every backend offers: arithmetic through operators, comparisons
+with <, <=, >, >= (and `o.eq`, since `==` on Values is identity), the functions of `floats`
+below, and `o.where(cond, a, b)` for a choice. Never a Python `if` on a value: on arrays it
+would pick one branch for every sample at once. A rule parameter (the exponent of `x**c`,
+the slope of leaky_relu) is data on the rule, its `arg`, passed after the inputs.
+
+Rules are public and callable: `EXP(2.0)` is a float, `EXP(Value(2.0))` a Value, and a rule
+you write yourself works in forward, backward, grad(grad(...)) and compile:
+
+    softplus = Rule("softplus", lambda o, x: o.log(1.0 + o.exp(x)),
+                    lambda o, out, x: (o.exp(x) / (1.0 + o.exp(x)),))
+
+Floats follow IEEE 754 and PyTorch: 1/0 = inf, log(0) = -inf, log(-1) = nan,
+exp(1000) = inf, (-8) ** 0.5 = nan, relu'(0) = abs'(0) = 0.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from typing import Any, Callable, Sequence
 
-# --- IEEE-style float helpers that fall back to Value methods -------------------------
-# A Value is recognised by not being a float; the engine only ever stores floats in .data.
+# --- the float backend: IEEE 754 results where Python's math raises -----------------------
 
 
-def div(a: Any, b: Any) -> Any:
-    """a / b, with a / 0 = +-inf and 0 / 0 = nan for floats."""
-    if type(a) is float and type(b) is float and b == 0.0:
-        if a != a or a == 0.0:
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
-    return a / b
+class floats:  # noqa: N801 - used as a namespace, `o.exp(x)`, like a module
+    """Plain floats. Python raises on 1/0, math.log(0) and math.exp(1000); these don't."""
 
+    @staticmethod
+    def div(a: float, b: float) -> float:
+        """a / b, with a / 0 = +-inf and 0 / 0 = nan."""
+        if b == 0.0:
+            if a != a or a == 0.0:
+                return math.nan
+            return math.copysign(math.inf, a) * math.copysign(1.0, b)
+        return a / b
 
-def power(a: Any, b: Any) -> Any:
-    """a ** b, IEEE pow for floats: overflow gives inf, a negative base with a
-    non-integer exponent gives nan, 0 ** negative gives inf."""
-    if type(a) is not float or type(b) is not float:
-        return a**b
-    try:
-        return math.pow(a, b)
-    except OverflowError:
-        odd_integer = b == math.floor(b) and b % 2 == 1
-        return -math.inf if a < 0 and odd_integer else math.inf
-    except ValueError:
-        if a == 0.0:  # 0 ** negative
+    @staticmethod
+    def power(a: float, b: float) -> float:
+        """IEEE pow: overflow gives inf, a negative base with a non-integer exponent nan,
+        0 ** negative inf."""
+        try:
+            return math.pow(a, b)
+        except OverflowError:
             odd_integer = b == math.floor(b) and b % 2 == 1
-            return math.copysign(math.inf, a) if odd_integer else math.inf
-        return math.nan  # negative base, non-integer exponent
+            return -math.inf if a < 0 and odd_integer else math.inf
+        except ValueError:
+            if a == 0.0:  # 0 ** negative
+                odd_integer = b == math.floor(b) and b % 2 == 1
+                return math.copysign(math.inf, a) if odd_integer else math.inf
+            return math.nan  # negative base, non-integer exponent
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return math.inf
+
+    @staticmethod
+    def log(x: float) -> float:
+        if x > 0.0 or x != x:
+            return math.log(x)
+        return -math.inf if x == 0.0 else math.nan
+
+    @staticmethod
+    def log1p(x: float) -> float:
+        if x > -1.0 or x != x:
+            return math.log1p(x)
+        return -math.inf if x == -1.0 else math.nan
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 or x != x else math.nan
+
+    tanh = staticmethod(math.tanh)
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        if x >= 0.0:  # written so that exp never overflows
+            return 1.0 / (1.0 + math.exp(-x))
+        e = floats.exp(x)  # nan also lands here and stays nan
+        return e / (1.0 + e)
+
+    @staticmethod
+    def sin(x: float) -> float:
+        return math.sin(x) if x - x == 0.0 else math.nan  # sin(inf) is nan, as in C
+
+    @staticmethod
+    def cos(x: float) -> float:
+        return math.cos(x) if x - x == 0.0 else math.nan
+
+    abs = staticmethod(abs)
+
+    @staticmethod
+    def where(cond: bool, a: float, b: float) -> float:
+        return a if cond else b
+
+    @staticmethod
+    def maximum(a: float, b: float) -> float:
+        """The larger; nan if either is nan; b when they are equal (as NumPy's)."""
+        return a if a > b or a != a else b
+
+    @staticmethod
+    def minimum(a: float, b: float) -> float:
+        return a if a < b or a != a else b
+
+    eq = staticmethod(operator.eq)
 
 
-def exp(x: Any) -> Any:
-    if type(x) is not float:
-        return x.exp()
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
+# --- rules ---------------------------------------------------------------------------------
 
-
-def log(x: Any) -> Any:
-    if type(x) is not float:
-        return x.log()
-    if x > 0.0 or x != x:
-        return math.log(x)
-    return -math.inf if x == 0.0 else math.nan
-
-
-def sqrt(x: Any) -> Any:
-    if type(x) is not float:
-        return x.sqrt()
-    return math.sqrt(x) if x >= 0.0 or x != x else math.nan
-
-
-def tanh(x: Any) -> Any:
-    return math.tanh(x) if type(x) is float else x.tanh()
-
-
-def sigmoid(x: Any) -> Any:
-    if type(x) is not float:
-        return x.sigmoid()
-    if x >= 0.0:  # written so that exp never overflows
-        return 1.0 / (1.0 + math.exp(-x))
-    e = exp(x)  # nan also lands here and stays nan
-    return e / (1.0 + e)
-
-
-def sign(x: Any) -> float:
-    """abs's slope: +1, -1, and 0 at 0 (as in PyTorch)."""
-    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
-
-
-# --- the rules --------------------------------------------------------------------------
+_NO_ARG = object()
+# Set by engine.py: how a rule is applied when one of its inputs is a Value. (This module is
+# the bottom layer and does not import the engine.)
+apply_to_values: Callable[[Rule, tuple], Any] | None = None
+RULES: dict[str, Rule] = {}  # every rule by name, for pickling nodes
 
 
 class Rule:
     """One op: its name (shown in graphs and errors), forward and local derivatives.
 
-    An n-ary rule (sum, dot) takes all of its inputs as one sequence, `forward(xs)` and
-    `derivatives(out, xs)`, instead of one argument each: a neuron's dot has dozens.
+    `arg` is the rule's parameter, if any (`POWER_BY.with_arg(2.0)` is `x ** 2`): it is
+    passed to both functions after the inputs. An n-ary rule (sum, dot) takes all of its
+    inputs as one sequence, `forward(o, xs)` and `derivatives(o, out, xs)`.
     """
 
-    __slots__ = ("name", "forward", "derivatives", "nary")
+    __slots__ = ("name", "forward", "derivatives", "nary", "takes_arg", "arg", "_family", "_bound")
 
     def __init__(
-        self, name: str, forward: Callable, derivatives: Callable, nary: bool = False
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        derivatives: Callable[..., Any],
+        nary: bool = False,
+        takes_arg: bool = False,
     ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Rule: name must be a non-empty str, got {name!r:.60}")
+        if not callable(forward) or not callable(derivatives):
+            raise TypeError(f"Rule {name!r}: forward and derivatives must be functions")
         self.name = name
         self.forward = forward
         self.derivatives = derivatives
         self.nary = nary
+        self.takes_arg = takes_arg
+        self.arg: Any = _NO_ARG  # set on the copies with_arg makes
+        self._family: Rule = self
+        self._bound: dict[Any, Rule] = {}
+        RULES.setdefault(name, self)
 
-    def local_derivatives(self, out: Any, inputs: tuple) -> tuple:
-        """derivatives() for a tuple of inputs, whatever the rule's arity."""
-        return self.derivatives(out, inputs) if self.nary else self.derivatives(out, *inputs)
+    def with_arg(self, arg: Any) -> Rule:
+        """This rule with its parameter set, e.g. POWER_BY.with_arg(3.0) for x ** 3."""
+        family = self._family
+        if not family.takes_arg:
+            raise TypeError(f"rule {family.name!r} takes no parameter")
+        rule = family._bound.get(arg)
+        if rule is None:
+            rule = object.__new__(Rule)
+            for slot in Rule.__slots__:
+                setattr(rule, slot, getattr(family, slot))
+            rule.name = f"**{arg:g}" if family.name == "**c" else family.name  # as drawn
+            rule.arg = arg
+            if len(family._bound) < 1024:  # exponents and slopes are usually a few constants
+                family._bound[arg] = rule
+        return rule
+
+    @property
+    def family(self) -> Rule:
+        """The rule without its parameter (itself for a rule that has none)."""
+        return self._family
+
+    def evaluate(self, o: Any, inputs: Sequence[Any]) -> Any:
+        """forward() on backend `o`, whatever the rule's arity and parameter."""
+        if self.nary:
+            return self.forward(o, inputs)
+        if self.arg is not _NO_ARG:
+            return self.forward(o, *inputs, self.arg)
+        return self.forward(o, *inputs)
+
+    def local_derivatives(self, o: Any, out: Any, inputs: Sequence[Any]) -> tuple:
+        """derivatives() on backend `o`, whatever the rule's arity and parameter."""
+        if self.nary:
+            return tuple(self.derivatives(o, out, inputs))
+        if self.arg is not _NO_ARG:
+            return tuple(self.derivatives(o, out, *inputs, self.arg))
+        return tuple(self.derivatives(o, out, *inputs))
+
+    def __call__(self, *inputs: Any) -> Any:
+        """Apply the rule: a Value if any input is a Value, else a float.
+
+        >>> EXP(0.0), POWER_BY.with_arg(2.0)(3.0)
+        (1.0, 9.0)
+        """
+        if self.takes_arg and self.arg is _NO_ARG:
+            raise TypeError(f"rule {self.name!r} needs its parameter: use .with_arg(...)")
+        if self.nary and len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+            inputs = tuple(inputs[0])
+        assert apply_to_values is not None, "import tinygrad_scalar.engine first"
+        return apply_to_values(self, inputs)
+
+    def __reduce__(self) -> tuple:
+        # pickled by name (and parameter): the functions stay in this module
+        if self.arg is _NO_ARG:
+            return (_rule_named, (self.name,))
+        return (_bound_rule, (self._family.name, self.arg))
 
     def __repr__(self) -> str:
         return f"Rule({self.name!r})"
 
 
-def _relu_slope(out: Any, x: Any) -> tuple:
-    # relu'(0) = 0, as in PyTorch. Both tuples are constants: no allocation per node.
-    return (1.0,) if x > 0 else (0.0,)
+def _rule_named(name: str) -> Rule:
+    try:
+        return RULES[name]
+    except KeyError:
+        raise ValueError(
+            f"no rule named {name!r}: define it (Rule({name!r}, ...)) before unpickling"
+        ) from None
 
 
-def _pow_derivatives(out: Any, a: Any, b: Any) -> tuple:
-    # d/da = b * a**(b - 1), which is 0 where b == 0, even at a == 0, where the formula
-    # would give 0 * inf. When b is a Value (a higher-order graph) the formula is kept away
-    # from a == 0, because the derivative of d/da with respect to b is not 0 there.
-    if b == 0 and (type(b) is float or a == 0):
-        d_base = 0.0
-    else:
-        d_base = b * power(a, b - 1.0)
-    # d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0 (0**b is flat in b there),
-    # as PyTorch does.
-    d_exponent = 0.0 if a == 0 and b >= 0 else out * log(a)
-    return (d_base, d_exponent)
+def _bound_rule(name: str, arg: Any) -> Rule:
+    return _rule_named(name).with_arg(arg)
 
 
-# fmt: off
-#                name       forward                           local derivatives d out / d input
-ADD      = Rule("+",       lambda a, b: a + b,               lambda out, a, b: (1.0, 1.0))
-SUB      = Rule("-",       lambda a, b: a - b,               lambda out, a, b: (1.0, -1.0))
-MUL      = Rule("*",       lambda a, b: a * b,               lambda out, a, b: (b, a))
-DIV      = Rule("/",       div,                              lambda out, a, b: (div(1.0, b), -div(out, b)))  # noqa: E501
-POW      = Rule("**",      power,                            _pow_derivatives)
-NEG      = Rule("neg",     lambda x: -x,                     lambda out, x: (-1.0,))
-IDENTITY = Rule("id",      lambda x: x,                      lambda out, x: (1.0,))
-EXP      = Rule("exp",     exp,                              lambda out, x: (out,))
-LOG      = Rule("log",     log,                              lambda out, x: (div(1.0, x),))
-SQRT     = Rule("sqrt",    sqrt,                             lambda out, x: (div(0.5, out),))
-TANH     = Rule("tanh",    tanh,                             lambda out, x: (1.0 - out * out,))
-SIGMOID  = Rule("sigmoid", sigmoid,                          lambda out, x: (out * (1 - out),))
-RELU     = Rule("relu",    lambda x: 0.0 if x <= 0 else x,   _relu_slope)
-ABS      = Rule("abs",     abs,                              lambda out, x: (sign(x),))  # 0 at 0
-# fmt: on
+def _pow_derivatives(o: Any, out: Any, a: Any, b: Any) -> tuple:
+    # d/da = b * a**(b - 1). Where b == 0 that is 0; PyTorch returns 0 outright there, but
+    # we keep the product wherever a**(b - 1) is finite, so that its own derivative with
+    # respect to b (a second derivative) stays right, and give 0 where it would be 0 * inf.
+    slope = o.power(a, b - 1.0)
+    d_base = o.where(o.eq(b, 0.0), o.where(o.abs(slope) < math.inf, b * slope, 0.0), b * slope)
+    # d/db = a**b * log(a), taken as 0 where a == 0 and b >= 0: 0**b is flat in b there
+    # (as PyTorch).
+    return (d_base, o.where(o.eq(a, 0.0) & (b >= 0.0), 0.0, out * o.log(a)))
 
 
-@functools.lru_cache(maxsize=256)
-def power_by(c: float) -> Rule:
-    """x ** c for a constant exponent c: d/dx = c * x**(c - 1), and 0 when c == 0."""
-    return Rule(
-        f"**{c:g}",
-        lambda x: power(x, c),
-        lambda out, x: (0.0 if c == 0 else c * power(x, c - 1.0),),
-    )
+def _max_shift(o: Any, xs: Sequence[Any]) -> Any:
+    # max(x), or 0 when that is infinite: subtracted from logits before exp, so no exp
+    # overflows (and all -inf gives log 0 = -inf, not -inf - -inf = nan)
+    m = xs[0]
+    for x in xs[1:]:
+        m = o.maximum(m, x)
+    return o.where(o.abs(m) < math.inf, m, 0.0)
 
 
-@functools.lru_cache(maxsize=256)
-def leaky_relu_with(slope: float) -> Rule:
-    """x for x > 0, else slope * x. At 0 the slope is `slope` (as in PyTorch)."""
-    return Rule(
-        "leaky_relu",
-        lambda x: x if x > 0.0 else slope * x,
-        lambda out, x: (1.0 if x > 0 else slope,),
-    )
-
-
-# n-ary ops: one node for a whole sum, and one for a neuron's weighted sum.
-SUM = Rule("sum", sum, lambda out, xs: (1.0,) * len(xs), nary=True)
-
-
-def _dot_forward(inputs: Sequence[Any]) -> Any:
+def _dot(o: Any, inputs: Sequence[Any]) -> Any:
     # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
     n = len(inputs) // 2
-    ws, xs = inputs[:n], inputs[n : 2 * n]
-    total = sum(map(operator.mul, ws, xs))
+    total = sum(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
     return total + inputs[-1] if len(inputs) % 2 else total
 
 
-def _dot_derivatives(out: Any, inputs: Sequence[Any]) -> tuple:
+def _dot_derivatives(o: Any, out: Any, inputs: Sequence[Any]) -> tuple:
     # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
     n = len(inputs) // 2
     ws, xs = inputs[:n], inputs[n : 2 * n]
     return (*xs, *ws, 1.0) if len(inputs) % 2 else (*xs, *ws)
 
 
-DOT = Rule("dot", _dot_forward, _dot_derivatives, nary=True)
+# fmt: off
+#                 name          forward(o, ...)                           local derivatives(o, out, ...)
+ADD        = Rule("+",          lambda o, a, b: a + b,                    lambda o, out, a, b: (1.0, 1.0))
+SUB        = Rule("-",          lambda o, a, b: a - b,                    lambda o, out, a, b: (1.0, -1.0))
+MUL        = Rule("*",          lambda o, a, b: a * b,                    lambda o, out, a, b: (b, a))
+DIV        = Rule("/",          lambda o, a, b: o.div(a, b),              lambda o, out, a, b: (o.div(1.0, b), -o.div(out, b)))
+POW        = Rule("**",         lambda o, a, b: o.power(a, b),            _pow_derivatives)
+POWER_BY   = Rule("**c",        lambda o, x, c: o.power(x, c),            lambda o, out, x, c: (o.where(o.eq(c, 0.0), 0.0, c * o.power(x, c - 1.0)),), takes_arg=True)  # x ** c, c a constant
+NEG        = Rule("neg",        lambda o, x: -x,                          lambda o, out, x: (-1.0,))
+IDENTITY   = Rule("id",         lambda o, x: x,                           lambda o, out, x: (1.0,))
+EXP        = Rule("exp",        lambda o, x: o.exp(x),                    lambda o, out, x: (out,))
+LOG        = Rule("log",        lambda o, x: o.log(x),                    lambda o, out, x: (o.div(1.0, x),))
+LOG1P      = Rule("log1p",      lambda o, x: o.log1p(x),                  lambda o, out, x: (o.div(1.0, 1.0 + x),))
+SQRT       = Rule("sqrt",       lambda o, x: o.sqrt(x),                   lambda o, out, x: (o.div(0.5, out),))
+TANH       = Rule("tanh",       lambda o, x: o.tanh(x),                   lambda o, out, x: (1.0 - out * out,))
+SIGMOID    = Rule("sigmoid",    lambda o, x: o.sigmoid(x),                lambda o, out, x: (out * (1.0 - out),))
+SIN        = Rule("sin",        lambda o, x: o.sin(x),                    lambda o, out, x: (o.cos(x),))
+COS        = Rule("cos",        lambda o, x: o.cos(x),                    lambda o, out, x: (-o.sin(x),))
+RELU       = Rule("relu",       lambda o, x: o.where(x <= 0.0, 0.0, x),   lambda o, out, x: (o.where(x > 0.0, 1.0, 0.0),))  # relu'(0) = 0
+LEAKY_RELU = Rule("leaky_relu", lambda o, x, s: o.where(x > 0.0, x, s * x), lambda o, out, x, s: (o.where(x > 0.0, 1.0, s),), takes_arg=True)  # slope s at 0
+ABS        = Rule("abs",        lambda o, x: o.abs(x),                    lambda o, out, x: (o.where(x > 0.0, 1.0, o.where(x < 0.0, -1.0, 0.0)),))  # 0 at 0
+MAXIMUM    = Rule("maximum",    lambda o, a, b: o.maximum(a, b),          lambda o, out, a, b: (o.where(a > b, 1.0, o.where(o.eq(a, b), 0.5, 0.0)), o.where(b > a, 1.0, o.where(o.eq(a, b), 0.5, 0.0))))  # ties split, as PyTorch
+MINIMUM    = Rule("minimum",    lambda o, a, b: o.minimum(a, b),          lambda o, out, a, b: (o.where(a < b, 1.0, o.where(o.eq(a, b), 0.5, 0.0)), o.where(b < a, 1.0, o.where(o.eq(a, b), 0.5, 0.0))))
+# Stable forms of what losses need, so that no loss branches in Python on a value:
+SOFTPLUS   = Rule("softplus",   lambda o, x: o.maximum(x, 0.0) + o.log1p(o.exp(-o.abs(x))), lambda o, out, x: (o.sigmoid(x),))  # log(1 + e^x)
+CLAMPED_LOG = Rule("clamped_log", lambda o, x, floor: o.maximum(o.log(x), floor), lambda o, out, x, floor: (o.where(out > floor, o.div(1.0, x), 0.0),), takes_arg=True)  # max(log x, floor), slope 0 where clamped
+# n-ary ops: one node for a whole sum, a neuron's weighted sum, softmax's shift.
+SUM        = Rule("sum",        lambda o, xs: sum(xs),                    lambda o, out, xs: (1.0,) * len(xs), nary=True)
+DOT        = Rule("dot",        _dot,                                     _dot_derivatives, nary=True)
+# softmax(z) = softmax(z - c) for any c: the shift makes exp safe, and no gradient flows through it
+MAX_SHIFT  = Rule("max_shift",  _max_shift,                               lambda o, out, xs: (0.0,) * len(xs), nary=True)
+# fmt: on

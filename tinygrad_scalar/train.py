@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 from . import losses, optim
 from ._checks import binary_classes, check_int, check_number, is_number
 from .data import batches
-from .engine import Value, _data_of, no_grad
+from .engine import Value, data_of, no_grad
 from .engine import sum as value_sum
 
 LOSSES = ("hinge", "mse", "bce", "cross_entropy")
@@ -64,8 +64,8 @@ def _threshold(model: Any) -> float:
 def _as_floats(output: Any) -> Any:
     """A model output (a Value or number, or a list of them) as a float or a list of floats."""
     if isinstance(output, Value) or is_number(output):
-        return float(_data_of(output))
-    return [float(_data_of(o)) for o in output]
+        return float(data_of(output))
+    return [float(data_of(o)) for o in output]
 
 
 def _predicted_class(output: Any, threshold: float) -> int:

@@ -9,7 +9,7 @@
 # what `backward()` does.
 
 # %%
-from tinygrad_scalar import GradcheckError, Value, gradcheck
+from tinygrad_scalar import GradcheckError, Value, draw, gradcheck, topological_order
 
 # %% [markdown]
 # ## A small expression
@@ -36,7 +36,7 @@ print("parents of z:", [p.label for p in z.parents], "  local gradients:", z.loc
 # unknown. Ovals are operations, boxes are Values.
 
 # %%
-L.draw()
+draw(L)
 
 # %% [markdown]
 # ## What `backward()` does
@@ -66,7 +66,7 @@ print(f"dL/dx = {x.grad:.6f}   (w * dL/dz = {w.data * dL_dz:.6f})")
 # drawing marks the path from $w$ to $L$ and writes out the chain-rule product along it.
 
 # %%
-L.draw(highlight=w)
+draw(L, highlight=w)
 
 # %% [markdown]
 # ## The order of the walk
@@ -76,7 +76,7 @@ L.draw(highlight=w)
 # node after its parents; `backward()` walks it in reverse.
 
 # %%
-order = L.topological_order()
+order = topological_order(L)
 print("topological order:", " -> ".join(node.label or repr(node.data) for node in order))
 print("backward visits:  ", " -> ".join(node.label or repr(node.data) for node in reversed(order)))
 
@@ -98,7 +98,7 @@ f.label = "f"
 f.backward()
 print(f"df/da = {a.grad}   (2a + 1 = {2 * a.data + 1})")
 print(f"df/dx = {x.grad},  df/dy = {y.grad}   (da/dx = da/dy = 1)")
-f.draw()
+draw(f)
 
 # %% [markdown]
 # ## Gradients accumulate across calls

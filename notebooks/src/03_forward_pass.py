@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from tinygrad_scalar import Value
+from tinygrad_scalar import Value, draw
 from tinygrad_scalar.nn import MLP, Layer, Neuron
 
 # %% [markdown]
@@ -40,7 +40,7 @@ print(f"z = {z_by_hand:.6f},  sigmoid(z) by hand = {y_by_hand:.6f},  neuron(x) =
 # its parents, followed by the activation.
 
 # %%
-y.draw(params=neuron, show_grad=False)
+draw(y, params=neuron, show_grad=False)
 
 # %% [markdown]
 # ## A network: two hidden ReLU layers and a softmax output

@@ -9,7 +9,7 @@
 # %%
 import numpy as np
 
-from tinygrad_scalar import Value
+from tinygrad_scalar import Value, draw
 from tinygrad_scalar.nn import Layer
 
 np.set_printoptions(precision=6, suppress=True)
@@ -137,7 +137,7 @@ for name, by_hand, engine in [("dC/dWh", dWh, engine_dWh), ("dC/dBh", dBh, engin
 # %%
 parameters = {f"hidden.{name}": p for name, p in hidden.named_parameters()}
 parameters.update({f"output.{name}": p for name, p in output.named_parameters()})
-cost.draw(params=parameters, collapse=True, precision=3)
+draw(cost, params=parameters, collapse=True, precision=3)
 
 # %% [markdown]
 # ## One step of gradient descent
