@@ -20,6 +20,7 @@ op, with no rule lookups, as fast as a hand-written Value.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import rules
@@ -78,12 +79,31 @@ class _Source:
         return self._op("or", other)
 
 
+def _is_literal(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _text(x: Any) -> str:
     if isinstance(x, _Source):
         return x.text
     if type(x) is float:
         return repr(x) if x == x and abs(x) != float("inf") else f"float({str(x)!r})"
     raise TypeError(f"codegen: cannot write {type(x).__name__} {x!r} as source")
+
+
+# Where a float-backend function is Python's own operator or math function on most inputs,
+# the method calls that directly and the backend function only for the rest. Each line is
+# a fact about rules.floats (tests compare the methods with the rules at the edge cases):
+_FAST_FORMS = {
+    "div": "({0} / {1} if {1} else _f_div({0}, {1}))",  # div(a, b) is a / b for b != 0
+    "exp": "(_math_exp({0}) if {0} < 709.0 else _f_exp({0}))",  # no overflow below 709
+    "log": "(_math_log({0}) if {0} > 0.0 else _f_log({0}))",
+    "sqrt": "(_math_sqrt({0}) if {0} >= 0.0 else _f_sqrt({0}))",
+}
 
 
 class _SourceBackend:
@@ -93,7 +113,10 @@ class _SourceBackend:
         getattr(rules.floats, name)  # only what the float backend has
 
         def call(*args: Any) -> _Source:
-            return _Source(f"_f_{name}({', '.join(map(_text, args))})")
+            texts = list(map(_text, args))
+            if name in _FAST_FORMS and all(t.isidentifier() or _is_literal(t) for t in texts):
+                return _Source(_FAST_FORMS[name].format(*texts))
+            return _Source(f"_f_{name}({', '.join(texts)})")
 
         return call
 
@@ -215,6 +238,8 @@ def install_methods(value_class: type, namespace: dict) -> None:
     for method, rule in UNARY.items():
         namespace[f"_rule_{method}"] = rule
     namespace["_power_by"] = rules.POWER_BY.with_arg
+    namespace["_math_exp"], namespace["_math_log"] = math.exp, math.log
+    namespace["_math_sqrt"] = math.sqrt
     source = generated_source()
     exec(compile(source, "<tinygrad_scalar generated Value methods>", "exec"), namespace)
     for method in [*BINARY, *UNARY, "__pow__"]:
