@@ -167,6 +167,13 @@ def test_attention_heads_must_split_the_width():
         CausalSelfAttention(8, n_heads=2, seed=0).step([1.0, 2.0, 3.0], KVCache())
 
 
+def test_rmsnorm_and_attention_reject_shapes_they_cannot_use():
+    with pytest.raises(ValueError, match="rmsnorm needs at least one value"):
+        rmsnorm([])
+    with pytest.raises(ValueError, match="a query of 6 does not split into 4 heads"):
+        attention([Value(1.0)] * 6, [[Value(1.0)] * 6], [[Value(1.0)] * 6], n_heads=4)
+
+
 @pytest.mark.parametrize(
     "make", [lambda: Embedding(6, 4, seed=0), lambda: CausalSelfAttention(8, 2, seed=0)]
 )

@@ -576,6 +576,8 @@ def rmsnorm(xs: Sequence[Any], eps: float = 1e-5) -> list[Value]:
     `torch.nn.functional.rms_norm(x, (len(x),), eps=eps)`. A transformer applies it before
     each block, so every block sees inputs of about unit size."""
     xs = list(xs)
+    if not xs:
+        raise ValueError("rmsnorm needs at least one value, got an empty vector")
     scale = (dot(xs, xs) / len(xs) + eps) ** -0.5
     return [x * scale for x in xs]
 
@@ -639,6 +641,10 @@ def attention(
     concatenated, the weights of each head). Causality is the caller's: pass only the keys
     and values of positions up to the query's own.
     """
+    if len(query) % n_heads:
+        raise ValueError(
+            f"attention: a query of {len(query)} does not split into {n_heads} heads of equal size"
+        )
     head_dim = len(query) // n_heads
     scale = head_dim**-0.5
     output: list[Value] = []
