@@ -212,3 +212,36 @@ def test_signed_labels_for_the_hinge_loss():
         data.to_signed_labels([0, 2])
     with pytest.raises(ValueError, match=r"y\[0\] is True$"):
         data.to_signed_labels([True, 0])
+
+
+# --- the Census first names ----------------------------------------------------------------
+
+
+def test_load_names_gives_the_census_first_names_lowercase_sorted_and_unique():
+    names = data.load_names()
+    assert len(names) == 5163
+    assert names == sorted(set(names))
+    assert all(name.isascii() and name.isalpha() and name.islower() for name in names)
+    assert max(len(name) for name in names) == 11  # with a BOS token, fits a block of 16
+    assert {"mary", "james", "linda", "robert"} <= set(names)
+
+
+def test_load_names_by_list():
+    female, male = data.load_names("female"), data.load_names("male")
+    assert (len(female), len(male)) == (4275, 1219)  # one name per line of each Census file
+    assert female[:2] == ["aaron", "abbey"]
+    assert {"linda", "barbara"} <= set(female) - set(male)
+    assert {"abraham", "alan"} <= set(male) - set(female)
+    assert sorted(set(female) | set(male)) == data.load_names()
+
+
+def test_load_names_returns_a_fresh_list():
+    names = data.load_names()
+    names.clear()
+    assert len(data.load_names()) == 5163
+
+
+@pytest.mark.parametrize("which", ["both", "Female", None, 1])
+def test_load_names_rejects_an_unknown_list(which):
+    with pytest.raises(ValueError, match="which must be 'all', 'female' or 'male'"):
+        data.load_names(which)

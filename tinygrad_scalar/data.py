@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+from importlib import resources
 from typing import Iterator, Sequence, Union
 
 from ._checks import binary_classes, check_int, check_number, finite_float, make_rng
@@ -23,6 +24,7 @@ Dataset = tuple[list[list[float]], list]
 
 __all__ = [
     "batches",
+    "load_names",
     "make_blobs",
     "make_circles",
     "make_moons",
@@ -214,6 +216,36 @@ def make_regression_1d(n: int = 100, noise: float = 0.1, seed: Seed = 0) -> Data
     rng = make_rng(seed)
     xs = sorted(rng.uniform(-math.pi, math.pi) for _ in range(n))
     return [[x] for x in xs], [math.sin(x) + rng.gauss(0.0, noise) for x in xs]
+
+
+# --- real data ---------------------------------------------------------------------------
+
+# The 1990 US Census first-name lists, vendored from the `names` package (see datasets/README.md).
+NAME_FILES = {"female": "dist.female.first", "male": "dist.male.first"}
+
+
+def load_names(which: str = "all") -> list[str]:
+    """First names from the 1990 US Census, lowercase, for character-level language models.
+
+    `which` is "female" (4,275 names), "male" (1,219) or "all" (both lists: 5,163 names,
+    since 331 names are on both and each name appears once). The list is deduplicated and
+    sorted alphabetically, so it is the same on every machine; shuffle it with a seeded
+    `random.Random` for training. The data ships with the package: nothing is downloaded.
+
+    >>> names = load_names()
+    >>> len(names), names[:3]
+    (5163, ['aaron', 'abbey', 'abbie'])
+    """
+    if not isinstance(which, str) or which not in ("all", *NAME_FILES):
+        raise ValueError(f"which must be 'all', 'female' or 'male', got {which!r:.40}")
+    files = NAME_FILES.values() if which == "all" else [NAME_FILES[which]]
+    names: set[str] = set()
+    folder = resources.files(__package__).joinpath("datasets")
+    for file_name in files:
+        text = folder.joinpath(file_name).read_text(encoding="ascii")
+        # each line: NAME, then the Census frequency, cumulative frequency and rank
+        names.update(line.split()[0].lower() for line in text.splitlines() if line.strip())
+    return sorted(names)
 
 
 # --- splitting and batching ----------------------------------------------------------------
