@@ -129,11 +129,21 @@ class _SourceBackend:
         return _Source(f"({_text(a)} == {_text(b)})")
 
 
+# a number operand becomes a leaf (a constant of the graph); a float is the common case
 _CONVERT_OTHER = """\
     if type(other) is not Value:
-        other = _constant(other)
-        if other is NotImplemented:
-            return other
+        if type(other) is float:
+            constant = _new(Value)
+            constant.data = other
+            constant.grad = 0.0
+            constant.label = ""
+            constant.parents = constant.local_grads = ()
+            constant._rule = None
+            other = constant
+        else:
+            other = _constant(other)
+            if other is NotImplemented:
+                return other
 """
 
 _MAKE_NODE = """\
@@ -182,10 +192,10 @@ def _power_by() -> str:
         "def __pow__(self, exponent):\n"
         "    if isinstance(exponent, Value):\n"
         "        return _pow_values(self, exponent)\n"
-        "    c = _exponent(exponent)\n"
+        "    c = exponent if type(exponent) is float else _exponent(exponent)\n"
         "    if c is NotImplemented:\n"
         "        return c\n"
-        "    rule = _power_by(c)\n"
+        "    rule = _power_rules.get(c) or _power_by(c)\n"
         "    x = self.data\n" + _body(rules.POWER_BY, ["x"], "rule", "(self,)")
     )
 
@@ -238,6 +248,7 @@ def install_methods(value_class: type, namespace: dict) -> None:
     for method, rule in UNARY.items():
         namespace[f"_rule_{method}"] = rule
     namespace["_power_by"] = rules.POWER_BY.with_arg
+    namespace["_power_rules"] = rules.POWER_BY._bound  # the rules with_arg made already
     namespace["_math_exp"], namespace["_math_log"] = math.exp, math.log
     namespace["_math_sqrt"] = math.sqrt
     source = generated_source()

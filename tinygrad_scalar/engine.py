@@ -368,17 +368,19 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None
 
 def _constant(x: Any) -> Any:
     """A number as a leaf Value (a constant of the graph); NotImplemented for the rest."""
+    if type(x) is int and -(2**53) <= x <= 2**53:  # `0 + v` starts every builtin sum
+        return _new_node(float(x), (), (), None)
     if isinstance(x, Value):
         return x
-    if type(x) is float or type(x) is int or isinstance(x, numbers.Real):
+    if isinstance(x, numbers.Real) or hasattr(x, "dtype"):
         return _new_node(as_float(x, "operand"), (), (), None)
     return NotImplemented
 
 
 def _exponent(c: Any) -> Any:
     """A number exponent as a float (NotImplemented for anything else)."""
-    if type(c) is float:
-        return c
+    if type(c) is int and -(2**53) <= c <= 2**53:
+        return float(c)
     try:
         return as_float(c, "the exponent")
     except TypeError:
