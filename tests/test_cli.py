@@ -457,3 +457,22 @@ def test_console_script_is_installed():
         pytest.skip("the package is not installed with its console script here")
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("tinygrad-scalar ")
+
+
+def test_a_4000_digit_layer_width_gives_a_short_message(tmp_path, capsys):
+    huge = "9" * 4000  # int() still takes it (Python's limit is 4300 digits)
+    status = cli.main(["train", "--layers", f"3,{huge}", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, "--layers '3,999")
+    assert "10^4000 parameters" in err and len(err) < 300
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_long_out_path_is_quoted_short(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = str(blocker / ("d" * 3000))
+    status = cli.main(["train", "--out", out])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, "is not a folder")
+    assert len(err) < 400

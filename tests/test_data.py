@@ -212,3 +212,9 @@ def test_signed_labels_for_the_hinge_loss():
         data.to_signed_labels([0, 2])
     with pytest.raises(ValueError, match=r"y\[0\] is True$"):
         data.to_signed_labels([True, 0])
+
+
+def test_bad_centers_are_quoted_short():
+    with pytest.raises(ValueError) as caught:
+        data.make_blobs(10, centers=[[0.0] * 5000, [1.0]])
+    assert "..." in str(caught.value) and len(str(caught.value)) < 300

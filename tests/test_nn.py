@@ -575,3 +575,17 @@ def test_to_torch_without_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(ImportError, match="pip install torch"):
         MLP(2, [1], seed=0).to_torch()
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("format", "f" * 10_000), ("class", ["MLP"] * 5000), ("activation", "r" * 10_000)],
+)
+def test_a_long_value_in_a_model_file_gives_a_short_message(tmp_path, field, value):
+    MLP(2, [2, 1], seed=0).save(tmp_path / "m.json")
+    payload = json.loads((tmp_path / "m.json").read_text())
+    payload[field] = value
+    (tmp_path / "m.json").write_text(json.dumps(payload))
+    with pytest.raises(ValueError) as caught:
+        MLP.load(tmp_path / "m.json")
+    assert "..." in str(caught.value) and len(str(caught.value)) < 300

@@ -244,26 +244,31 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
     if not out:
         raise BadInput("--out must name a folder, got ''")
     if os.path.exists(out) and not os.path.isdir(out):
-        raise BadInput(f"--out {out!r} exists and is not a folder")
+        raise BadInput(f"--out {quote_input(out)} exists and is not a folder")
     if os.path.islink(out) and not os.path.exists(out):
         raise BadInput(
-            f"--out {out!r} is a symbolic link to {os.readlink(out)!r}, which is missing"
+            f"--out {quote_input(out)} is a symbolic link to {quote_input(os.readlink(out))},"
+            " which is missing"
         )
     for name in names:
         if os.path.isdir(os.path.join(out, name)):
-            raise BadInput(f"--out {out!r}: {os.path.join(out, name)!r} is a folder")
+            raise BadInput(f"--out {quote_input(out)}: {quote_input(name)} is a folder")
     ancestor = os.path.abspath(out)
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)
     if not os.path.isdir(ancestor):
-        raise BadInput(f"--out {out!r}: {ancestor!r} is not a folder")
+        raise BadInput(f"--out {quote_input(out)}: {quote_input(ancestor)} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise BadInput(f"--out {out!r}: no permission to write in {ancestor!r}")
+        raise BadInput(
+            f"--out {quote_input(out)}: no permission to write in {quote_input(ancestor)}"
+        )
     folder = StagedFolder(out)
     try:
         folder.create()
     except OSError as error:
-        raise BadInput(f"--out {out!r}: cannot write there ({error.strerror or error})") from None
+        raise BadInput(
+            f"--out {quote_input(out)}: cannot write there ({error.strerror or error})"
+        ) from None
     return folder
 
 
@@ -363,6 +368,14 @@ def _dataset(args: argparse.Namespace) -> tuple[list, list]:
     return data.make_spiral(args.samples, classes=args.classes, seed=args.seed, **noise)
 
 
+def _count(number: int) -> str:
+    """A count for a message: 12,345, or its order of magnitude when it is enormous (a
+    4,000-digit --layers width gives an 8,000-digit parameter count)."""
+    if number < 10**15:
+        return f"{number:,}"
+    return f"about 10^{int(number.bit_length() * math.log10(2))}"
+
+
 def run_train(args: argparse.Namespace) -> int:
     classes = args.classes if args.dataset in MULTICLASS_DATASETS else 2
     if args.dataset in MULTICLASS_DATASETS and classes < 2:
@@ -386,7 +399,8 @@ def run_train(args: argparse.Namespace) -> int:
     parameters = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))
     if parameters > MAX_PARAMETERS:
         raise BadInput(
-            f"--layers {','.join(map(str, args.layers))} gives {parameters:,} parameters;"
+            f"--layers {quote_input(','.join(map(str, args.layers)))} gives"
+            f" {_count(parameters)} parameters;"
             f" this scalar engine takes at most {MAX_PARAMETERS:,}"
         )
     with _open_out_dir(args.out, TRAIN_FILES) as out:
@@ -466,10 +480,12 @@ def run_predict(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise BadInput(str(error)) from None
     except OSError as error:  # missing, a folder, unreadable
-        raise BadInput(f"cannot read model {args.model!r}: {error.strerror or error}") from None
+        raise BadInput(
+            f"cannot read model {quote_input(args.model)}: {error.strerror or error}"
+        ) from None
     if len(features) != model.nin:
         raise BadInput(
-            f"model {args.model} takes {model.nin} inputs, got {len(features)}:"
+            f"model {quote_input(args.model)} takes {model.nin} inputs, got {len(features)}:"
             f" {quote_input(' '.join(args.features))}"
         )
     (output,) = predict(model, [features])

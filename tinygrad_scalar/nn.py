@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 from ._checks import check_int, finite_float, is_number, make_rng
 from ._files import atomic_write
 from .engine import Value, dot
+from .expr import quote_input
 from .losses import softmax
 
 FORMAT_NAME = "tinygrad_scalar"
@@ -47,7 +48,9 @@ _ACTIVATION_FUNCTIONS = {
 
 def _check_choice(what: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+        raise ValueError(
+            f"unknown {what} {quote_input(value)}; choose one of: {', '.join(choices)}"
+        )
     return value
 
 
@@ -137,11 +140,16 @@ class Module:
         for name in expected:
             value = state[name]
             if not is_number(value):
-                raise ValueError(f"state dict value for {name!r} is not a number: {value!r:.40}")
+                raise ValueError(
+                    f"state dict value for {quote_input(name)} is not a number:"
+                    f" {quote_input(value)}"
+                )
             weights[name] = finite_float(value)
             if weights[name] is None:
                 problem = "not finite" if isinstance(value, float) else "too large for a float"
-                raise ValueError(f"state dict value for {name!r} is {problem}: {value!r:.40}")
+                raise ValueError(
+                    f"state dict value for {quote_input(name)} is {problem}: {quote_input(value)}"
+                )
         for name, p in named:
             p.data = weights[name]
 
@@ -194,14 +202,16 @@ class Module:
         if not isinstance(payload, dict):
             raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
         if payload.get("format") != FORMAT_NAME:
-            raise ValueError(f"not a {FORMAT_NAME} model (format is {payload.get('format')!r})")
+            raise ValueError(
+                f"not a {FORMAT_NAME} model (format is {quote_input(payload.get('format'))})"
+            )
         if payload.get("version") != FORMAT_VERSION:
             raise ValueError(
-                f"unsupported format version {payload.get('version')!r}"
+                f"unsupported format version {quote_input(payload.get('version'))}"
                 f" (this version reads {FORMAT_VERSION})"
             )
         if payload.get("class") != cls.__name__:
-            raise ValueError(f"holds a {payload.get('class')!r}, not a {cls.__name__}")
+            raise ValueError(f"holds a {quote_input(payload.get('class'))}, not a {cls.__name__}")
         missing = [k for k in (*cls._config_keys(), "state_dict") if k not in payload]
         if missing:
             raise ValueError(f"missing fields: {', '.join(missing)}")
