@@ -29,8 +29,7 @@ def run_cli(*args, cwd, env=None, **options):
         env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
         capture_output=True,
         text=True,
-        timeout=300,
-        **options,
+        **{"timeout": 300, **options},
     )
 
 
@@ -476,3 +475,20 @@ def test_a_long_out_path_is_quoted_short(tmp_path, capsys):
     err = capsys.readouterr().err
     assert_one_line_error(status, err, 2, "is not a folder")
     assert len(err) < 400
+
+
+@pytest.mark.parametrize("model", ["/dev/zero", "/dev/urandom", "pipe", "big.json"])
+def test_predict_refuses_devices_pipes_and_huge_files_at_once(tmp_path, model):
+    if model.startswith("/dev/") and not os.path.exists(model):
+        pytest.skip(f"{model} does not exist here")
+    if model == "pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes on this system")
+        os.mkfifo(tmp_path / "pipe")  # nobody writes: opening it for reading would block
+    with open(tmp_path / "big.json", "wb") as file:
+        file.truncate(2**30)  # a sparse 1 GiB file
+    # the timeout turns a hang (a pipe) or a read to the end of /dev/zero into a failure
+    result = run_cli("predict", model, "0.5", "-0.25", cwd=tmp_path, timeout=60)
+    assert_one_line_error(result.returncode, result.stderr, 2, f"cannot read model file '{model}'")
+    expected = "more than the 64 MiB limit" if model == "big.json" else "not a regular file"
+    assert expected in result.stderr

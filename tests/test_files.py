@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from tinygrad_scalar._files import StagedFolder, atomic_write, check_writable, usual_mode
+from tinygrad_scalar._files import (
+    MAX_READ_BYTES,
+    FileRefused,
+    StagedFolder,
+    atomic_write,
+    check_writable,
+    read_limited,
+    usual_mode,
+)
 
 needs_proc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not os.path.isdir("/proc/self"),
@@ -152,3 +160,52 @@ def test_a_folder_that_refuses_new_entries_is_found_at_create_and_named():
     with pytest.raises(OSError) as caught:
         StagedFolder("/proc").create()
     assert caught.value.filename == "/proc"
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def test_read_limited_reads_a_regular_file(tmp_path):
+    (tmp_path / "m.json").write_bytes(b"{}")
+    assert read_limited(tmp_path / "m.json") == b"{}"
+
+
+@pytest.mark.parametrize(
+    "path, kind", [("/dev/zero", "a device"), ("/dev/urandom", "a device"), ("/", "a folder")]
+)
+def test_read_limited_refuses_what_is_not_a_regular_file(path, kind):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(FileRefused) as caught:
+        read_limited(path)
+    assert caught.value.reason == f"it is {kind}, not a regular file"
+    assert str(caught.value) == f"cannot read {path!r}: {caught.value.reason}"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_read_limited_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(FileRefused, match="named pipe"):
+        read_limited(tmp_path / "pipe")
+
+
+def test_read_limited_refuses_a_file_over_the_limit_before_reading(tmp_path):
+    sparse = tmp_path / "big.json"
+    with open(sparse, "wb") as file:
+        file.truncate(MAX_READ_BYTES + 1)  # sparse: no disk space, but stat says 64 MiB + 1
+    with pytest.raises(FileRefused, match="more than the 64 MiB limit"):
+        read_limited(sparse)
+    assert MAX_READ_BYTES == 64 * 1024 * 1024  # the README states this number
+
+
+@needs_proc
+def test_read_limited_stops_at_the_limit_when_stat_says_the_size_is_zero():
+    assert os.stat("/proc/self/maps").st_size == 0  # /proc files claim to be empty
+    with pytest.raises(FileRefused, match="more than the 100 bytes limit"):
+        read_limited("/proc/self/maps", limit=100)
+
+
+def test_read_limited_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        read_limited(tmp_path / "missing.json")
+    assert caught.value.filename == str(tmp_path / "missing.json")

@@ -589,3 +589,22 @@ def test_a_long_value_in_a_model_file_gives_a_short_message(tmp_path, field, val
     with pytest.raises(ValueError) as caught:
         MLP.load(tmp_path / "m.json")
     assert "..." in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_load_refuses_a_file_over_64_mib_before_reading_it(tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as file:
+        file.truncate(64 * 1024 * 1024 + 1)  # sparse: takes no disk space
+    with pytest.raises(ValueError) as caught:
+        MLP.load(big)
+    assert str(caught.value) == (
+        f"cannot read model file {str(big)!r}: it is 64 MiB, more than the 64 MiB limit"
+    )
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/"])
+def test_load_refuses_a_device_or_a_folder_at_once(path):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(ValueError, match="not a regular file"):
+        MLP.load(path)

@@ -1,7 +1,11 @@
-"""Writing files so that a failure loses nothing: one file (`atomic_write`) or a folder of
-files (`StagedFolder`), shared by models, plots, graphs and the command line.
+"""Reading and writing files safely, shared by models, plots, graphs and the command line.
 
-Errors name the destination the caller asked for, never the temporary file or folder.
+Reading (`read_limited`): only regular files, and at most `MAX_READ_BYTES`, so a device
+(/dev/zero), a named pipe or a huge file is refused at once instead of filling memory or
+waiting forever. Writing: one file (`atomic_write`) or a folder of files (`StagedFolder`),
+so that a failure loses nothing.
+
+Errors name the path the caller asked for, never a temporary file or folder.
 """
 
 from __future__ import annotations
@@ -9,8 +13,83 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from typing import IO, Any, Iterator
+
+from .expr import quote_input
+
+# The most a file we read may hold. A model at the command line's parameter limit is a few
+# MB of JSON, so this is plenty, and reading it takes well under a second.
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+
+class FileRefused(ValueError):
+    """A file `read_limited` will not read: not a regular file, or larger than the limit.
+    `reason` says why without the path; str() names the path too."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read {quote_input(path)}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MiB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def read_limited(path: str | os.PathLike, limit: int = MAX_READ_BYTES) -> bytes:
+    """The bytes of the regular file at `path`, refusing (FileRefused) anything else: a
+    folder, a device such as /dev/zero, a named pipe, or a file larger than `limit` bytes.
+
+    The size is checked before reading, and the reading stops after `limit` + 1 bytes
+    anyway, for files whose size is not what stat says (/proc). A pipe is opened without
+    blocking, so nothing waits for a writer. An OSError names `path`.
+    """
+    path = os.fspath(path)
+    try:
+        before = os.stat(path)  # refuse devices and pipes without even opening them
+        if not stat.S_ISREG(before.st_mode):
+            raise FileRefused(path, f"it is {_kind(before.st_mode)}, not a regular file")
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        raise _naming(error, path) from None
+    try:
+        info = os.fstat(fd)  # what was opened: the name may have changed since the stat
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(path, f"it is {_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise FileRefused(
+                path, f"it is {_megabytes(info.st_size)}, more than the {_megabytes(limit)} limit"
+            )
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(1024 * 1024, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise FileRefused(path, f"it holds more than the {_megabytes(limit)} limit")
+        return b"".join(chunks)
+    except OSError as error:
+        raise _naming(error, path) from None
+    finally:
+        os.close(fd)
 
 
 def usual_mode(mode: int) -> int:

@@ -23,7 +23,7 @@ import random
 from typing import Any, Iterable, Sequence
 
 from ._checks import check_int, finite_float, is_number, make_rng
-from ._files import atomic_write
+from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
 from .engine import Value, dot
 from .expr import quote_input
 from .losses import softmax
@@ -176,25 +176,29 @@ class Module:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Module:
         """Rebuild a model saved with save(). A missing, unreadable, corrupt or mismatched
-        file raises ValueError naming the file and what is wrong."""
+        file raises ValueError naming the file and what is wrong. Only a regular file of at
+        most MAX_READ_BYTES (64 MiB) is read: a folder, a device, a named pipe or a larger
+        file is refused before anything is read."""
         path = os.fspath(path)
+        name = quote_input(path)
         try:
-            with open(path, encoding="utf-8") as f:
-                payload = json.load(f)
+            payload = json.loads(read_limited(path, MAX_READ_BYTES).decode("utf-8"))
+        except FileRefused as e:
+            raise ValueError(f"cannot read model file {name}: {e.reason}") from None
         except OSError as e:
-            raise ValueError(f"cannot read model file {path}: {e.strerror or e}") from None
+            raise ValueError(f"cannot read model file {name}: {e.strerror or e}") from None
         except UnicodeDecodeError:
-            raise ValueError(f"model file {path} is not UTF-8 text") from None
+            raise ValueError(f"model file {name} is not UTF-8 text") from None
         except json.JSONDecodeError as e:
             raise ValueError(
-                f"model file {path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+                f"model file {name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
             ) from None
         except (ValueError, RecursionError) as e:  # e.g. absurdly nested or huge numbers
-            raise ValueError(f"model file {path} is not valid JSON ({e})") from None
+            raise ValueError(f"model file {name} is not valid JSON ({e})") from None
         try:
             return cls.from_payload(payload)
         except (ValueError, TypeError, ArithmeticError) as e:  # ArithmeticError: a backstop
-            raise ValueError(f"model file {path}: {e}") from None
+            raise ValueError(f"model file {name}: {e}") from None
 
     @classmethod
     def from_payload(cls, payload: Any) -> Module:
