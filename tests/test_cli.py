@@ -492,3 +492,46 @@ def test_predict_refuses_devices_pipes_and_huge_files_at_once(tmp_path, model):
     assert_one_line_error(result.returncode, result.stderr, 2, f"cannot read model file '{model}'")
     expected = "more than the 64 MiB limit" if model == "big.json" else "not a regular file"
     assert expected in result.stderr
+
+
+TINY_TRAIN = ["train", "--layers", "2", "--epochs", "1", "--samples", "20", "--no-progress"]
+
+
+def test_train_over_a_private_model_keeps_it_private(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.json").write_text("old")
+    os.chmod(tmp_path / "run" / "model.json", 0o600)
+    assert cli.main([*TINY_TRAIN, "--out", str(tmp_path / "run")]) == 0
+    assert MLP.load(tmp_path / "run" / "model.json").sizes == [2, 1]
+    assert os.stat(tmp_path / "run" / "model.json").st_mode & 0o777 == 0o600
+
+
+def test_train_over_a_read_only_model_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.json").write_text("old")
+    os.chmod(tmp_path / "run" / "model.json", 0o444)
+    status = cli.main([*TINY_TRAIN, "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert_one_line_error(
+        status, captured.err, 2, "'model.json': the file is read-only (mode 0444)"
+    )
+    assert captured.out == ""  # no training
+    assert os.listdir(tmp_path / "run") == ["model.json"]
+    assert (tmp_path / "run" / "model.json").read_text() == "old"
+
+
+def test_a_full_disk_during_train_names_the_model_in_out_not_the_staging_folder(
+    tmp_path, monkeypatch, capsys
+):
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    out = tmp_path / "run"
+    assert cli.main([*TINY_TRAIN, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"tinygrad-scalar: error: cannot write model file {out / 'model.json'}:"
+        " No space left on device\n"
+    )
+    assert os.listdir(tmp_path) == []

@@ -191,3 +191,30 @@ def test_hostile_expression_in_a_real_process_runs_nothing(workdir):
         assert finished.stdout == ""
         assert finished.stderr.count("\n") == 1 and "Traceback" not in finished.stderr
         assert os.listdir(workdir) == []
+
+
+def test_writing_over_a_private_graph_keeps_it_private(workdir, capsys):
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    os.chmod("g.svg", 0o600)
+    assert run_graph(["x * 3", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    assert os.stat("g.svg").st_mode & 0o777 == 0o600
+    assert "data 3.0000" in svg_texts(workdir / "g.svg")
+
+
+def test_writing_to_a_symbolic_link_writes_its_target(workdir, capsys):
+    (workdir / "pictures").mkdir()
+    os.symlink("pictures/real.svg", "g.svg")  # dangling until written, as in an editor
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    assert os.path.islink("g.svg") and "data 2.0000" in svg_texts(workdir / "pictures/real.svg")
+
+
+def test_a_read_only_graph_file_exits_2_before_computing(workdir, capsys):
+    (workdir / "g.svg").write_text("old")
+    os.chmod("g.svg", 0o444)
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        err == "tinygrad-scalar: error: cannot write 'g.svg': the file is read-only (mode 0444)\n"
+    )
+    assert (workdir / "g.svg").read_text() == "old"

@@ -608,3 +608,24 @@ def test_load_refuses_a_device_or_a_folder_at_once(path):
         pytest.skip(f"{path} does not exist here")
     with pytest.raises(ValueError, match="not a regular file"):
         MLP.load(path)
+
+
+def test_save_keeps_a_private_file_private_and_follows_a_link(tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    os.chmod(tmp_path / "real.json", 0o600)
+    os.symlink("real.json", tmp_path / "model.json")
+    MLP(2, [3, 1], seed=0).save(tmp_path / "model.json")
+    assert os.path.islink(tmp_path / "model.json")
+    assert MLP.load(tmp_path / "real.json").sizes == [3, 1]
+    assert os.stat(tmp_path / "real.json").st_mode & 0o777 == 0o600
+
+
+def test_save_refuses_a_read_only_file(tmp_path):
+    (tmp_path / "model.json").write_text("old")
+    os.chmod(tmp_path / "model.json", 0o444)
+    with pytest.raises(OSError) as caught:
+        MLP(2, [3, 1], seed=0).save(tmp_path / "model.json")
+    assert str(caught.value) == (
+        f"cannot write model file {tmp_path / 'model.json'}: the file is read-only (mode 0444)"
+    )
+    assert (tmp_path / "model.json").read_text() == "old"

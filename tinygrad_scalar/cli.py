@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Any, Callable, NoReturn, Sequence
 
-from ._files import StagedFolder
+from ._files import StagedFolder, check_replaceable
 from .expr import quote_input
 
 PROG = "tinygrad-scalar"
@@ -253,6 +253,13 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
     for name in names:
         if os.path.isdir(os.path.join(out, name)):
             raise BadInput(f"--out {quote_input(out)}: {quote_input(name)} is a folder")
+        try:  # a read-only file there is refused now, not replaced after training
+            check_replaceable(os.path.join(out, name))
+        except OSError as error:
+            raise BadInput(
+                f"--out {quote_input(out)}: cannot replace {quote_input(name)}:"
+                f" {error.strerror or error}"
+            ) from None
     ancestor = os.path.abspath(out)
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)
