@@ -535,3 +535,24 @@ def test_a_full_disk_during_train_names_the_model_in_out_not_the_staging_folder(
         " No space left on device\n"
     )
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("option", ["--help", "--version"])
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_help_and_version_to_a_full_device_fail_and_say_so(tmp_path, option, unbuffered):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "tinygrad_scalar", option],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED=unbuffered),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    err = result.stderr
+    assert result.returncode == 1
+    assert (
+        err == "tinygrad-scalar: error: cannot write to standard output: No space left on device\n"
+    )

@@ -15,6 +15,7 @@ moved into place only when every file is complete; an error or an interrupt remo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -70,6 +71,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse ignores a failed write, so `--help > /dev/full` would report success
+        if message:
+            (file or sys.stderr).write(message)
 
 
 # --- argument types: each error names what is wrong with the value ----------------------------
@@ -514,6 +520,29 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    return _flush_standard_output(_run(argv))
+
+
+def _flush_standard_output(status: int) -> int:
+    """Make sure what was printed reached standard output: a full disk or /dev/full
+    (`--help > /dev/full`) is an error to report, not a success."""
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        print(
+            f"{PROG}: error: cannot write to standard output: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        # what is still buffered would fail again when Python exits, with a traceback
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return status if status != EXIT_OK else EXIT_FAILURE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     previous_handler = _catch_sigterm()
     try:
         parser = build_parser()
@@ -539,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.errno is None:  # a message already written for the user
             print(f"{PROG}: error: {error}", file=sys.stderr)
         else:
-            where = f" {error.filename}" if error.filename else ""
+            # our own files are always named; an unnamed write is a print (--help > /dev/full)
+            where = f" {error.filename}" if error.filename else " to standard output"
             print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILURE
     finally:
