@@ -629,3 +629,13 @@ def test_save_refuses_a_read_only_file(tmp_path):
         f"cannot write model file {tmp_path / 'model.json'}: the file is read-only (mode 0444)"
     )
     assert (tmp_path / "model.json").read_text() == "old"
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_a_model_file_version_must_be_the_integer_1(tmp_path, version):
+    MLP(2, [2, 1], seed=0).save(tmp_path / "m.json")
+    payload = json.loads((tmp_path / "m.json").read_text())
+    payload["version"] = version
+    (tmp_path / "m.json").write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="unsupported format version"):
+        MLP.load(tmp_path / "m.json")

@@ -209,7 +209,8 @@ class Module:
             raise ValueError(
                 f"not a {FORMAT_NAME} model (format is {quote_input(payload.get('format'))})"
             )
-        if payload.get("version") != FORMAT_VERSION:
+        version = payload.get("version")
+        if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 equal 1
             raise ValueError(
                 f"unsupported format version {quote_input(payload.get('version'))}"
                 f" (this version reads {FORMAT_VERSION})"
