@@ -267,3 +267,12 @@ def test_any_failure_of_the_webassembly_runtime_is_one_line(workdir, monkeypatch
     assert err.count("\n") == 1
     assert "could not run (mmap failed to reserve 0x104000000 bytes)" in err
     assert os.listdir(workdir) == []
+
+
+@pytest.mark.parametrize("expression", ["1e999 * x", "x + -1e400", "x * 1e309"])
+def test_an_infinite_literal_is_refused_like_an_infinite_binding(workdir, capsys, expression):
+    assert run_graph([expression, "x=1", "-o", "g.svg"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and os.listdir(workdir) == []
+    assert err.startswith("tinygrad-scalar: error: not a finite number at column ")
+    assert err.count("\n") == 1

@@ -162,6 +162,8 @@ def _check(tree: ast.Expression, text: str, names: set[str]) -> None:
                 raise _fail(text, node, f"{kind} are not allowed")
             if isinstance(value, int) and not math.isfinite(_int_as_float(value)):
                 raise _fail(text, node, "number too large")
+            if isinstance(value, float) and not math.isfinite(value):  # 1e999 reads as inf
+                raise _fail(text, node, "not a finite number")
         elif isinstance(node, ast.Name):
             if node.id not in names:
                 if node.id in FUNCTIONS:
