@@ -556,3 +556,29 @@ def test_help_and_version_to_a_full_device_fail_and_say_so(tmp_path, option, unb
     assert (
         err == "tinygrad-scalar: error: cannot write to standard output: No space left on device\n"
     )
+
+
+@pytest.mark.parametrize(
+    "extra, cause",
+    [
+        (["--noise", "1e308"], "(the data overflowed: --noise 1e+308 made points infinite;"),
+        (["--noise", "1e200", "--loss", "mse"], "(the data overflowed: the loss at the initial"),
+        (["--l2", "1e308"], "(the L2 penalty overflowed: --l2 1e+308 times the initial sum"),
+        (["--lr", "1e300"], "(try a smaller learning rate than --lr 1e+300)"),
+    ],
+)
+def test_a_diverging_run_names_the_setting_that_overflowed(tmp_path, capsys, extra, cause):
+    argv = ["train", "--epochs", "2", "--samples", "20", "--no-progress", *extra]
+    status = cli.main([*argv, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, cause)
+    assert ("learning rate" in err) == ("--lr" in extra)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_final_loss_is_printed_in_fixed_precision(tmp_path, capsys):
+    # points near 1e100 give an mse near 1e199: finite, and Adam's steps stay finite
+    argv = ["train", "--loss", "mse", "--noise", "1e100", "--epochs", "1", "--samples", "20"]
+    assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("final loss")]
+    assert re.fullmatch(r"final loss: \d\.\d{5}e\+1\d\d", line), line

@@ -319,6 +319,11 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
 # --- subcommands ------------------------------------------------------------------------------
 
 
+def _loss_text(loss: float) -> str:
+    """A loss in fixed precision: 0.0123, 1.235e+300 (not 300 digits), nan."""
+    return f"{loss:.4f}" if abs(loss) < 1e6 else f"{loss:.6g}"
+
+
 def _report_accuracy(name: str, value: float, count: int) -> str:
     return f"{name}: {100 * value:.1f}% ({round(value * count)}/{count} points)"
 
@@ -358,7 +363,7 @@ def _demo(args: argparse.Namespace, staging: str) -> list[str]:
         compile=True,
     )
     final = accuracy(model, X, y)
-    print(f"final loss: {history.train_loss[-1]:.4f}")
+    print(f"final loss: {_loss_text(history.train_loss[-1])}")
     print(_report_accuracy("final accuracy", final, len(X)))
     model.save(os.path.join(staging, "model.json"))
     notes = _write_pictures(staging, model, history, X, y)
@@ -455,8 +460,8 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
         progress=not args.no_progress,
         compile=args.compile,
     )
-    print(f"final loss: {history.train_loss[-1]:.4f}")
-    _check_converged(model, args)
+    print(f"final loss: {_loss_text(history.train_loss[-1])}")
+    _check_converged(model, args, loss, X_train, y_train)
     # the history's train accuracy is taken before each step: measure the final model
     print(_report_accuracy("train accuracy", accuracy(model, X_train, y_train), len(X_train)))
     print(_report_accuracy("test accuracy", history.test_accuracy[-1], len(X_test)))
@@ -464,15 +469,41 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
     return _write_pictures(staging, model, history, X, y)
 
 
-def _check_converged(model: Any, args: argparse.Namespace) -> None:
+def _check_converged(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> None:
     """A model whose weights overflowed is not worth saving: say which setting to change."""
     for name, parameter in model.named_parameters():
         if not math.isfinite(parameter.data):
-            lr = f"--lr {args.lr}" if args.lr is not None else "the default --lr"
             raise BadInput(
                 f"training diverged: parameter {name} became {parameter.data};"
-                f" nothing was written (try a smaller learning rate than {lr})"
+                f" nothing was written ({_divergence_cause(model, args, loss, X, y)})"
             )
+
+
+def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> str:
+    """Why training overflowed, judged from what was there before the first step: the data
+    (--noise), the L2 penalty (--l2), or else the learning rate."""
+    from .nn import MLP
+    from .train import evaluate
+
+    largest = max(abs(coordinate) for row in X for coordinate in row)
+    if not math.isfinite(largest):
+        noise = "the noise" if args.noise is None else f"--noise {args.noise:g}"
+        return f"the data overflowed: {noise} made points infinite; use a smaller --noise"
+    # the same initial weights as the diverged model (same seed), before any step
+    initial = MLP(2, model.sizes, activation=args.activation, seed=args.seed)
+    if not math.isfinite(evaluate(initial, X, y, loss).loss):
+        return (
+            f"the data overflowed: the loss at the initial weights is not finite, with points"
+            f" as large as {largest:.3g}; use a smaller --noise"
+        )
+    squares = sum(p.data * p.data for p in initial.parameters())
+    if not math.isfinite(args.l2 * squares):
+        return (
+            f"the L2 penalty overflowed: --l2 {args.l2:g} times the initial sum of squared"
+            f" weights ({squares:.3g}) is not finite; use a smaller --l2"
+        )
+    given = f"--lr {args.lr:g}" if args.lr is not None else "the default --lr"
+    return f"try a smaller learning rate than {given}"
 
 
 def run_predict(args: argparse.Namespace) -> int:

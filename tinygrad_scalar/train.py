@@ -482,7 +482,7 @@ def fit(
                 result = _evaluate(model, X_test, y_test, spec)
                 history.test_loss.append(result.loss)
                 history.test_accuracy.append(result.accuracy)
-            postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+            postfix = {"loss": f"{history.train_loss[-1]:.4g}"}
             if history.train_accuracy[-1] is not None:
                 postfix["acc"] = f"{history.train_accuracy[-1]:.3f}"
             bar.set_postfix(postfix, refresh=False)
