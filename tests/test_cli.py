@@ -29,8 +29,7 @@ def run_cli(*args, cwd, env=None, **options):
         env=dict(os.environ, PYTHONPATH=str(ROOT), **(env or {})),
         capture_output=True,
         text=True,
-        timeout=300,
-        **options,
+        **{"timeout": 300, **options},
     )
 
 
@@ -457,3 +456,129 @@ def test_console_script_is_installed():
         pytest.skip("the package is not installed with its console script here")
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("tinygrad-scalar ")
+
+
+def test_a_4000_digit_layer_width_gives_a_short_message(tmp_path, capsys):
+    huge = "9" * 4000  # int() still takes it (Python's limit is 4300 digits)
+    status = cli.main(["train", "--layers", f"3,{huge}", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, "--layers '3,999")
+    assert "10^4000 parameters" in err and len(err) < 300
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_long_out_path_is_quoted_short(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = str(blocker / ("d" * 3000))
+    status = cli.main(["train", "--out", out])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, "is not a folder")
+    assert len(err) < 400
+
+
+@pytest.mark.parametrize("model", ["/dev/zero", "/dev/urandom", "pipe", "big.json"])
+def test_predict_refuses_devices_pipes_and_huge_files_at_once(tmp_path, model):
+    if model.startswith("/dev/") and not os.path.exists(model):
+        pytest.skip(f"{model} does not exist here")
+    if model == "pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no named pipes on this system")
+        os.mkfifo(tmp_path / "pipe")  # nobody writes: opening it for reading would block
+    with open(tmp_path / "big.json", "wb") as file:
+        file.truncate(2**30)  # a sparse 1 GiB file
+    # the timeout turns a hang (a pipe) or a read to the end of /dev/zero into a failure
+    result = run_cli("predict", model, "0.5", "-0.25", cwd=tmp_path, timeout=60)
+    assert_one_line_error(result.returncode, result.stderr, 2, f"cannot read model file '{model}'")
+    expected = "more than the 64 MiB limit" if model == "big.json" else "not a regular file"
+    assert expected in result.stderr
+
+
+TINY_TRAIN = ["train", "--layers", "2", "--epochs", "1", "--samples", "20", "--no-progress"]
+
+
+def test_train_over_a_private_model_keeps_it_private(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.json").write_text("old")
+    os.chmod(tmp_path / "run" / "model.json", 0o600)
+    assert cli.main([*TINY_TRAIN, "--out", str(tmp_path / "run")]) == 0
+    assert MLP.load(tmp_path / "run" / "model.json").sizes == [2, 1]
+    assert os.stat(tmp_path / "run" / "model.json").st_mode & 0o777 == 0o600
+
+
+def test_train_over_a_read_only_model_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.json").write_text("old")
+    os.chmod(tmp_path / "run" / "model.json", 0o444)
+    status = cli.main([*TINY_TRAIN, "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert_one_line_error(
+        status, captured.err, 2, "'model.json': the file is read-only (mode 0444)"
+    )
+    assert captured.out == ""  # no training
+    assert os.listdir(tmp_path / "run") == ["model.json"]
+    assert (tmp_path / "run" / "model.json").read_text() == "old"
+
+
+def test_a_full_disk_during_train_names_the_model_in_out_not_the_staging_folder(
+    tmp_path, monkeypatch, capsys
+):
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    out = tmp_path / "run"
+    assert cli.main([*TINY_TRAIN, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"tinygrad-scalar: error: cannot write model file {out / 'model.json'}:"
+        " No space left on device\n"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+@pytest.mark.parametrize("option", ["--help", "--version"])
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_help_and_version_to_a_full_device_fail_and_say_so(tmp_path, option, unbuffered):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "tinygrad_scalar", option],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED=unbuffered),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    err = result.stderr
+    assert result.returncode == 1
+    assert (
+        err == "tinygrad-scalar: error: cannot write to standard output: No space left on device\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, cause",
+    [
+        (["--noise", "1e308"], "(the data overflowed: --noise 1e+308 made points infinite;"),
+        (["--noise", "1e200", "--loss", "mse"], "(the data overflowed: the loss at the initial"),
+        (["--l2", "1e308"], "(the L2 penalty overflowed: --l2 1e+308 times the initial sum"),
+        (["--lr", "1e300"], "(try a smaller learning rate than --lr 1e+300)"),
+    ],
+)
+def test_a_diverging_run_names_the_setting_that_overflowed(tmp_path, capsys, extra, cause):
+    argv = ["train", "--epochs", "2", "--samples", "20", "--no-progress", *extra]
+    status = cli.main([*argv, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert_one_line_error(status, err, 2, cause)
+    assert ("learning rate" in err) == ("--lr" in extra)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_final_loss_is_printed_in_fixed_precision(tmp_path, capsys):
+    # points near 1e100 give an mse near 1e199: finite, and Adam's steps stay finite
+    argv = ["train", "--loss", "mse", "--noise", "1e100", "--epochs", "1", "--samples", "20"]
+    assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("final loss")]
+    assert re.fullmatch(r"final loss: \d\.\d{5}e\+1\d\d", line), line

@@ -245,3 +245,9 @@ def test_load_names_returns_a_fresh_list():
 def test_load_names_rejects_an_unknown_list(which):
     with pytest.raises(ValueError, match="which must be 'all', 'female' or 'male'"):
         data.load_names(which)
+
+
+def test_bad_centers_are_quoted_short():
+    with pytest.raises(ValueError) as caught:
+        data.make_blobs(10, centers=[[0.0] * 5000, [1.0]])
+    assert "..." in str(caught.value) and len(str(caught.value)) < 300

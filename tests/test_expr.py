@@ -18,6 +18,7 @@ from tinygrad_scalar.expr import (
     names_used,
     parse,
     parse_bindings,
+    quote_input,
 )
 
 
@@ -138,7 +139,7 @@ def test_bindings_parse_in_order():
         ("x=nan", r"the value of 'x' must be a finite number, got 'nan'"),
         ("x=-inf", r"the value of 'x' must be a finite number, got '-inf'"),
         ("x=1e999", r"the value of 'x' must be a finite number, got '1e999'"),
-        ("x=" + "9" * 5000, r"must be a finite number, got '9{57}\.\.\.'$"),
+        ("x=" + "9" * 5000, r"must be a finite number, got '9{97}\.\.\.'$"),
     ],
 )
 def test_malformed_bindings_are_refused(pair, message):
@@ -210,3 +211,23 @@ def test_evaluating_the_deepest_accepted_expression_needs_no_recursion():
     finally:
         sys.setrecursionlimit(previous)
     assert result.data == -1.0  # an odd number of minus signs
+
+
+def test_messages_quote_at_most_about_100_characters_of_input():
+    long_name = "a" * 900
+    with pytest.raises(ExpressionError) as unknown:
+        parse(f"{long_name} + 1", names=["x"])
+    with pytest.raises(ExpressionError) as twice:
+        parse_bindings([f"{long_name}=1", f"{long_name}=2"])
+    with pytest.raises(ExpressionError) as missing:
+        parse_bindings([f"{long_name}="])
+    for caught in (unknown, twice, missing):
+        assert "aaa..." in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_quote_input_cuts_text_and_describes_numbers_too_long_to_print():
+    assert quote_input("x=1") == "'x=1'"
+    assert quote_input("y" * 500) == repr("y" * 97 + "...")
+    assert quote_input([0] * 1000).endswith("...") and len(quote_input([0] * 1000)) == 100
+    # repr() itself refuses ints over 4300 digits
+    assert quote_input(10**5000) == "<an integer of about 5,000 digits>"

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
+import time
 
 import pytest
 
-from tinygrad_scalar._files import StagedFolder, atomic_write, check_writable, usual_mode
+from tinygrad_scalar._files import (
+    MAX_READ_BYTES,
+    STALE_SECONDS,
+    FileRefused,
+    StagedFolder,
+    atomic_write,
+    check_writable,
+    read_limited,
+    usual_mode,
+)
 
 needs_proc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not os.path.isdir("/proc/self"),
@@ -152,3 +163,181 @@ def test_a_folder_that_refuses_new_entries_is_found_at_create_and_named():
     with pytest.raises(OSError) as caught:
         StagedFolder("/proc").create()
     assert caught.value.filename == "/proc"
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def test_read_limited_reads_a_regular_file(tmp_path):
+    (tmp_path / "m.json").write_bytes(b"{}")
+    assert read_limited(tmp_path / "m.json") == b"{}"
+
+
+@pytest.mark.parametrize(
+    "path, kind", [("/dev/zero", "a device"), ("/dev/urandom", "a device"), ("/", "a folder")]
+)
+def test_read_limited_refuses_what_is_not_a_regular_file(path, kind):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(FileRefused) as caught:
+        read_limited(path)
+    assert caught.value.reason == f"it is {kind}, not a regular file"
+    assert str(caught.value) == f"cannot read {path!r}: {caught.value.reason}"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_read_limited_refuses_a_named_pipe_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(FileRefused, match="named pipe"):
+        read_limited(tmp_path / "pipe")
+
+
+def test_read_limited_refuses_a_file_over_the_limit_before_reading(tmp_path):
+    sparse = tmp_path / "big.json"
+    with open(sparse, "wb") as file:
+        file.truncate(MAX_READ_BYTES + 1)  # sparse: no disk space, but stat says 64 MiB + 1
+    with pytest.raises(FileRefused, match="more than the 64 MiB limit"):
+        read_limited(sparse)
+    assert MAX_READ_BYTES == 64 * 1024 * 1024  # the README states this number
+
+
+@needs_proc
+def test_read_limited_stops_at_the_limit_when_stat_says_the_size_is_zero():
+    assert os.stat("/proc/self/maps").st_size == 0  # /proc files claim to be empty
+    with pytest.raises(FileRefused, match="more than the 100 bytes limit"):
+        read_limited("/proc/self/maps", limit=100)
+
+
+def test_read_limited_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        read_limited(tmp_path / "missing.json")
+    assert caught.value.filename == str(tmp_path / "missing.json")
+
+
+# --- replacing files: permissions, links, read-only files, leftovers, errors -------------------
+
+
+def write_with_atomic_write(path, text):
+    with atomic_write(path, "w") as file:
+        file.write(text)
+
+
+def write_with_staged_folder(path, text):
+    with StagedFolder(os.path.dirname(path)) as staging:
+        with open(os.path.join(staging.path, os.path.basename(path)), "w") as file:
+            file.write(text)
+        staging.publish()
+
+
+WRITERS = [write_with_atomic_write, write_with_staged_folder]
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_saving_over_a_private_file_keeps_it_private(tmp_path, write):
+    (tmp_path / "model.json").write_text("old")
+    os.chmod(tmp_path / "model.json", 0o600)
+    write(str(tmp_path / "model.json"), "new")
+    assert (tmp_path / "model.json").read_text() == "new"
+    assert stat.S_IMODE((tmp_path / "model.json").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_saving_to_a_symbolic_link_writes_the_file_it_points_to(tmp_path, write):
+    (tmp_path / "elsewhere").mkdir()
+    real = tmp_path / "elsewhere" / "real.json"
+    real.write_text("old")
+    (tmp_path / "model.json").symlink_to(real)
+    write(str(tmp_path / "model.json"), "new")
+    assert (tmp_path / "model.json").is_symlink()  # the link stays a link
+    assert real.read_text() == "new"
+    assert os.listdir(tmp_path / "elsewhere") == ["real.json"]
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_saving_over_a_read_only_file_is_refused_even_for_root(tmp_path, write):
+    (tmp_path / "model.json").write_text("old")
+    os.chmod(tmp_path / "model.json", 0o444)  # root could replace it: os.access says yes
+    with pytest.raises(PermissionError) as caught:
+        write(str(tmp_path / "model.json"), "new")
+    assert caught.value.filename == str(tmp_path / "model.json")
+    assert "read-only (mode 0444)" in str(caught.value)
+    assert (tmp_path / "model.json").read_text() == "old"
+    assert os.listdir(tmp_path) == ["model.json"]
+
+
+def test_check_writable_refuses_a_read_only_file_before_any_work(tmp_path):
+    (tmp_path / "f.svg").write_text("old")
+    os.chmod(tmp_path / "f.svg", 0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        check_writable(tmp_path / "f.svg")
+
+
+def make_leftover(path, folder=False, age=STALE_SECONDS + 60):
+    if folder:
+        os.mkdir(path)
+        with open(os.path.join(path, "model.json"), "w") as file:
+            file.write("half")
+    else:
+        with open(path, "w") as file:
+            file.write("half")
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
+def test_temporary_files_of_a_killed_write_are_removed_by_the_next(tmp_path):
+    old = make_leftover(tmp_path / ".model.json.k1ll3d_1.tmp")
+    recent = make_leftover(tmp_path / ".model.json.runn1ng2.tmp", age=5)
+    other = make_leftover(tmp_path / ".notes.txt.abcdefgh.tmp")  # another file's
+    write_with_atomic_write(tmp_path / "model.json", "new")
+    assert not old.exists()
+    assert recent.exists() and other.exists()
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="file locks are POSIX here")
+def test_an_old_temporary_file_still_locked_by_a_live_writer_is_kept(tmp_path):
+    import fcntl
+
+    busy = make_leftover(tmp_path / ".model.json.w0rk1ng_.tmp")
+    with open(busy) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what atomic_write holds while it writes
+        write_with_atomic_write(tmp_path / "model.json", "new")
+        assert busy.exists()
+
+
+def test_staging_folders_of_a_killed_run_are_removed_by_the_next(tmp_path):
+    beside = make_leftover(tmp_path / ".run.k1ll3d_1", folder=True)
+    with StagedFolder(tmp_path / "run") as staging:
+        staging.publish()
+    assert not beside.exists()
+    inside = make_leftover(tmp_path / "run" / ".staging-k1ll3d_2", folder=True)
+    recent = make_leftover(tmp_path / "run" / ".staging-runn1ng3", folder=True, age=5)
+    with StagedFolder(tmp_path / "run") as staging:
+        staging.publish()
+    assert not inside.exists() and recent.exists()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_failed_fsync_names_the_destination(tmp_path, monkeypatch, code):
+    def failing_fsync(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError) as caught:
+        write_with_atomic_write(tmp_path / "model.json", "new")
+    assert caught.value.errno == code
+    assert caught.value.filename == str(tmp_path / "model.json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_write_inside_a_staging_folder_names_the_file_in_out(tmp_path, monkeypatch):
+    def failing_fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    out = tmp_path / "run"
+    with pytest.raises(OSError) as caught:
+        with StagedFolder(out) as staging:
+            write_with_atomic_write(os.path.join(staging.path, "model.json"), "new")
+    assert caught.value.filename == os.path.join(str(out), "model.json")
+    assert os.listdir(tmp_path) == []

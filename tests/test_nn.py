@@ -575,3 +575,67 @@ def test_to_torch_without_torch_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(ImportError, match="pip install torch"):
         MLP(2, [1], seed=0).to_torch()
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("format", "f" * 10_000), ("class", ["MLP"] * 5000), ("activation", "r" * 10_000)],
+)
+def test_a_long_value_in_a_model_file_gives_a_short_message(tmp_path, field, value):
+    MLP(2, [2, 1], seed=0).save(tmp_path / "m.json")
+    payload = json.loads((tmp_path / "m.json").read_text())
+    payload[field] = value
+    (tmp_path / "m.json").write_text(json.dumps(payload))
+    with pytest.raises(ValueError) as caught:
+        MLP.load(tmp_path / "m.json")
+    assert "..." in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_load_refuses_a_file_over_64_mib_before_reading_it(tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as file:
+        file.truncate(64 * 1024 * 1024 + 1)  # sparse: takes no disk space
+    with pytest.raises(ValueError) as caught:
+        MLP.load(big)
+    assert str(caught.value) == (
+        f"cannot read model file {str(big)!r}: it is 64 MiB, more than the 64 MiB limit"
+    )
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/"])
+def test_load_refuses_a_device_or_a_folder_at_once(path):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(ValueError, match="not a regular file"):
+        MLP.load(path)
+
+
+def test_save_keeps_a_private_file_private_and_follows_a_link(tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    os.chmod(tmp_path / "real.json", 0o600)
+    os.symlink("real.json", tmp_path / "model.json")
+    MLP(2, [3, 1], seed=0).save(tmp_path / "model.json")
+    assert os.path.islink(tmp_path / "model.json")
+    assert MLP.load(tmp_path / "real.json").sizes == [3, 1]
+    assert os.stat(tmp_path / "real.json").st_mode & 0o777 == 0o600
+
+
+def test_save_refuses_a_read_only_file(tmp_path):
+    (tmp_path / "model.json").write_text("old")
+    os.chmod(tmp_path / "model.json", 0o444)
+    with pytest.raises(OSError) as caught:
+        MLP(2, [3, 1], seed=0).save(tmp_path / "model.json")
+    assert str(caught.value) == (
+        f"cannot write model file {tmp_path / 'model.json'}: the file is read-only (mode 0444)"
+    )
+    assert (tmp_path / "model.json").read_text() == "old"
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1"])
+def test_a_model_file_version_must_be_the_integer_1(tmp_path, version):
+    MLP(2, [2, 1], seed=0).save(tmp_path / "m.json")
+    payload = json.loads((tmp_path / "m.json").read_text())
+    payload["version"] = version
+    (tmp_path / "m.json").write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="unsupported format version"):
+        MLP.load(tmp_path / "m.json")

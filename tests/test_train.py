@@ -400,3 +400,12 @@ def test_plots_without_matplotlib_say_how_to_install_it(trained, monkeypatch):
     monkeypatch.setattr(plot, "_figure_class", None)  # forget the class made by earlier tests
     with pytest.raises(ImportError, match=r"pip install tinygrad-scalar\[plot\]"):
         plot.plot_history(trained[1])
+
+
+def test_an_unknown_loss_or_optimizer_is_quoted_short():
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [2, 1], seed=0)
+    for options in ({"loss": "l" * 5000}, {"optimizer": "o" * 5000}):
+        with pytest.raises(ValueError) as caught:
+            fit(model, X, y, epochs=1, **options)
+        assert "..." in str(caught.value) and len(str(caught.value)) < 300

@@ -15,6 +15,7 @@ moved into place only when every file is complete; an error or an interrupt remo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -22,7 +23,7 @@ import sys
 import threading
 from typing import Any, Callable, NoReturn, Sequence
 
-from ._files import StagedFolder
+from ._files import StagedFolder, check_replaceable
 from .expr import quote_input
 
 PROG = "tinygrad-scalar"
@@ -70,6 +71,11 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse ignores a failed write, so `--help > /dev/full` would report success
+        if message:
+            (file or sys.stderr).write(message)
 
 
 # --- argument types: each error names what is wrong with the value ----------------------------
@@ -244,26 +250,38 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
     if not out:
         raise BadInput("--out must name a folder, got ''")
     if os.path.exists(out) and not os.path.isdir(out):
-        raise BadInput(f"--out {out!r} exists and is not a folder")
+        raise BadInput(f"--out {quote_input(out)} exists and is not a folder")
     if os.path.islink(out) and not os.path.exists(out):
         raise BadInput(
-            f"--out {out!r} is a symbolic link to {os.readlink(out)!r}, which is missing"
+            f"--out {quote_input(out)} is a symbolic link to {quote_input(os.readlink(out))},"
+            " which is missing"
         )
     for name in names:
         if os.path.isdir(os.path.join(out, name)):
-            raise BadInput(f"--out {out!r}: {os.path.join(out, name)!r} is a folder")
+            raise BadInput(f"--out {quote_input(out)}: {quote_input(name)} is a folder")
+        try:  # a read-only file there is refused now, not replaced after training
+            check_replaceable(os.path.join(out, name))
+        except OSError as error:
+            raise BadInput(
+                f"--out {quote_input(out)}: cannot replace {quote_input(name)}:"
+                f" {error.strerror or error}"
+            ) from None
     ancestor = os.path.abspath(out)
     while not os.path.exists(ancestor):
         ancestor = os.path.dirname(ancestor)
     if not os.path.isdir(ancestor):
-        raise BadInput(f"--out {out!r}: {ancestor!r} is not a folder")
+        raise BadInput(f"--out {quote_input(out)}: {quote_input(ancestor)} is not a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise BadInput(f"--out {out!r}: no permission to write in {ancestor!r}")
+        raise BadInput(
+            f"--out {quote_input(out)}: no permission to write in {quote_input(ancestor)}"
+        )
     folder = StagedFolder(out)
     try:
         folder.create()
     except OSError as error:
-        raise BadInput(f"--out {out!r}: cannot write there ({error.strerror or error})") from None
+        raise BadInput(
+            f"--out {quote_input(out)}: cannot write there ({error.strerror or error})"
+        ) from None
     return folder
 
 
@@ -299,6 +317,11 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
 
 
 # --- subcommands ------------------------------------------------------------------------------
+
+
+def _loss_text(loss: float) -> str:
+    """A loss in fixed precision: 0.0123, 1.235e+300 (not 300 digits), nan."""
+    return f"{loss:.4f}" if abs(loss) < 1e6 else f"{loss:.6g}"
 
 
 def _report_accuracy(name: str, value: float, count: int) -> str:
@@ -340,7 +363,7 @@ def _demo(args: argparse.Namespace, staging: str) -> list[str]:
         compile=True,
     )
     final = accuracy(model, X, y)
-    print(f"final loss: {history.train_loss[-1]:.4f}")
+    print(f"final loss: {_loss_text(history.train_loss[-1])}")
     print(_report_accuracy("final accuracy", final, len(X)))
     model.save(os.path.join(staging, "model.json"))
     notes = _write_pictures(staging, model, history, X, y)
@@ -361,6 +384,14 @@ def _dataset(args: argparse.Namespace) -> tuple[list, list]:
         std = {} if args.noise is None else {"std": args.noise}
         return data.make_blobs(args.samples, centers=args.classes, seed=args.seed, **std)
     return data.make_spiral(args.samples, classes=args.classes, seed=args.seed, **noise)
+
+
+def _count(number: int) -> str:
+    """A count for a message: 12,345, or its order of magnitude when it is enormous (a
+    4,000-digit --layers width gives an 8,000-digit parameter count)."""
+    if number < 10**15:
+        return f"{number:,}"
+    return f"about 10^{int(number.bit_length() * math.log10(2))}"
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -386,7 +417,8 @@ def run_train(args: argparse.Namespace) -> int:
     parameters = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))
     if parameters > MAX_PARAMETERS:
         raise BadInput(
-            f"--layers {','.join(map(str, args.layers))} gives {parameters:,} parameters;"
+            f"--layers {quote_input(','.join(map(str, args.layers)))} gives"
+            f" {_count(parameters)} parameters;"
             f" this scalar engine takes at most {MAX_PARAMETERS:,}"
         )
     with _open_out_dir(args.out, TRAIN_FILES) as out:
@@ -428,8 +460,8 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
         progress=not args.no_progress,
         compile=args.compile,
     )
-    print(f"final loss: {history.train_loss[-1]:.4f}")
-    _check_converged(model, args)
+    print(f"final loss: {_loss_text(history.train_loss[-1])}")
+    _check_converged(model, args, loss, X_train, y_train)
     # the history's train accuracy is taken before each step: measure the final model
     print(_report_accuracy("train accuracy", accuracy(model, X_train, y_train), len(X_train)))
     print(_report_accuracy("test accuracy", history.test_accuracy[-1], len(X_test)))
@@ -437,15 +469,41 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
     return _write_pictures(staging, model, history, X, y)
 
 
-def _check_converged(model: Any, args: argparse.Namespace) -> None:
+def _check_converged(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> None:
     """A model whose weights overflowed is not worth saving: say which setting to change."""
     for name, parameter in model.named_parameters():
         if not math.isfinite(parameter.data):
-            lr = f"--lr {args.lr}" if args.lr is not None else "the default --lr"
             raise BadInput(
                 f"training diverged: parameter {name} became {parameter.data};"
-                f" nothing was written (try a smaller learning rate than {lr})"
+                f" nothing was written ({_divergence_cause(model, args, loss, X, y)})"
             )
+
+
+def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> str:
+    """Why training overflowed, judged from what was there before the first step: the data
+    (--noise), the L2 penalty (--l2), or else the learning rate."""
+    from .nn import MLP
+    from .train import evaluate
+
+    largest = max(abs(coordinate) for row in X for coordinate in row)
+    if not math.isfinite(largest):
+        noise = "the noise" if args.noise is None else f"--noise {args.noise:g}"
+        return f"the data overflowed: {noise} made points infinite; use a smaller --noise"
+    # the same initial weights as the diverged model (same seed), before any step
+    initial = MLP(2, model.sizes, activation=args.activation, seed=args.seed)
+    if not math.isfinite(evaluate(initial, X, y, loss).loss):
+        return (
+            f"the data overflowed: the loss at the initial weights is not finite, with points"
+            f" as large as {largest:.3g}; use a smaller --noise"
+        )
+    squares = sum(p.data * p.data for p in initial.parameters())
+    if not math.isfinite(args.l2 * squares):
+        return (
+            f"the L2 penalty overflowed: --l2 {args.l2:g} times the initial sum of squared"
+            f" weights ({squares:.3g}) is not finite; use a smaller --l2"
+        )
+    given = f"--lr {args.lr:g}" if args.lr is not None else "the default --lr"
+    return f"try a smaller learning rate than {given}"
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -466,10 +524,12 @@ def run_predict(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise BadInput(str(error)) from None
     except OSError as error:  # missing, a folder, unreadable
-        raise BadInput(f"cannot read model {args.model!r}: {error.strerror or error}") from None
+        raise BadInput(
+            f"cannot read model {quote_input(args.model)}: {error.strerror or error}"
+        ) from None
     if len(features) != model.nin:
         raise BadInput(
-            f"model {args.model} takes {model.nin} inputs, got {len(features)}:"
+            f"model {quote_input(args.model)} takes {model.nin} inputs, got {len(features)}:"
             f" {quote_input(' '.join(args.features))}"
         )
     (output,) = predict(model, [features])
@@ -491,6 +551,29 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    return _flush_standard_output(_run(argv))
+
+
+def _flush_standard_output(status: int) -> int:
+    """Make sure what was printed reached standard output: a full disk or /dev/full
+    (`--help > /dev/full`) is an error to report, not a success."""
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        print(
+            f"{PROG}: error: cannot write to standard output: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        # what is still buffered would fail again when Python exits, with a traceback
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return status if status != EXIT_OK else EXIT_FAILURE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     previous_handler = _catch_sigterm()
     try:
         parser = build_parser()
@@ -516,7 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.errno is None:  # a message already written for the user
             print(f"{PROG}: error: {error}", file=sys.stderr)
         else:
-            where = f" {error.filename}" if error.filename else ""
+            # our own files are always named; an unnamed write is a print (--help > /dev/full)
+            where = f" {error.filename}" if error.filename else " to standard output"
             print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILURE
     finally:

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Iterator, Sequence, Union
 
 from ._checks import binary_classes, check_int, check_number, finite_float, make_rng
+from .expr import quote_input
 
 Seed = Union[int, None, random.Random]
 Dataset = tuple[list[list[float]], list]
@@ -97,7 +98,7 @@ def make_circles(n: int = 100, noise: float = 0.05, factor: float = 0.5, seed: S
     noise = check_number(noise, "noise")
     inner_radius = finite_float(factor)
     if inner_radius is None or not 0 < inner_radius < 1:
-        raise ValueError(f"factor must be a number with 0 < factor < 1, got {factor!r:.60}")
+        raise ValueError(f"factor must be a number with 0 < factor < 1, got {quote_input(factor)}")
     rng = make_rng(seed)
     X: list[list[float]] = []
     y: list[int] = []
@@ -140,12 +141,12 @@ def make_blobs(
             points = [[float(c) for c in center] for center in centers]  # type: ignore[union-attr]
         except (TypeError, ValueError, OverflowError):
             raise ValueError(
-                f"centers must be a count or a list of coordinate lists, got {centers!r}"
+                f"centers must be a count or a list of coordinate lists, got {quote_input(centers)}"
             ) from None
         if not points or not points[0] or any(len(p) != len(points[0]) for p in points):
             raise ValueError(
                 "centers must be a non-empty list of coordinate lists of one length, "
-                f"got {centers!r}"
+                f"got {quote_input(centers)}"
             )
     rng = make_rng(seed)
     X: list[list[float]] = []
@@ -277,7 +278,7 @@ def train_test_split(
     fraction = finite_float(test_fraction)
     if fraction is None or not 0 < fraction < 1:
         raise ValueError(
-            f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r:.60}"
+            f"test_fraction must be between 0 and 1 (exclusive), got {quote_input(test_fraction)}"
         )
     order = list(range(n))
     make_rng(seed).shuffle(order)

@@ -111,7 +111,7 @@ def check_name(name: str) -> str:
     if not normalised.isidentifier() or keyword.iskeyword(normalised):
         raise ExpressionError(f"{quote_input(name)} is not a valid variable name")
     if normalised in FUNCTIONS:
-        raise ExpressionError(f"{name!r} is a function name and cannot be a variable")
+        raise ExpressionError(f"{quote_input(name)} is a function name and cannot be a variable")
     return normalised
 
 
@@ -162,6 +162,8 @@ def _check(tree: ast.Expression, text: str, names: set[str]) -> None:
                 raise _fail(text, node, f"{kind} are not allowed")
             if isinstance(value, int) and not math.isfinite(_int_as_float(value)):
                 raise _fail(text, node, "number too large")
+            if isinstance(value, float) and not math.isfinite(value):  # 1e999 reads as inf
+                raise _fail(text, node, "not a finite number")
         elif isinstance(node, ast.Name):
             if node.id not in names:
                 if node.id in FUNCTIONS:
@@ -169,7 +171,8 @@ def _check(tree: ast.Expression, text: str, names: set[str]) -> None:
                 raise _fail(
                     text,
                     node,
-                    f"unknown name {node.id!r} (bind it on the command line, {node.id}=VALUE)",
+                    f"unknown name {quote_input(node.id)}"
+                    f" (bind it on the command line, {shorten_input(node.id, 20)}=VALUE)",
                 )
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in _BINARY_OPERATORS:
@@ -296,7 +299,8 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
         name = check_name(name)
         if not text.strip():
             raise ExpressionError(
-                f"missing value for {name!r} in {quote_input(pair)}: write {name}=NUMBER"
+                f"missing value for {quote_input(name, 20)} in {quote_input(pair)}:"
+                f" write {shorten_input(name, 20)}=NUMBER"
             )
         try:
             value = float(text)
@@ -306,15 +310,36 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
             ) from None
         if not math.isfinite(value):
             raise ExpressionError(
-                f"the value of {name!r} must be a finite number, got {quote_input(text)}"
+                f"the value of {quote_input(name)} must be a finite number, got {quote_input(text)}"
             )
         if name in bindings:
-            raise ExpressionError(f"{name!r} is given twice")
+            raise ExpressionError(f"{quote_input(name)} is given twice")
         bindings[name] = value
     return bindings
 
 
-def quote_input(text: str, limit: int = 60) -> str:
-    """`text` quoted for an error message, cut to about `limit` characters so that a huge
-    argument still gives a short one-line message: quote_input("x=1") == "'x=1'"."""
-    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
+QUOTE_LIMIT = 100  # characters of user input an error message quotes, at most
+
+
+def shorten_input(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` cut to `limit` characters (ending in "...") when longer, for messages that show
+    it unquoted, such as a hint "write x=NUMBER"."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def quote_input(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """`value` quoted for an error message, cut to about `limit` characters so that a huge
+    argument still gives a short one-line message: quote_input("x=1") == "'x=1'".
+
+    Text is cut before quoting (the quotes stay balanced); anything else is shown by its
+    repr, cut the same way. An int too long to print (Python refuses more than 4300 digits)
+    is described by its size instead. This is the one place messages shorten user input.
+    """
+    if isinstance(value, str):
+        return repr(shorten_input(value, limit))
+    try:
+        text = repr(value)
+    except ValueError:  # int -> str refuses very long numbers
+        digits = round(abs(value).bit_length() * math.log10(2)) if isinstance(value, int) else 0
+        return f"<an integer of about {digits:,} digits>" if digits else "<unprintable value>"
+    return shorten_input(text, limit)

@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(error), EXIT_BAD_INPUT)
     except OSError as error:  # names the file asked for, not a temporary one
         return _error(
-            f"cannot write {args.output!r}: {error.strerror or error}", EXIT_CANNOT_RENDER
+            f"cannot write {quote_input(args.output)}: {error.strerror or error}",
+            EXIT_CANNOT_RENDER,
         )
     except (RendererUnavailable, RenderError) as error:
-        return _error(f"cannot write {args.output!r}: {error}", EXIT_CANNOT_RENDER)
+        return _error(f"cannot write {quote_input(args.output)}: {error}", EXIT_CANNOT_RENDER)
     print(f"wrote {output}")
     if not args.no_open and _can_open_viewer():
         _open_viewer(output)
@@ -131,16 +132,22 @@ def _output_problem(text: str) -> str | None:
     if not text:
         return "-o must name a file, got ''"
     if text.endswith(("/", os.sep)):
-        return f"cannot write {text!r}: it names a folder (a file name is needed)"
+        return f"cannot write {quote_input(text)}: it names a folder (a file name is needed)"
     output = Path(text)
     if output.suffix.lower() not in SUFFIX_FORMATS:
         known = ", ".join(SUFFIX_FORMATS)
-        return f"cannot write {text!r}: unknown format {output.suffix!r} (use {known})"
+        return (
+            f"cannot write {quote_input(text)}: unknown format {quote_input(output.suffix)}"
+            f" (use {known})"
+        )
     try:
         if not output.parent.is_dir():
-            return f"cannot write {text!r}: folder {str(output.parent)!r} does not exist"
+            return (
+                f"cannot write {quote_input(text)}:"
+                f" folder {quote_input(str(output.parent))} does not exist"
+            )
         if output.is_dir():
-            return f"cannot write {text!r}: it is a folder"
+            return f"cannot write {quote_input(text)}: it is a folder"
         check_writable(output)
     except OSError as error:  # a name too long, a loop of symbolic links, no permission
         return f"cannot write {quote_input(text)}: {error.strerror or error}"

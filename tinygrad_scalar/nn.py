@@ -27,8 +27,9 @@ import random
 from typing import Any, Iterable, Sequence
 
 from ._checks import check_int, finite_float, is_number, make_rng
-from ._files import atomic_write
+from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
 from .engine import Value, dot
+from .expr import quote_input
 from .losses import softmax
 
 FORMAT_NAME = "tinygrad_scalar"
@@ -51,7 +52,9 @@ _ACTIVATION_FUNCTIONS = {
 
 def _check_choice(what: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+        raise ValueError(
+            f"unknown {what} {quote_input(value)}; choose one of: {', '.join(choices)}"
+        )
     return value
 
 
@@ -141,11 +144,16 @@ class Module:
         for name in expected:
             value = state[name]
             if not is_number(value):
-                raise ValueError(f"state dict value for {name!r} is not a number: {value!r:.40}")
+                raise ValueError(
+                    f"state dict value for {quote_input(name)} is not a number:"
+                    f" {quote_input(value)}"
+                )
             weights[name] = finite_float(value)
             if weights[name] is None:
                 problem = "not finite" if isinstance(value, float) else "too large for a float"
-                raise ValueError(f"state dict value for {name!r} is {problem}: {value!r:.40}")
+                raise ValueError(
+                    f"state dict value for {quote_input(name)} is {problem}: {quote_input(value)}"
+                )
         for name, p in named:
             p.data = weights[name]
 
@@ -172,25 +180,29 @@ class Module:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Module:
         """Rebuild a model saved with save(). A missing, unreadable, corrupt or mismatched
-        file raises ValueError naming the file and what is wrong."""
+        file raises ValueError naming the file and what is wrong. Only a regular file of at
+        most MAX_READ_BYTES (64 MiB) is read: a folder, a device, a named pipe or a larger
+        file is refused before anything is read."""
         path = os.fspath(path)
+        name = quote_input(path)
         try:
-            with open(path, encoding="utf-8") as f:
-                payload = json.load(f)
+            payload = json.loads(read_limited(path, MAX_READ_BYTES).decode("utf-8"))
+        except FileRefused as e:
+            raise ValueError(f"cannot read model file {name}: {e.reason}") from None
         except OSError as e:
-            raise ValueError(f"cannot read model file {path}: {e.strerror or e}") from None
+            raise ValueError(f"cannot read model file {name}: {e.strerror or e}") from None
         except UnicodeDecodeError:
-            raise ValueError(f"model file {path} is not UTF-8 text") from None
+            raise ValueError(f"model file {name} is not UTF-8 text") from None
         except json.JSONDecodeError as e:
             raise ValueError(
-                f"model file {path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+                f"model file {name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})"
             ) from None
         except (ValueError, RecursionError) as e:  # e.g. absurdly nested or huge numbers
-            raise ValueError(f"model file {path} is not valid JSON ({e})") from None
+            raise ValueError(f"model file {name} is not valid JSON ({e})") from None
         try:
             return cls.from_payload(payload)
         except (ValueError, TypeError, ArithmeticError) as e:  # ArithmeticError: a backstop
-            raise ValueError(f"model file {path}: {e}") from None
+            raise ValueError(f"model file {name}: {e}") from None
 
     @classmethod
     def from_payload(cls, payload: Any) -> Module:
@@ -198,14 +210,17 @@ class Module:
         if not isinstance(payload, dict):
             raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
         if payload.get("format") != FORMAT_NAME:
-            raise ValueError(f"not a {FORMAT_NAME} model (format is {payload.get('format')!r})")
-        if payload.get("version") != FORMAT_VERSION:
             raise ValueError(
-                f"unsupported format version {payload.get('version')!r}"
+                f"not a {FORMAT_NAME} model (format is {quote_input(payload.get('format'))})"
+            )
+        version = payload.get("version")
+        if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 equal 1
+            raise ValueError(
+                f"unsupported format version {quote_input(payload.get('version'))}"
                 f" (this version reads {FORMAT_VERSION})"
             )
         if payload.get("class") != cls.__name__:
-            raise ValueError(f"holds a {payload.get('class')!r}, not a {cls.__name__}")
+            raise ValueError(f"holds a {quote_input(payload.get('class'))}, not a {cls.__name__}")
         missing = [k for k in (*cls._config_keys(), "state_dict") if k not in payload]
         if missing:
             raise ValueError(f"missing fields: {', '.join(missing)}")

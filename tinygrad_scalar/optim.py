@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from ._checks import check_int, check_number, finite_float
 from .engine import Value
+from .expr import quote_input
 
 
 def _grad_of(p: Value) -> float:
@@ -30,11 +31,11 @@ def _check_hyper(name: str, value: Any) -> Any:
     """A hyperparameter read back from a state dict, checked as the constructors check it."""
     if name == "nesterov":
         if not isinstance(value, bool):
-            raise ValueError(f"nesterov must be true or false, got {value!r:.60}")
+            raise ValueError(f"nesterov must be true or false, got {quote_input(value)}")
         return value
     if name == "betas":
         if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise ValueError(f"betas must be a pair of numbers, got {value!r:.60}")
+            raise ValueError(f"betas must be a pair of numbers, got {quote_input(value)}")
         return tuple(check_number(b, f"beta{i}", 0.0, 1.0) for i, b in enumerate(value, 1))
     return check_number(value, name)
 
@@ -197,7 +198,7 @@ class Adam(Optimizer):
         try:
             beta1, beta2 = betas
         except (TypeError, ValueError):
-            raise ValueError(f"betas must be a pair of numbers, got {betas!r}") from None
+            raise ValueError(f"betas must be a pair of numbers, got {quote_input(betas)}") from None
         self.betas = (
             check_number(beta1, "beta1", 0.0, 1.0),
             check_number(beta2, "beta2", 0.0, 1.0),
@@ -311,9 +312,13 @@ class LinearLR(LRScheduler):
     ) -> None:
         start, end = finite_float(start_factor), finite_float(end_factor)
         if start is None or not 0 < start <= 1:
-            raise ValueError(f"start_factor must be a number in (0, 1], got {start_factor!r:.60}")
+            raise ValueError(
+                f"start_factor must be a number in (0, 1], got {quote_input(start_factor)}"
+            )
         if end is None or not 0 <= end <= 1:
-            raise ValueError(f"end_factor must be a number in [0, 1], got {end_factor!r:.60}")
+            raise ValueError(
+                f"end_factor must be a number in [0, 1], got {quote_input(end_factor)}"
+            )
         self.start_factor, self.end_factor = start, end
         self.total_iters = check_int(total_iters, "total_iters")
         super().__init__(optimizer)

