@@ -491,3 +491,146 @@ def test_cache_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert render.wasm_cache_dir() == tmp_path / "home" / ".cache" / "tinygrad_scalar"
+
+
+# --- drawings fit for slides ------------------------------------------------------------------
+
+
+def text_positions(svg: str) -> list[tuple[float, float, str]]:
+    """(x, y, text) of every text element, top to bottom."""
+    root = ET.fromstring(svg)
+    found = [
+        (float(t.get("x")), float(t.get("y")), (t.text or "").replace("\xa0", " "))
+        for t in root.iter(f"{SVG_NS}text")
+    ]
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def test_collapsed_mlp_keeps_its_neurons_in_index_order(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [16, 16, 1], seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    texts = text_positions(draw(out, params=model, collapse=True).svg())
+    for layer in (0, 1):
+        prefix = f"layers.{layer}.neurons."
+        shown = [int(text[len(prefix) :]) for _, _, text in texts if text.startswith(prefix)]
+        assert shown == list(range(16)), (layer, shown)
+
+
+def test_a_dot_node_pairs_each_weight_with_its_input(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    neuron = nn.Neuron(3, activation="tanh", seed=3)
+    out = neuron([Value(1.0, "x0"), Value(-0.5, "x1"), Value(2.0, "x2")])
+    out.backward()
+    svg = draw(out, params=neuron).svg()
+    texts = [text for _, _, text in text_positions(svg)]
+    # the dot node names its terms, in order, with 0-based indices like the parameters'
+    terms = [text for text in texts if "·" in text or text == "+ b"]
+    assert terms == ["w0·x0", "w1·x1", "w2·x2", "+ b"]
+    # each term's weight and input are drawn next to each other, top to bottom
+    names = [text for text in texts if text in ("w.0", "w.1", "w.2", "x0", "x1", "x2", "b")]
+    assert names == ["w.0", "x0", "w.1", "x1", "w.2", "x2", "b"]
+    # and their edges enter that term's field
+    edges = [
+        (g.find(f"{SVG_NS}title").text)
+        for g in ET.fromstring(svg).iter(f"{SVG_NS}g")
+        if g.get("class") == "edge"
+    ]
+    dot_source = draw(out, params=neuron).source
+    for term, names_in in enumerate([("w.0", "x0"), ("w.1", "x1"), ("w.2", "x2")]):
+        for name in names_in:
+            node = node_line(dot_source, name).split()[0]
+            assert any(e.startswith(f"{node}->") and e.endswith(f":t{term}") for e in edges)
+
+
+def dashed_labels(source: str) -> list[str]:
+    """The labels of the nodes drawn with a dashed border (the constants), in DOT order."""
+    import re
+
+    return [
+        m.group(1).strip('"')
+        for m in re.finditer(r"^\s*v\d+ \[label=(\S+) [^\n]*style=dashed", source, re.M)
+    ]
+
+
+def test_constants_are_drawn_without_a_gradient_row(renderer):
+    x, y = Value(1.0, "x"), Value(2.0, "y")
+    f = 2 * x * y
+    f.label = "f"
+    f.backward()
+    graph = draw(f)
+    texts = svg_texts(graph.svg())
+    assert "2" in texts  # the constant, written as a number
+    assert texts.count("grad 2.0000") == 2  # y and 2*x; not the constant (d f / d 2 = 2 too)
+    assert "grad 4.0000" in texts  # x
+    assert dashed_labels(graph.source) == ["2"]
+    # a graph that names no leaf draws every leaf as an input, with its gradient
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b
+    c.backward()
+    unnamed = svg_texts(draw(c).svg())
+    assert "grad -3.0000" in unnamed and "grad 2.0000" in unnamed
+
+
+def test_parameters_make_unnamed_inputs_constants():
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [2, 1], seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    assert dashed_labels(draw(out, params=model).source) == ["0.5", "-1"]
+
+
+def test_legend_lists_the_roles_the_drawing_uses(renderer):
+    x, y = Value(1.0, "x"), Value(2.0, "y")
+    f = 2 * x * y
+    f.label = "f"
+    f.backward()
+    assert "key" not in svg_texts(draw(f).svg())
+    texts = svg_texts(draw(f, legend=True).svg())
+    assert "key" in texts
+    for meaning in ("input", "constant (no gradient)", "computed value", "operation", "output"):
+        assert meaning in texts
+    assert "parameter" not in texts and "neuron (dot → activation)" not in texts
+    assert draw(f, legend=True).node_count == draw(f).node_count  # the key is not counted
+
+
+def test_jupyter_svg_scales_to_the_cell_width_and_keeps_its_proportions():
+    a, b, c = small_graph()
+    c.backward()
+    graph = draw(c)
+    plain = ET.fromstring(graph.svg())
+    fitted = ET.fromstring(graph._repr_mimebundle_()["image/svg+xml"])
+    assert fitted.get("width") == "100%" and fitted.get("height") is None
+    assert fitted.get("viewBox") == plain.get("viewBox")
+    assert f"max-width: {plain.get('width')}" in fitted.get("style")
+    assert ET.fromstring(graph._repr_svg_()).get("width") == "100%"
+
+
+@pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+def test_png_dpi_scales_the_picture(tmp_path, monkeypatch):
+    import struct
+
+    monkeypatch.delenv(render.RENDERER_ENV_VAR, raising=False)
+    _, _, c = small_graph()
+    c.backward()
+    graph = draw(c)
+
+    def png_size(path):
+        return struct.unpack(">II", path.read_bytes()[16:24])
+
+    width, height = png_size(graph.save(tmp_path / "plain.png"))
+    wide, tall = png_size(graph.save(tmp_path / "double.png", dpi=192))
+    assert abs(wide - 2 * width) <= 2 and abs(tall - 2 * height) <= 2
+
+
+def test_dpi_is_checked_before_rendering(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "render", lambda *a: pytest.fail("rendered"))
+    graph = draw(Value(1.0, "x") * 2)
+    with pytest.raises(ValueError, match="dpi must be between 10 and 1200, got 5"):
+        graph.save(tmp_path / "g.png", dpi=5)
+    with pytest.raises(TypeError, match="dpi must be a number"):
+        graph.save(tmp_path / "g.png", dpi="high")
+    with pytest.raises(ValueError, match="dpi applies to PNG only"):
+        graph.save(tmp_path / "g.svg", dpi=200)
+    assert os.listdir(tmp_path) == []
