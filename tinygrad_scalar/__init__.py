@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
 _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
+_LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
 
 
 def __getattr__(name: str) -> Any:
@@ -58,6 +59,7 @@ __all__ = [
     "dot",
     "draw",
     "enable_grad",
+    "explore",
     "grad",
     "gradcheck",
     "gradients",

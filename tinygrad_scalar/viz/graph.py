@@ -218,7 +218,8 @@ class Layout:
         one entry per time a parent is used; a neuron's entries run through its weighted
         sum, so they hold two factors (the activation's and the dot's);
     roles: {id(value): "parameter" | "input" | "constant" | "interior" | "neuron" |
-        "output"}; names: {id(value): its shown name, "" when it has none}.
+        "output"}; names: {id(value): its shown name, "" when it has none};
+    neurons: {id(box's output): (its dot node, its activation node or None)}.
     """
 
     values: list[Value]
@@ -227,6 +228,7 @@ class Layout:
     inputs: dict[int, list[tuple[Value, list[Any]]]]
     roles: dict[int, str]
     names: dict[int, str]
+    neurons: dict[int, tuple[Value, Value | None]]
 
 
 @dataclass
@@ -369,7 +371,7 @@ def build_drawing(
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"arrowsize": "0.7"},
     )
-    layout = Layout([], {}, {}, {}, {}, {})
+    layout = Layout([], {}, {}, {}, {}, {}, {})
 
     def node_id(node: Value) -> str:
         return f"v{index[id(node)]}"
@@ -390,7 +392,9 @@ def build_drawing(
         if id(node) in neurons:
             neuron = neurons[id(node)]
             layout.roles[id(node)] = "output" if node is root else "neuron"
+            layout.names[id(node)] = node.label or neuron.name
             layout.inputs[id(node)] = _neuron_inputs(neuron, absorbed)
+            layout.neurons[id(node)] = (neuron.weighted_sum, neuron.activation)
             digraph.node(node_id(node), **styler.neuron_attrs(neuron, marked))
             for parent in neuron.inputs:
                 edge(node_id(parent), node_id(node), marked and id(parent) in on_path)
@@ -468,9 +472,11 @@ def _neuron_inputs(neuron: _Neuron, absorbed: set[int]) -> list[tuple[Value, lis
 
 
 def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
-    """A boxed key with one sample node per role the drawing uses."""
+    """A boxed key with one small sample node per role the drawing uses, in one line (chained
+    by invisible edges, so it runs along the ranks like the graph does)."""
     with digraph.subgraph(name="cluster_legend") as key:
         key.attr(label="key", fontsize="10", style="rounded", color="#bbbbbb", labeljust="l")
+        previous = None
         for role in roles:
             attrs = {"style": "filled", "fillcolor": COLOURS[role], "shape": "box"}
             if role == "op":
@@ -479,7 +485,11 @@ def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
                 attrs["shape"] = "box3d"
             elif role == "constant":
                 attrs.update(style="dashed", color=CONSTANT_BORDER)
-            key.node(f"legend_{role}", _label(ROLE_MEANINGS[role]), fontsize="10", **attrs)
+            name = f"legend_{role}"
+            key.node(name, _label(ROLE_MEANINGS[role]), fontsize="9", height="0.3", **attrs)
+            if previous is not None:
+                key.edge(previous, name, style="invis")
+            previous = name
 
 
 # --- helpers --------------------------------------------------------------------------------
