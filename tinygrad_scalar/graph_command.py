@@ -30,6 +30,7 @@ from ._files import check_writable
 from .engine import Value
 from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings, quote_input
 from .viz import draw, explore
+from .viz.graph import check_dpi
 from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
 
 # -o FILE: a picture in one of the renderer's formats, or .html for the stepping page
@@ -65,6 +66,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "the forward and backward pass (.html); without it nothing is written",
     )
     parser.add_argument(
+        "--dpi",
+        type=float,
+        metavar="N",
+        help="resolution of a PNG (-o f.png) in dots per inch; Graphviz's default is 96, "
+        "192 draws it twice as large",
+    )
+    parser.add_argument(
         "--no-open",
         action="store_true",
         help="do not open the written file in a viewer (it is opened only from a terminal "
@@ -91,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(error), EXIT_BAD_INPUT)
 
     output = None
+    if getattr(args, "dpi", None) is not None and args.output is None:
+        return _error("--dpi needs -o FILE.png", EXIT_BAD_INPUT)
     if args.output is not None:
         # Every check that can fail happens before anything is computed or written.
         problem = _output_problem(args.output)
@@ -98,6 +108,16 @@ def run(args: argparse.Namespace) -> int:
             return _error(problem, EXIT_BAD_INPUT)
         output = Path(args.output)
         fmt = OUTPUT_FORMATS[output.suffix.lower()]
+        dpi = getattr(args, "dpi", None)
+        if dpi is not None:
+            if fmt != "png":
+                return _error(
+                    f"--dpi applies to PNG output only, not to {args.output!r}", EXIT_BAD_INPUT
+                )
+            try:
+                check_dpi(dpi)
+            except ValueError as error:
+                return _error(f"--{error}", EXIT_BAD_INPUT)
         if fmt != "dot":
             try:
                 choose_renderer("svg" if fmt == "html" else fmt)
@@ -121,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if fmt == "html":
             explore(result, max_nodes=2000).save(output)
         else:
-            draw(result, max_nodes=2000).save(output)
+            draw(result, max_nodes=2000).save(output, dpi=getattr(args, "dpi", None))
     except ValueError as error:  # too many nodes
         return _error(str(error), EXIT_BAD_INPUT)
     except OSError as error:  # names the file asked for, not a temporary one
