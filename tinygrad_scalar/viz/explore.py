@@ -288,13 +288,16 @@ def _number(x: Any) -> float:
 
 def _display_names(order: list[Value], layout: Layout, precision: int) -> dict[int, str]:
     """A name for every drawn value: its own, a constant's number, a short expression such as
-    (a*b), or t<k>. Unique names are not needed: the page marks the node it talks about."""
+    (a*b) or (w·x+b), or t<k>. Unique names are not needed: the page marks the node it
+    talks about."""
     names: dict[int, str] = {}
     for k, node in enumerate(order, start=1):
         name = layout.names.get(id(node), "")
         if not name and layout.roles[id(node)] == "constant":
             value = node.data
             name = f"{value:.{max(precision, 1)}g}"
+        if not name and node.op == "dot" and id(node) not in layout.neurons:
+            name = "(w·x+b)" if len(node.parents) % 2 else "(w·x)"
         if not name and node.parents and id(node) not in layout.neurons:
             parts = [names.get(id(p)) for p in node.parents]
             if all(parts):
