@@ -634,3 +634,17 @@ def test_dpi_is_checked_before_rendering(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="dpi applies to PNG only"):
         graph.save(tmp_path / "g.svg", dpi=200)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_uncollapsed_mlp_draws_each_layers_weights_in_order(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [16, 16, 1], seed=0)
+    out = model([Value(0.5, "x0"), Value(-1.0, "x1")])
+    out.backward()
+    texts = [text for _, _, text in text_positions(draw(out, params=model).svg())]
+    names = [name for name, _ in model.named_parameters()]
+    for layer in range(3):
+        prefix = f"layers.{layer}."
+        # top to bottom: neurons.0.w.0, neurons.0.w.1, ..., neurons.0.b, neurons.1.w.0, ...
+        expected = [name for name in names if name.startswith(prefix)]
+        assert [text for text in texts if text.startswith(prefix)] == expected
