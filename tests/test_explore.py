@@ -220,6 +220,14 @@ def open_page(browser, tmp_path):
             java_script_enabled=scripts, viewport={"width": 1100, "height": 800}
         )
         contexts.append(context)
+        # offline: any request that is not for the page's own file fails at once (and shows
+        # up as a console error, which the tests assert there is none of)
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith("file:") else route.abort()
+            ),
+        )
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -420,3 +428,34 @@ def test_constants_step_without_a_gradient_row(open_page):
     assert constant.query_selector("[data-part=grad]") is None
     assert "constant (no gradient)" in page.text_content("svg")
     assert errors == []
+
+
+def test_it_works_in_nbconverts_html_export(open_page):
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert", reason="nbconvert comes with JupyterLab")
+    L, _ = karpathy_graph()
+    g, _ = shared_graph()
+    notebook = nbformat.v4.new_notebook()
+    for root in (L, g):  # two outputs, as two cells would give
+        cell = nbformat.v4.new_code_cell("explore(...)")
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "display_data",
+                data={"text/html": explore(root)._repr_html_(), "text/plain": "<Explorer>"},
+            )
+        ]
+        notebook.cells.append(cell)
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    page, errors = open_page(body)
+    first, second = page.query_selector_all(".tgs-explorer")
+    first.query_selector("[data-action=end]").click()
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    last_steps = {  # the last step is the first value in topological order
+        "a": "dL/da = dL/de · ∂e/∂a = -2.0000 × -3.0000 = 6.0000",
+        "f": "dL/df = dL/dL · ∂L/∂f = 1.0000 × 4.0000 = 4.0000",
+    }
+    first_value = ts.topological_order(L)[0].label
+    assert first.query_selector("[data-role=explain]").inner_text() == last_steps[first_value]
+    assert second.query_selector("[data-role=step]").inner_text().startswith("step 0 of")
+    # nbconvert's page asks the network for its own scripts (which fail offline); ours do not
+    assert not [e for e in errors if "Failed to load resource" not in e]
