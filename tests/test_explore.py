@@ -459,3 +459,29 @@ def test_it_works_in_nbconverts_html_export(open_page):
     assert second.query_selector("[data-role=step]").inner_text().startswith("step 0 of")
     # nbconvert's page asks the network for its own scripts (which fail offline); ours do not
     assert not [e for e in errors if "Failed to load resource" not in e]
+
+
+def test_hostile_labels_stay_text(open_page):
+    hostile = "</script><script>window.pwned = 1</script>\"'<b>&amp;"
+    x = Value(3.0, hostile)
+    y = x * x
+    y.label = "y"
+    page, errors = open_page(explore(y).html())
+    assert page.evaluate("window.pwned") is None
+    assert page.get_attribute("g[data-kind=input]", "data-label") == hostile
+    page.click("[data-action=next]")
+    explain = page.inner_text("[data-role=explain]")
+    assert explain == f"{hostile} = 3.0000: an input, given"
+    assert errors == []
+
+
+def test_a_single_leaf_is_a_graph_of_one(open_page):
+    x = Value(1.5, "x")
+    page, errors = open_page(explore(x).html())
+    page.click("[data-action=end]")
+    assert page.inner_text("[data-role=step]") == "step 2 of 2 · backward pass"
+    assert page.inner_text("[data-role=explain]") == (
+        "dx/dx = 1: backpropagation starts at the output"
+    )
+    assert float(page.get_attribute("[data-node]", "data-grad")) == 1.0
+    assert errors == []
