@@ -219,16 +219,8 @@ class Explorer:
         if node.op == "dot":
             symbols, numbers = self._dot_terms(node)
             return f"{name} = {symbols} = {numbers} = {result}"
-        parent_names = [self._names[id(p)] for p in node.parents]
-        parent_numbers = [self._number(p.data) for p in node.parents]
-        if node.op in INFIX_OPS and len(node.parents) == 2:
-            symbols = f" {node.op} ".join(parent_names)
-            numbers = f" {node.op} ".join(parent_numbers)
-        elif node.op == "sum":
-            symbols, numbers = " + ".join(parent_names), " + ".join(parent_numbers)
-        else:
-            symbols = f"{node.op}({', '.join(parent_names)})"
-            numbers = f"{node.op}({', '.join(parent_numbers)})"
+        symbols = _applied(node.op, [self._names[id(p)] for p in node.parents], " ")
+        numbers = _applied(node.op, [self._number(p.data) for p in node.parents], " ")
         return f"{name} = {symbols} = {numbers} = {result}"
 
     def _dot_terms(self, weighted_sum: Value) -> tuple[str, str]:
@@ -277,6 +269,19 @@ class Explorer:
 # --- naming ---------------------------------------------------------------------------------
 
 
+def _applied(op: str, operands: list[str], space: str) -> str:
+    """An op written out on its operands: a * b, x**2, -x, a + b + c, tanh(x)."""
+    if op in INFIX_OPS and len(operands) == 2:
+        return f"{space}{op}{space}".join(operands)
+    if op == "sum":
+        return f"{space}+{space}".join(operands)
+    if op.startswith("**") and len(operands) == 1:  # a constant exponent: the op is "**2"
+        return f"{operands[0]}{op}"
+    if op == "neg" and len(operands) == 1:
+        return f"-{operands[0]}"
+    return f"{op}({', '.join(operands)})"
+
+
 def _d(name: str) -> str:
     """d<name>, with a name that is not a plain identifier in parentheses: dx0, d(layers.0.w)."""
     return f"d{name}" if name.isidentifier() or name.startswith("(") else f"d({name})"
@@ -299,12 +304,11 @@ def _display_names(order: list[Value], layout: Layout, precision: int) -> dict[i
         if not name and node.op == "dot" and id(node) not in layout.neurons:
             name = "(w·x+b)" if len(node.parents) % 2 else "(w·x)"
         if not name and node.parents and id(node) not in layout.neurons:
-            parts = [names.get(id(p)) for p in node.parents]
+            parts = [names.get(id(p), "") for p in node.parents]
             if all(parts):
-                if node.op in INFIX_OPS and len(parts) == 2:
-                    name = f"({parts[0]}{node.op}{parts[1]})"
-                else:
-                    name = f"{node.op}({', '.join(parts)})"  # type: ignore[arg-type]
+                name = _applied(node.op, parts, "")
+                if not name.endswith(")"):
+                    name = f"({name})"
             if len(name) > MAX_EXPRESSION_NAME:
                 name = ""
         names[id(node)] = name or f"t{k}"
