@@ -485,3 +485,21 @@ def test_a_single_leaf_is_a_graph_of_one(open_page):
     )
     assert float(page.get_attribute("[data-node]", "data-grad")) == 1.0
     assert errors == []
+
+
+def step_texts(page_html: str) -> list[str]:
+    """Every step's explanation, from the page's data (what the buttons will show)."""
+    import json
+
+    data = re.search(r'<script type="application/json" data-role="steps">(.*?)</script>', page_html)
+    return [step["explain"] for step in json.loads(data[1])["steps"]]
+
+
+def test_powers_and_negation_are_written_as_a_reader_would():
+    x = Value(3.0, "x")
+    y = (-x) ** 2
+    y.label = "y"
+    texts = step_texts(explore(y).html())
+    assert "(-x) = -x = -(3.0000) = -3.0000" in texts  # the unnamed -x is called by its expression
+    assert "y = (-x)**2 = (-3.0000)**2 = 9.0000" in texts
+    assert "dy/dx = dy/d(-x) · ∂(-x)/∂x = -6.0000 × -1.0000 = 6.0000" in texts

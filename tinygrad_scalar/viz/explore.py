@@ -276,9 +276,12 @@ def _applied(op: str, operands: list[str], space: str) -> str:
     if op == "sum":
         return f"{space}+{space}".join(operands)
     if op.startswith("**") and len(operands) == 1:  # a constant exponent: the op is "**2"
-        return f"{operands[0]}{op}"
+        base = operands[0]
+        return f"({base}){op}" if base.startswith("-") else f"{base}{op}"  # (-3)**2, not -3**2
     if op == "neg" and len(operands) == 1:
-        return f"-{operands[0]}"
+        operand = operands[0]
+        simple = operand.isidentifier() or operand.startswith("(")
+        return f"-{operand}" if simple else f"-({operand})"  # -x, -(3.0000), -(w.0)
     return f"{op}({', '.join(operands)})"
 
 
