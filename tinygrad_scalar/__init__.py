@@ -58,6 +58,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
 _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
+_LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
 
 
 def __getattr__(name: str) -> Any:
@@ -86,6 +87,7 @@ __all__ = [
     "draw",
     "enable_grad",
     "exp",
+    "explore",
     "grad",
     "gradcheck",
     "gradients",

@@ -2,7 +2,7 @@
 
     tinygrad-scalar demo [--out DIR] [--seed N] [--no-progress]
     tinygrad-scalar train --dataset moons --layers 16,16 [--loss ...] [--optimizer ...] ...
-    tinygrad-scalar predict MODEL.json X1 X2 ...
+    tinygrad-scalar predict MODEL.json X0 X1 ...
     tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE]
 
 Exit status: 0 on success, 2 for bad input (a one-line message on stderr naming the input;
@@ -303,7 +303,7 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
     from .viz import draw
 
     neuron = model.layers[0].neurons[0]
-    inputs = [Value(v, label=f"x{i + 1}") for i, v in enumerate(x)]
+    inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
     out = neuron(inputs)
     out.label = "out"
     out.backward()
@@ -515,9 +515,9 @@ def run_predict(args: argparse.Namespace) -> int:
         try:
             value = float(text)
         except ValueError:
-            raise BadInput(f"input x{i + 1} must be a number, got {quote_input(text)}") from None
+            raise BadInput(f"input x{i} must be a number, got {quote_input(text)}") from None
         if not math.isfinite(value):
-            raise BadInput(f"input x{i + 1} must be a finite number, got {quote_input(text)}")
+            raise BadInput(f"input x{i} must be a finite number, got {quote_input(text)}")
         features.append(value)
     try:
         model = MLP.load(args.model)

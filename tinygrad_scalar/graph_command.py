@@ -9,6 +9,9 @@ to every variable, and with -o writes the computation graph (with gradients) to 
     df/dy = 6
     wrote f.svg
 
+With -o f.html it writes a page that steps through the forward and backward pass instead
+(tinygrad_scalar.viz.explore).
+
 EXPR is checked by tinygrad_scalar.expr against a whitelist and never evaluated as Python.
 Without -o nothing is written. Bad input exits with status 2 and a one-line message; a
 missing renderer exits with status 1. No file is written unless everything succeeded.
@@ -26,8 +29,12 @@ from typing import Any
 from ._files import check_writable
 from .engine import Value
 from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings, quote_input
-from .viz import draw
+from .viz import draw, explore
+from .viz.graph import check_dpi
 from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
+
+# -o FILE: a picture in one of the renderer's formats, or .html for the stepping page
+OUTPUT_FORMATS = {**SUFFIX_FORMATS, ".html": "html"}
 
 PROG = "tinygrad-scalar"  # errors read like the rest of the command line's
 EXIT_BAD_INPUT = 2
@@ -55,7 +62,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="FILE",
-        help="write the graph here (.svg, .png, .pdf or .dot); without it nothing is written",
+        help="write the graph here (.svg, .png, .pdf or .dot), or a page that steps through "
+        "the forward and backward pass (.html); without it nothing is written",
+    )
+    parser.add_argument(
+        "--dpi",
+        type=float,
+        metavar="N",
+        help="resolution of a PNG (-o f.png) in dots per inch; Graphviz's default is 96, "
+        "192 draws it twice as large",
     )
     parser.add_argument(
         "--no-open",
@@ -84,16 +99,28 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(error), EXIT_BAD_INPUT)
 
     output = None
+    if getattr(args, "dpi", None) is not None and args.output is None:
+        return _error("--dpi needs -o FILE.png", EXIT_BAD_INPUT)
     if args.output is not None:
         # Every check that can fail happens before anything is computed or written.
         problem = _output_problem(args.output)
         if problem:
             return _error(problem, EXIT_BAD_INPUT)
         output = Path(args.output)
-        fmt = SUFFIX_FORMATS[output.suffix.lower()]
+        fmt = OUTPUT_FORMATS[output.suffix.lower()]
+        dpi = getattr(args, "dpi", None)
+        if dpi is not None:
+            if fmt != "png":
+                return _error(
+                    f"--dpi applies to PNG output only, not to {args.output!r}", EXIT_BAD_INPUT
+                )
+            try:
+                check_dpi(dpi)
+            except ValueError as error:
+                return _error(f"--{error}", EXIT_BAD_INPUT)
         if fmt != "dot":
             try:
-                choose_renderer(fmt)
+                choose_renderer("svg" if fmt == "html" else fmt)
             except (RendererUnavailable, ValueError) as error:
                 return _error(str(error), EXIT_CANNOT_RENDER)
 
@@ -111,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     if output is None:
         return 0
     try:
-        draw(result, max_nodes=2000).save(output)
+        if fmt == "html":
+            explore(result, max_nodes=2000).save(output)
+        else:
+            draw(result, max_nodes=2000).save(output, dpi=getattr(args, "dpi", None))
     except ValueError as error:  # too many nodes
         return _error(str(error), EXIT_BAD_INPUT)
     except OSError as error:  # names the file asked for, not a temporary one
@@ -134,8 +164,8 @@ def _output_problem(text: str) -> str | None:
     if text.endswith(("/", os.sep)):
         return f"cannot write {quote_input(text)}: it names a folder (a file name is needed)"
     output = Path(text)
-    if output.suffix.lower() not in SUFFIX_FORMATS:
-        known = ", ".join(SUFFIX_FORMATS)
+    if output.suffix.lower() not in OUTPUT_FORMATS:
+        known = ", ".join(OUTPUT_FORMATS)
         return (
             f"cannot write {quote_input(text)}: unknown format {quote_input(output.suffix)}"
             f" (use {known})"

@@ -211,7 +211,7 @@ def plot_decision_boundary(
         edgecolors="k",
         linewidths=0.4,
     )
-    ax.set(title=title, xlabel="x1", ylabel="x2", xlim=(x0, x1), ylim=(y0, y1))
+    ax.set(title=title, xlabel="x0", ylabel="x1", xlim=(x0, x1), ylim=(y0, y1))
     if fmt is not None:
         _save(fig, path, fmt)  # type: ignore[arg-type]
     return fig

@@ -69,6 +69,20 @@ print(f"dL/dx = {x.grad:.6f}   (w * dL/dz = {w.data * dL_dz:.6f})")
 draw(L, highlight=w)
 
 # %% [markdown]
+# ### Step through it
+#
+# `explore` draws the same graph and lets you walk it: **next** (or →) computes one value of
+# the forward pass, in topological order; then the backward pass gives one node its gradient
+# at a time, in reverse order, and the line above the graph writes out that step's
+# chain-rule product with its numbers. Click a node to see its whole expansion. (Where the
+# notebook's scripts do not run, you see the finished graph.)
+
+# %%
+from tinygrad_scalar import explore
+
+explore(L)
+
+# %% [markdown]
 # ## The order of the walk
 #
 # A node may pass its gradient on only once it has received *all* of its own gradient, that

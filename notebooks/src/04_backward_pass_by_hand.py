@@ -140,6 +140,17 @@ parameters.update({f"output.{name}": p for name, p in output.named_parameters()}
 draw(cost, params=parameters, collapse=True, precision=3)
 
 # %% [markdown]
+# The same graph to step through: the backward half of `explore` gives each neuron its
+# gradient in the order the error terms above were computed, output layer first, and writes
+# each one as the sum over the neurons it feeds of (their gradient × the local derivative).
+# Compare the steps with the formulas for the hidden error terms.
+
+# %%
+from tinygrad_scalar import explore
+
+explore(cost, params=parameters, collapse=True, precision=3)
+
+# %% [markdown]
 # ## One step of gradient descent
 #
 # With all gradients known, each parameter moves a little against its gradient,

@@ -8,13 +8,16 @@
 True
 
 Rendering uses Graphviz's `dot` when it is on PATH, else Graphviz compiled to WebAssembly
-(SVG only); see tinygrad_scalar.viz.render.
+(SVG only); see tinygrad_scalar.viz.render. `explore(value)` makes a page that steps through
+the forward and backward pass (tinygrad_scalar.viz.explore).
 """
 
+from .explore import Explorer, explore
 from .graph import Graph, draw, escape_label, format_number
 from .render import RENDERER_ENV_VAR, RenderError, RendererUnavailable, choose_renderer
 
 __all__ = [
+    "Explorer",
     "Graph",
     "RENDERER_ENV_VAR",
     "RenderError",
@@ -22,5 +25,6 @@ __all__ = [
     "choose_renderer",
     "draw",
     "escape_label",
+    "explore",
     "format_number",
 ]

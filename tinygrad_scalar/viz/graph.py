@@ -1,8 +1,16 @@
 """A Value's computation graph as a Graphviz drawing.
 
 Each Value becomes a box showing its label, data and grad; each op becomes a small node of
-its own between its inputs and its output, as in micrograd's drawings. Parameters, other
-leaves (inputs and constants) and the output get different colours.
+its own between its inputs and its output, as in micrograd's drawings. Parameters, inputs,
+constants and the output get different colours (`draw(..., legend=True)` shows the key).
+
+Which leaves are constants: once a graph names any of its leaves (a Value label, or `params=`),
+the leaves left without a name are constants, such as the 2 in `2*x*y` or a target value;
+they are drawn as their number alone, with no gradient row. In a graph that names none of its
+leaves every leaf is drawn as an input.
+
+Indices count from 0 everywhere, as Python's do: parameter names (`layers.0.neurons.3.w.1`),
+the terms of a `dot` node (`w0·x0`, `w1·x1`, ...) and the CLI's inputs (`x0`, `x1`, ...).
 
 Labels are plain DOT strings (not HTML-like labels, which the WebAssembly build of Graphviz
 does not support). Everything a user wrote (labels, parameter names) is escaped for a quoted
@@ -33,13 +41,29 @@ RANKDIRS = ("LR", "RL", "TB", "BT")
 # Fill colours by the role a value plays in the graph.
 COLOURS = {
     "parameter": "#cfe2ff",  # blue
-    "input": "#d3f4dc",  # green: leaves that are not parameters (inputs and constants)
+    "input": "#d3f4dc",  # green: named leaves that are not parameters
+    "constant": "#ffffff",  # white with a dashed grey border: unnamed leaves (see above)
     "output": "#ffe08a",  # amber: the root
     "interior": "#ffffff",
     "op": "#eeeeee",
     "neuron": "#f3e8ff",  # violet: a collapsed neuron
 }
+CONSTANT_BORDER = "#888888"
 HIGHLIGHT_COLOUR = "#d62728"
+
+# What each role means, for the legend (draw(..., legend=True)), in the order it lists them.
+ROLE_MEANINGS = {
+    "parameter": "parameter",
+    "input": "input",
+    "constant": "constant (no gradient)",
+    "interior": "computed value",
+    "neuron": "neuron (dot → activation)",
+    "op": "operation",
+    "output": "output",
+}
+
+# PNG resolution bounds for save(..., dpi=N); Graphviz's default is 96.
+MIN_DPI, MAX_DPI = 10, 1200
 
 # Unary ops that count as a neuron's activation when collapsing (the op right after a `dot`).
 ACTIVATION_OPS = ("relu", "tanh", "sigmoid", "leaky_relu")
@@ -110,18 +134,22 @@ class Graph:
     True
     """
 
-    def __init__(self, digraph: graphviz.Digraph, node_count: int) -> None:
+    def __init__(
+        self, digraph: graphviz.Digraph, node_count: int, layout: Layout | None = None
+    ) -> None:
         self.digraph = digraph
         self.source: str = digraph.source
         self.node_count = node_count
+        self.layout = layout  # which drawn node is which Value (the explorer reads it)
 
     def svg(self) -> str:
         """The graph laid out as SVG text (with `dot` when on PATH, else WebAssembly)."""
         return _render.render(self.source, "svg").decode("utf-8")
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, dpi: float | None = None) -> Path:
         """Write the graph to `path`; the format comes from the suffix (.svg, .png, .pdf,
-        .dot). Nothing is written unless rendering succeeds. Returns the path."""
+        .dot). `dpi` sets a PNG's resolution (Graphviz's default is 96; 192 doubles the
+        size, for slides). Nothing is written unless rendering succeeds. Returns the path."""
         path = Path(path)
         fmt = _render.SUFFIX_FORMATS.get(path.suffix.lower())
         if fmt is None:
@@ -130,18 +158,77 @@ class Graph:
                 f"cannot save graph to {str(path)!r}: unknown format {path.suffix!r}; "
                 f"use one of {known}"
             )
-        data = self.source.encode("utf-8") if fmt == "dot" else _render.render(self.source, fmt)
+        source = self.source
+        if dpi is not None:
+            check_dpi(dpi)
+            if fmt != "png":
+                raise ValueError(f"dpi applies to PNG only, not to {str(path)!r}")
+            source = _with_graph_attribute(source, "dpi", f"{float(dpi):g}")
+        data = source.encode("utf-8") if fmt == "dot" else _render.render(source, fmt)
         return _render.write_atomically(path, data)
 
     def _repr_svg_(self) -> str:
-        return self.svg()
+        return fit_width(self.svg())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        # Jupyter shows the SVG inline; text/plain is the fallback for plain consoles.
-        return {"image/svg+xml": self.svg(), "text/plain": repr(self)}
+        # Jupyter shows the SVG inline, scaled down to the cell's width when wider;
+        # text/plain is the fallback for plain consoles.
+        return {"image/svg+xml": fit_width(self.svg()), "text/plain": repr(self)}
 
     def __repr__(self) -> str:
         return f"<Graph of {self.node_count} nodes>"
+
+
+def check_dpi(dpi: Any) -> None:
+    """A PNG resolution must be a number of dots per inch from MIN_DPI to MAX_DPI."""
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real):
+        raise TypeError(f"dpi must be a number, got {dpi!r}")
+    if not MIN_DPI <= dpi <= MAX_DPI:
+        raise ValueError(f"dpi must be between {MIN_DPI} and {MAX_DPI}, got {dpi!r}")
+
+
+def _with_graph_attribute(source: str, name: str, value: str) -> str:
+    """DOT `source` with one more graph attribute (a later one wins in Graphviz)."""
+    head, brace, rest = source.partition("{")
+    return f"{head}{brace}\n\t{name}={value}{rest}"
+
+
+_SVG_SIZE = re.compile(r'<svg\b([^>]*?)\swidth="([^"]+)"\s+height="([^"]+)"')
+
+
+def fit_width(svg: str) -> str:
+    """The SVG scaled to the width of whatever holds it (a notebook cell) when it is wider
+    than that, and shown at its own size otherwise: width 100% with its own width as the
+    maximum; the viewBox keeps the proportions."""
+    return _SVG_SIZE.sub(
+        lambda m: f'<svg{m.group(1)} width="100%" style="max-width: {m.group(2)}; height: auto"',
+        svg,
+        count=1,
+    )
+
+
+@dataclass
+class Layout:
+    """How a drawing maps onto the graph, for code that annotates the rendered SVG.
+
+    values: the drawn Values in topological order (leaves hidden inside a collapsed neuron
+        are not drawn); dot_names: {id(value): its DOT node name}; op_names: {id(value):
+        the DOT name of the op node that made it} (absent for leaves and neurons);
+    inputs: {id(value): [(drawn parent, local derivatives from the parent up to the value)]},
+        one entry per time a parent is used; a neuron's entries run through its weighted
+        sum, so they hold two factors (the activation's and the dot's);
+    roles: {id(value): "parameter" | "input" | "constant" | "interior" | "neuron" |
+        "output"}; names: {id(value): its shown name, "" when it has none};
+    neurons: {id(box's output): (its dot node, its activation node or None)}.
+    """
+
+    values: list[Value]
+    dot_names: dict[int, str]
+    op_names: dict[int, str]
+    inputs: dict[int, list[tuple[Value, list[Any]]]]
+    roles: dict[int, str]
+    names: dict[int, str]
+    neurons: dict[int, tuple[Value, Value | None]]
 
 
 @dataclass
@@ -166,6 +253,7 @@ def draw(
     params: Any = None,
     highlight: Value | None = None,
     collapse: bool = False,
+    legend: bool = False,
 ) -> Graph:
     """Draw the graph that computes `root`.
 
@@ -174,15 +262,47 @@ def draw(
     highlight: a Value in the graph; the paths from it to `root` are marked, and the graph
         notes the chain-rule product of the local derivatives along them.
     collapse: draw each neuron (a `dot` node and the activation after it) as one box.
+    legend: add a key saying what each colour means.
     max_nodes: refuse (ValueError, before any layout) to draw more nodes than this.
 
     Before backward() (root.grad == 0) gradients show as "grad ?" rather than 0.
+    Unnamed leaves in a graph that names some of its leaves are drawn as constants (see the
+    module's docstring).
 
     >>> from tinygrad_scalar import Value
     >>> a = Value(3.0, "a"); out = (a * a).tanh(); out.backward()
     >>> draw(out, precision=2).node_count
     5
     """
+    return build_drawing(
+        root,
+        rankdir=rankdir,
+        show_grad=show_grad,
+        precision=precision,
+        max_nodes=max_nodes,
+        params=params,
+        highlight=highlight,
+        collapse=collapse,
+        legend=legend,
+    )
+
+
+def build_drawing(
+    root: Value,
+    *,
+    rankdir: str = "LR",
+    show_grad: bool = True,
+    precision: int = 4,
+    max_nodes: int = 500,
+    params: Any = None,
+    highlight: Value | None = None,
+    collapse: bool = False,
+    legend: bool = False,
+    grads: dict[int, Any] | None = None,
+) -> Graph:
+    """draw(), for code that supplies the gradients to show: `grads` maps id(value) to the
+    gradient written in its box (the explorer passes d root / d value from the engine, so
+    its picture does not depend on whether backward() was called)."""
     if not isinstance(root, Value):
         raise TypeError(f"draw() takes a Value, got {type(root).__name__}")
     if rankdir not in RANKDIRS:
@@ -219,15 +339,39 @@ def draw(
         )
 
     on_path = _nodes_on_paths(order, highlight) if highlight is not None else set()
-    grads_known = _as_float(root.grad) != 0.0  # backward() seeds the root with 1.0
-    styler = _Styler(precision, show_grad and grads_known, show_grad, parameter_names, root)
+    if grads is None:
+        grads_known = _as_float(root.grad) != 0.0  # backward() seeds the root with 1.0
+        grad_of = lambda node: node.grad  # noqa: E731
+    else:
+        grads_known = True
+        grad_of = lambda node: grads[id(node)]  # noqa: E731
+    names_leaves = bool(parameter_names) or any(
+        node.label for node in order if not node.parents and id(node) not in absorbed
+    )
+    styler = _Styler(
+        precision,
+        show_grad and grads_known,
+        show_grad,
+        parameter_names,
+        root,
+        grad_of,
+        names_leaves,
+    )
 
     digraph = graphviz.Digraph(
         "computation_graph",
-        graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25"},
+        # ordering=out: a node's successors keep the order their edges are written in, so
+        # the neurons of a layer come out 0, 1, 2, ... and a dot's terms stay in order
+        graph_attr={
+            "rankdir": rankdir,
+            "fontname": "Helvetica",
+            "nodesep": "0.25",
+            "ordering": "out",
+        },
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"arrowsize": "0.7"},
     )
+    layout = Layout([], {}, {}, {}, {}, {}, {})
 
     def node_id(node: Value) -> str:
         return f"v{index[id(node)]}"
@@ -242,20 +386,41 @@ def draw(
         if id(node) in absorbed:
             continue
         marked = id(node) in on_path
+        layout.values.append(node)
+        layout.dot_names[id(node)] = node_id(node)
+        layout.names[id(node)] = styler.name_of(node)
         if id(node) in neurons:
             neuron = neurons[id(node)]
+            layout.roles[id(node)] = "output" if node is root else "neuron"
+            layout.names[id(node)] = node.label or neuron.name
+            layout.inputs[id(node)] = _neuron_inputs(neuron, absorbed)
+            layout.neurons[id(node)] = (neuron.weighted_sum, neuron.activation)
             digraph.node(node_id(node), **styler.neuron_attrs(neuron, marked))
             for parent in neuron.inputs:
                 edge(node_id(parent), node_id(node), marked and id(parent) in on_path)
             continue
+        layout.roles[id(node)] = styler.role(node)
+        layout.inputs[id(node)] = [
+            (parent, [local]) for parent, local in zip(node.parents, node.local_grads)
+        ]
         digraph.node(node_id(node), **styler.value_attrs(node, marked))
         if node.parents:
             op_id = node_id(node) + "_op"
+            layout.op_names[id(node)] = op_id
             op_attrs = {"color": HIGHLIGHT_COLOUR, "penwidth": "2.5"} if marked else {}
+            ports = _dot_ports(len(node.parents)) if node.op == "dot" else None
+            if ports is not None:
+                # one field per term, so each weight and its input meet at the same field
+                fields = [f"<t{i}> w{i}·x{i}" for i in range(len(node.parents) // 2)]
+                if len(node.parents) % 2:
+                    fields.append("<b> + b")
+                label, shape = _label("|".join(["dot", *fields])), "record"
+            else:
+                label, shape = _label(escape_label(node.op)), "ellipse"
             digraph.node(
                 op_id,
-                _label(escape_label(node.op)),
-                shape="ellipse",
+                label,
+                shape=shape,
                 style="filled",
                 fillcolor=COLOURS["op"],
                 fontsize="10",
@@ -263,9 +428,18 @@ def draw(
                 margin="0.04",
                 **op_attrs,
             )
-            for parent in node.parents:
-                edge(node_id(parent), op_id, marked and id(parent) in on_path)
+            positions = range(len(node.parents))
+            if ports is not None:  # w0, x0, w1, x1, ..., b: each pair side by side
+                positions = sorted(positions, key=lambda j: (ports[j], j))
+            for j in positions:
+                parent = node.parents[j]
+                head = op_id if ports is None else f"{op_id}:{ports[j]}"
+                edge(node_id(parent), head, marked and id(parent) in on_path)
             edge(op_id, node_id(node), marked)
+
+    if legend:
+        present = set(layout.roles.values()) | ({"op"} if layout.op_names else set())
+        _add_legend(digraph, [role for role in ROLE_MEANINGS if role in present])
 
     notes = []
     if show_grad and not grads_known:
@@ -274,7 +448,48 @@ def draw(
         notes.append(_chain_rule_note(order, root, highlight, on_path, styler))
     if notes:
         digraph.attr(label=_label(*notes), labelloc="b", fontsize="11")
-    return Graph(digraph, node_count)
+    return Graph(digraph, node_count, layout)
+
+
+def _dot_ports(parent_count: int) -> list[str]:
+    """The field each parent of a dot(ws, xs[, bias]) enters: w_i and x_i both enter t<i>.
+    dot's parents are n weights, then n inputs, then the bias when there is one."""
+    n = parent_count // 2
+    return [f"t{j % n}" if j < 2 * n else "b" for j in range(parent_count)]
+
+
+def _neuron_inputs(neuron: _Neuron, absorbed: set[int]) -> list[tuple[Value, list[Any]]]:
+    """A collapsed neuron's drawn parents, each with the local derivatives from it up to the
+    box's output: the dot's, then the activation's when there is one."""
+    weighted_sum, activation = neuron.weighted_sum, neuron.activation
+    entries = []
+    for parent, local in zip(weighted_sum.parents, weighted_sum.local_grads):
+        if id(parent) in absorbed:
+            continue
+        factors = [local] if activation is None else [local, activation.local_grads[0]]
+        entries.append((parent, factors))
+    return entries
+
+
+def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
+    """A boxed key with one small sample node per role the drawing uses, in one line (chained
+    by invisible edges, so it runs along the ranks like the graph does)."""
+    with digraph.subgraph(name="cluster_legend") as key:
+        key.attr(label="key", fontsize="10", style="rounded", color="#bbbbbb", labeljust="l")
+        previous = None
+        for role in roles:
+            attrs = {"style": "filled", "fillcolor": COLOURS[role], "shape": "box"}
+            if role == "op":
+                attrs["shape"] = "ellipse"
+            elif role == "neuron":
+                attrs["shape"] = "box3d"
+            elif role == "constant":
+                attrs.update(style="dashed", color=CONSTANT_BORDER)
+            name = f"legend_{role}"
+            key.node(name, _label(ROLE_MEANINGS[role]), fontsize="9", height="0.3", **attrs)
+            if previous is not None:
+                key.edge(previous, name, style="invis")
+            previous = name
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -458,15 +673,27 @@ class _Styler:
         show_grad: bool,
         parameter_names: dict[int, str],
         root: Value,
+        grad_of: Any,
+        names_leaves: bool,
     ) -> None:
         self.precision = precision
         self.grads_known = grads_known
         self.show_grad = show_grad
         self.parameter_names = parameter_names
         self.root = root
+        self.grad_of = grad_of  # the gradient a box shows
+        self.names_leaves = names_leaves  # then unnamed leaves are constants
 
     def number(self, x: Any) -> str:
         return format_number(x, self.precision)
+
+    def constant(self, x: float) -> str:
+        """A constant as it would be written: 2 rather than 2.0000."""
+        return (
+            format_number(x, self.precision)
+            if not math.isfinite(x)
+            else f"{x:.{max(self.precision, 1)}g}"
+        )
 
     def name_of(self, node: Value) -> str:
         return self.parameter_names.get(id(node), node.label)
@@ -476,12 +703,15 @@ class _Styler:
             return "output"
         if id(node) in self.parameter_names:
             return "parameter"
-        return "interior" if node.parents else "input"
+        if node.parents:
+            return "interior"
+        return "constant" if self.names_leaves and not node.label else "input"
 
     def _cells(self, node: Value) -> list[str]:
         cells = [f"data {self.number(node.data)}"]
         if self.show_grad:
-            cells.append(f"grad {self.number(node.grad)}" if self.grads_known else "grad ?")
+            grad = self.grad_of(node)
+            cells.append(f"grad {self.number(grad)}" if self.grads_known else "grad ?")
         return cells
 
     def _attrs(self, lines: list[str], fill: str, marked: bool, shape: str) -> dict[str, str]:
@@ -491,12 +721,19 @@ class _Styler:
         return attrs
 
     def value_attrs(self, node: Value, marked: bool) -> dict[str, str]:
-        """Label, shape and colours of a value: its name, data and grad, one per line."""
+        """Label, shape and colours of a value: its name, data and grad, one per line; a
+        constant shows its number alone."""
+        role = self.role(node)
+        if role == "constant":
+            attrs = self._attrs([self.constant(node.data)], COLOURS[role], marked, "box")
+            attrs["style"] = "dashed"
+            attrs.setdefault("color", CONSTANT_BORDER)
+            return attrs
         name = self.name_of(node)
         if id(node) in self.parameter_names and node.label and node.label != name:
             name = f"{name} ({node.label})"
         lines = ([escape_label(name)] if name else []) + self._cells(node)
-        return self._attrs(lines, COLOURS[self.role(node)], marked, "box")
+        return self._attrs(lines, COLOURS[role], marked, "box")
 
     def neuron_attrs(self, neuron: _Neuron, marked: bool) -> dict[str, str]:
         """A collapsed neuron: its name, its ops, how many parameters it hides, data, grad."""

