@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 import graphviz
 
-from ..engine import Value
+from ..engine import Value, topological_order
 from . import render as _render
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
@@ -316,7 +316,7 @@ def build_drawing(
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, got {max_nodes}")
 
-    order = _in_argument_order(root)
+    order = topological_order(root)  # parents in argument order: w0 is drawn above w1
     index = {id(node): i for i, node in enumerate(order)}
     if highlight is not None and (not isinstance(highlight, Value) or id(highlight) not in index):
         raise ValueError("highlight must be a Value that the drawn output depends on")
@@ -493,27 +493,6 @@ def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _in_argument_order(root: Value) -> list[Value]:
-    """Every node `root` depends on, each after its parents, with parents visited in argument
-    order (so w0 is drawn above w1). Iterative, so graphs of any depth work."""
-    order: list[Value] = []
-    expanded: set[int] = set()
-    done: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in done:
-            continue
-        if id(node) in expanded or not node.parents:
-            done.add(id(node))
-            order.append(node)
-            continue
-        expanded.add(id(node))
-        stack.append(node)
-        stack.extend(reversed(node.parents))  # the first parent is popped first
-    return order
 
 
 def _as_float(x: Any) -> float:
