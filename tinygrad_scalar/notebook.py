@@ -18,6 +18,8 @@ import numbers
 import os
 from typing import Any, Callable
 
+from . import Value
+
 __all__ = ["check", "slider"]
 
 NOT_ANSWERED = "not answered yet: replace the ... with your answer and run the cell again"
@@ -39,7 +41,7 @@ def check(answer: Any, expected: Any, tolerance: float = 1e-9) -> None:
     if answer is Ellipsis:
         print(NOT_ANSWERED)
         return
-    target = float(getattr(expected, "data", expected))
+    target = float(expected.data if isinstance(expected, Value) else expected)
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         print(f"not quite, the answer should be a number, got {answer!r:.40}")
         return
