@@ -183,7 +183,8 @@ answer = ...
 check(answer, grad(lambda x: 5 * x**4)(2.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: the power rule gives g'(x) = 20 x^3, so g'(2) = 20 * 8.
+# Solution
+# the power rule gives g'(x) = 20 x^3, so g'(2) = 20 * 8.
 answer = 160.0
 check(answer, grad(lambda x: 5 * x**4)(2.0))
 
@@ -195,7 +196,8 @@ answer = ...
 check(answer, grad(lambda x, y: x**2 * y + y**3, argnums=1)(1.0, 2.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: hold x fixed; dh/dy = x^2 + 3 y^2 = 1 + 12.
+# Solution
+# hold x fixed; dh/dy = x^2 + 3 y^2 = 1 + 12.
 answer = 13.0
 check(answer, grad(lambda x, y: x**2 * y + y**3, argnums=1)(1.0, 2.0))
 
@@ -207,6 +209,7 @@ answer = ...
 check(answer, grad(lambda x: (2 * x + 1) ** 3)(1.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: dk/du = 3 u^2 and du/dx = 2, so k'(x) = 6 (2x + 1)^2 = 6 * 9 at x = 1.
+# Solution
+# dk/du = 3 u^2 and du/dx = 2, so k'(x) = 6 (2x + 1)^2 = 6 * 9 at x = 1.
 answer = 54.0
 check(answer, grad(lambda x: (2 * x + 1) ** 3)(1.0))

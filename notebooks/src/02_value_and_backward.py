@@ -168,7 +168,8 @@ answer = ...
 check(answer, x.grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: with u = x*y + x = 3, dg/du = 2u = 6, and u grows through both uses of x:
+# Solution
+# with u = x*y + x = 3, dg/du = 2u = 6, and u grows through both uses of x:
 # du/dx = y + 1 = 3. So dg/dx = 6 * 3.
 answer = 18.0
 check(answer, x.grad)
@@ -187,7 +188,8 @@ answer = ...
 check(answer, x.grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: each backward() adds dy/dx = 5 to x.grad, and nothing resets it in between.
+# Solution
+# each backward() adds dy/dx = 5 to x.grad, and nothing resets it in between.
 answer = 15.0
 check(answer, x.grad)
 
@@ -200,6 +202,7 @@ answer = ...
 check(answer, L.grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: a change in L changes L by the same amount, so the seed gradient is 1.
+# Solution
+# a change in L changes L by the same amount, so the seed gradient is 1.
 answer = 1.0
 check(answer, L.grad)

@@ -191,7 +191,8 @@ answer = ...
 check(answer, neuron_with([1.0, -2.0], 0.5, "sigmoid")([3.0, 1.0]), tolerance=1e-6)
 
 # %% jupyter={"source_hidden": true}
-# Solution: z = 1*3 + (-2)*1 + 0.5 = 1.5 and sigmoid(1.5) = 1 / (1 + e^-1.5).
+# Solution
+# z = 1*3 + (-2)*1 + 0.5 = 1.5 and sigmoid(1.5) = 1 / (1 + e^-1.5).
 answer = 0.817574
 check(answer, neuron_with([1.0, -2.0], 0.5, "sigmoid")([3.0, 1.0]), tolerance=1e-6)
 
@@ -203,7 +204,8 @@ answer = ...
 check(answer, model.num_parameters())
 
 # %% jupyter={"source_hidden": true}
-# Solution: each neuron has one weight per input plus a bias:
+# Solution
+# each neuron has one weight per input plus a bias:
 # 3 * (2 + 1) + 3 * (3 + 1) + 2 * (3 + 1) = 9 + 12 + 8.
 answer = 29
 check(answer, model.num_parameters())
@@ -217,6 +219,7 @@ answer = ...
 check(answer, neuron_with([2.0, 1.0], -4.0, "relu")([1.0, 1.0]))
 
 # %% jupyter={"source_hidden": true}
-# Solution: z = 2 + 1 - 4 = -1 is negative, and ReLU turns it into 0.
+# Solution
+# z = 2 + 1 - 4 = -1 is negative, and ReLU turns it into 0.
 answer = 0.0
 check(answer, neuron_with([2.0, 1.0], -4.0, "relu")([1.0, 1.0]))

@@ -194,7 +194,8 @@ answer = ...
 check(answer, z.grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: z = 2 * 1.5 + 0.1 = 3.1 is positive, so relu'(z) = 1 and
+# Solution
+# z = 2 * 1.5 + 0.1 = 3.1 is positive, so relu'(z) = 1 and
 # E = (y_hat - y) * 1 = 3.1 - 2.
 answer = 1.1
 check(answer, z.grad)
@@ -207,7 +208,8 @@ answer = ...
 check(answer, w.grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: dz/dw = x, so dC/dw = E * x = 1.1 * 1.5.
+# Solution
+# dz/dw = x, so dC/dw = E * x = 1.1 * 1.5.
 answer = 1.65
 check(answer, w.grad)
 
@@ -220,7 +222,8 @@ answer = ...
 check(answer, engine_dBh[0], tolerance=1e-6)
 
 # %% jupyter={"source_hidden": true}
-# Solution: a bias gradient is the neuron's error term, dC/dB_h,1 = E_h,1: the sum over
+# Solution
+# a bias gradient is the neuron's error term, dC/dB_h,1 = E_h,1: the sum over
 # both outputs of E_o,k * W_o,1k, times relu'(Z_h,1) = 1. "Hidden error terms" printed it.
 answer = -0.413394
 check(answer, engine_dBh[0], tolerance=1e-6)

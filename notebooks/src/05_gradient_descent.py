@@ -179,7 +179,8 @@ answer = ...
 check(answer, 2 / grad(grad(lambda x: 5 * x**2))(0.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: the distance to the minimum shrinks while |1 - 10 eta| < 1, i.e. for
+# Solution
+# the distance to the minimum shrinks while |1 - 10 eta| < 1, i.e. for
 # 0 < eta < 0.2; at eta = 0.2 the factor is -1 and x just flips sign forever.
 answer = 0.2
 check(answer, 2 / grad(grad(lambda x: 5 * x**2))(0.0))
@@ -193,7 +194,8 @@ answer = ...
 check(answer, descend(lambda x: x**2, 3.0, learning_rate=0.1, steps=1)[-1])
 
 # %% jupyter={"source_hidden": true}
-# Solution: f'(3) = 6, so x becomes 3 - 0.1 * 6.
+# Solution
+# f'(3) = 6, so x becomes 3 - 0.1 * 6.
 answer = 2.4
 check(answer, descend(lambda x: x**2, 3.0, learning_rate=0.1, steps=1)[-1])
 
@@ -206,7 +208,8 @@ answer = ...
 check(answer, descend(quartic, 0.5, learning_rate=0.02, steps=300)[-1], tolerance=5e-3)
 
 # %% jupyter={"source_hidden": true}
-# Solution: q'(0.5) = 4 * 0.125 - 3 + 1 = -1.5 is negative, so the first step goes right,
+# Solution
+# q'(0.5) = 4 * 0.125 - 3 + 1 = -1.5 is negative, so the first step goes right,
 # downhill into the shallow valley, and descent never climbs back out of it.
 answer = 1.13
 check(answer, descend(quartic, 0.5, learning_rate=0.02, steps=300)[-1], tolerance=5e-3)

@@ -179,7 +179,8 @@ answer = ...
 check(answer, mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]))
 
 # %% jupyter={"source_hidden": true}
-# Solution: the squared errors are 0, 0 and (3 - 5)^2 = 4; their mean is 4 / 3.
+# Solution
+# the squared errors are 0, 0 and (3 - 5)^2 = 4; their mean is 4 / 3.
 answer = 4 / 3
 check(answer, mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]))
 
@@ -195,7 +196,8 @@ answer = ...
 check(answer, derivative)
 
 # %% jupyter={"source_hidden": true}
-# Solution: d/dp of (p - t)^2 / (2n) is (p - t) / n = (3 - 5) / 3.
+# Solution
+# d/dp of (p - t)^2 / (2n) is (p - t) / n = (3 - 5) / 3.
 answer = -2 / 3
 check(answer, derivative)
 
@@ -208,7 +210,8 @@ answer = ...
 check(answer, binary_cross_entropy([0.5], [1.0]), tolerance=1e-6)
 
 # %% jupyter={"source_hidden": true}
-# Solution: for label 1 the log loss is -ln p = -ln 0.5 = ln 2.
+# Solution
+# for label 1 the log loss is -ln p = -ln 0.5 = ln 2.
 answer = 0.693147
 check(answer, binary_cross_entropy([0.5], [1.0]), tolerance=1e-6)
 
@@ -224,7 +227,8 @@ answer = ...
 check(answer, derivative)
 
 # %% jupyter={"source_hidden": true}
-# Solution: the gradient is softmax minus the one-hot target; equal logits give each class
+# Solution
+# the gradient is softmax minus the one-hot target; equal logits give each class
 # probability 1/3, so for the true class it is 1/3 - 1.
 answer = -2 / 3
 check(answer, derivative)

@@ -176,7 +176,8 @@ answer = ...
 check(answer, len(list(batches(X_train, y_train, batch_size=16))))
 
 # %% jupyter={"source_hidden": true}
-# Solution: four full batches hold 64 points, and a fifth takes the last 11.
+# Solution
+# four full batches hold 64 points, and a fifth takes the last 11.
 answer = 5
 check(answer, len(list(batches(X_train, y_train, batch_size=16))))
 
@@ -188,7 +189,8 @@ answer = ...
 check(answer, MLP(2, [8, 8, 1]).num_parameters())
 
 # %% jupyter={"source_hidden": true}
-# Solution: (inputs + 1 bias) per neuron: 8 * (2 + 1) + 8 * (8 + 1) + 1 * (8 + 1)
+# Solution
+# (inputs + 1 bias) per neuron: 8 * (2 + 1) + 8 * (8 + 1) + 1 * (8 + 1)
 # = 24 + 72 + 9.
 answer = 105
 check(answer, MLP(2, [8, 8, 1]).num_parameters())
@@ -201,6 +203,7 @@ answer = ...
 check(answer, Value(0.0).sigmoid())
 
 # %% jupyter={"source_hidden": true}
-# Solution: sigmoid(0) = 1 / (1 + e^0) = 1 / 2: no preference either way.
+# Solution
+# sigmoid(0) = 1 / (1 + e^0) = 1 / 2: no preference either way.
 answer = 0.5
 check(answer, Value(0.0).sigmoid())

@@ -176,7 +176,8 @@ answer = ...
 check(answer, grad(lambda z: z.sigmoid())(0.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: sigmoid(0) = 1/2, so the slope there is 1/2 * (1 - 1/2).
+# Solution
+# sigmoid(0) = 1/2, so the slope there is 1/2 * (1 - 1/2).
 answer = 0.25
 check(answer, grad(lambda z: z.sigmoid())(0.0))
 
@@ -192,7 +193,8 @@ answer = ...
 check(answer, steepest_layer**5)
 
 # %% jupyter={"source_hidden": true}
-# Solution: each layer contributes w * sigmoid'(z) <= 2 * 1/4 = 1/2, and five of them
+# Solution
+# each layer contributes w * sigmoid'(z) <= 2 * 1/4 = 1/2, and five of them
 # multiply to at most (1/2)^5.
 answer = 0.03125
 check(answer, steepest_layer**5)
@@ -207,7 +209,8 @@ answer = ...
 check(answer, chain_gradient("relu", 20))
 
 # %% jupyter={"source_hidden": true}
-# Solution: every a_k stays 0.5 > 0, so each ReLU passes the gradient on with slope 1, and
+# Solution
+# every a_k stays 0.5 > 0, so each ReLU passes the gradient on with slope 1, and
 # twenty factors w * 1 = 1 multiply to 1: nothing vanishes.
 answer = 1.0
 check(answer, chain_gradient("relu", 20))

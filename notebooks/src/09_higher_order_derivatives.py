@@ -196,7 +196,8 @@ answer = ...
 check(answer, grad(grad(lambda x: x**5))(1.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: d/dx x^5 = 5 x^4, and again: 20 x^3, which is 20 at x = 1.
+# Solution
+# d/dx x^5 = 5 x^4, and again: 20 x^3, which is 20 at x = 1.
 answer = 20.0
 check(answer, grad(grad(lambda x: x**5))(1.0))
 
@@ -208,7 +209,8 @@ answer = ...
 check(answer, grad(grad(grad(lambda x: (2 * x).exp())))(0.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: each derivative brings out a factor 2 (chain rule), so the third is
+# Solution
+# each derivative brings out a factor 2 (chain rule), so the third is
 # 8 e^(2x), and e^0 = 1.
 answer = 8.0
 check(answer, grad(grad(grad(lambda x: (2 * x).exp())))(0.0))
@@ -222,7 +224,8 @@ answer = ...
 check(answer, hessian_row(lambda x, y: x**2 * y**3, (1.0, 1.0), 0)[1])
 
 # %% jupyter={"source_hidden": true}
-# Solution: d/dx gives 2 x y^3; then d/dy gives 6 x y^2, which is 6 at (1, 1).
+# Solution
+# d/dx gives 2 x y^3; then d/dy gives 6 x y^2, which is 6 at (1, 1).
 answer = 6.0
 check(answer, hessian_row(lambda x, y: x**2 * y**3, (1.0, 1.0), 0)[1])
 
@@ -239,6 +242,7 @@ answer = ...
 check(answer, 1.0 - grad(parabola)(1.0) / grad(grad(parabola))(1.0))
 
 # %% jupyter={"source_hidden": true}
-# Solution: x - f'(x) / f''(x) = 1 - (2 - 4) / 2 = 2, the vertex of the parabola.
+# Solution
+# x - f'(x) / f''(x) = 1 - (2 - 4) / 2 = 2, the vertex of the parabola.
 answer = 2.0
 check(answer, 1.0 - grad(parabola)(1.0) / grad(grad(parabola))(1.0))

@@ -127,7 +127,8 @@ answer = ...
 check(answer, cross_entropy([[0.0, 0.0, 0.0]], [0]), tolerance=1e-6)
 
 # %% jupyter={"source_hidden": true}
-# Solution: the loss is -ln(probability of the true class) = -ln(1/3) = ln 3.
+# Solution
+# the loss is -ln(probability of the true class) = -ln(1/3) = ln 3.
 answer = 1.098612
 check(answer, cross_entropy([[0.0, 0.0, 0.0]], [0]), tolerance=1e-6)
 
@@ -142,7 +143,8 @@ answer = ...
 check(answer, zs[2].grad)
 
 # %% jupyter={"source_hidden": true}
-# Solution: softmax minus the one-hot target; four equal logits give 1/4 each, so for the
+# Solution
+# softmax minus the one-hot target; four equal logits give 1/4 each, so for the
 # true class the gradient is 1/4 - 1.
 answer = -0.75
 check(answer, zs[2].grad)
@@ -155,7 +157,8 @@ answer = ...
 check(answer, MLP(2, [16, 16, 3]).num_parameters())
 
 # %% jupyter={"source_hidden": true}
-# Solution: (inputs + 1 bias) per neuron: 16 * (2 + 1) + 16 * (16 + 1) + 3 * (16 + 1)
+# Solution
+# (inputs + 1 bias) per neuron: 16 * (2 + 1) + 16 * (16 + 1) + 3 * (16 + 1)
 # = 48 + 272 + 51.
 answer = 371
 check(answer, MLP(2, [16, 16, 3]).num_parameters())
