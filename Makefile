@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench notebooks pictures clean
+.PHONY: demo test lint format bench notebooks pictures clean lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ bench: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python notebooks/execute.py
+
+# JupyterLab (the `lab` extra) in the project's venv, opened on the first notebook.
+# Extra options go through LAB_FLAGS, e.g. `make lab LAB_FLAGS=--no-browser`. Jupyter
+# refuses to start as root (say, in a container) unless told to.
+LAB_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+$(VENV)/.lab-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	touch $@
+
+lab: $(VENV)/.lab-installed
+	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_FLAGS) notebooks/01_derivatives_and_chain_rule.ipynb
 
 # The pictures the README shows, made by the project's own code.
 pictures: $(STAMP)

@@ -2,8 +2,10 @@
 
 The sources live in notebooks/src/NN_name.py in the "percent" format that Jupytext and
 VS Code understand: a line `# %%` starts a code cell, `# %% [markdown]` starts a text
-cell whose lines are written as comments (`# ` is stripped). Editing a .py file and
-running
+cell whose lines are written as comments (`# ` is stripped), and
+`# %% jupyter={"source_hidden": true}` starts a code cell whose source JupyterLab shows
+collapsed (the exercises' solutions; Jupytext reads the same line as that metadata).
+Editing a .py file and running
 
     python notebooks/_build.py                 # every source
     python notebooks/_build.py 03 07           # only the notebooks whose name starts so
@@ -14,6 +16,7 @@ outputs (only if every cell ran), so the committed notebook carries them.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from nbclient.exceptions import CellExecutionError
 SOURCE_DIR = NOTEBOOK_DIR / "src"
 CELL_MARKER = "# %%"
 MARKDOWN_MARKER = "# %% [markdown]"
+HIDDEN_SOURCE_MARKER = '# %% jupyter={"source_hidden": true}'
+HIDDEN_SOURCE_METADATA = {"jupyter": {"source_hidden": True}}
 
 KERNEL_METADATA = {
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
@@ -42,6 +47,9 @@ def parse_cells(source: str) -> list[nbformat.NotebookNode]:
             cells.append(nbformat.v4.new_markdown_cell(text))
         elif kind == "code" and text.strip():
             cells.append(nbformat.v4.new_code_cell(text))
+        elif kind == "hidden code" and text.strip():
+            metadata = copy.deepcopy(HIDDEN_SOURCE_METADATA)
+            cells.append(nbformat.v4.new_code_cell(text, metadata=metadata))
 
     for line in source.splitlines():
         if line.strip() == MARKDOWN_MARKER:
@@ -50,6 +58,9 @@ def parse_cells(source: str) -> list[nbformat.NotebookNode]:
         elif line.strip() == CELL_MARKER:
             flush()
             kind, lines = "code", []
+        elif line.strip() == HIDDEN_SOURCE_MARKER:
+            flush()
+            kind, lines = "hidden code", []
         elif kind == "markdown":
             # "# text" -> "text"; a bare "#" is an empty line of the paragraph
             lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))

@@ -6,11 +6,14 @@
 
 A notebook runs with notebooks/ as its working directory. The first error stops that
 notebook: its file is left untouched, the error is printed, and the exit status is 1.
+Sliders (tinygrad_scalar.notebook.slider) are drawn as static figures here, so that the
+committed notebooks show a picture in any viewer and a rebuild gives the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +21,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from tinygrad_scalar.notebook import STATIC_FIGURES_VARIABLE
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent
 CELL_TIMEOUT_SECONDS = 120
@@ -28,11 +33,14 @@ def notebook_paths() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def run_notebook(notebook: nbformat.NotebookNode, working_dir: Path) -> nbformat.NotebookNode:
+def run_notebook(
+    notebook: nbformat.NotebookNode, working_dir: Path, static_figures: bool = True
+) -> nbformat.NotebookNode:
     """Run every cell of `notebook` top to bottom in a fresh kernel started in `working_dir`.
 
     The outputs are replaced in place and the notebook returned; raises CellExecutionError
-    at the first cell that fails.
+    at the first cell that fails. With static_figures=False the sliders are built as live
+    ipywidgets (which nbclient runs without any widget frontend).
     """
     client = NotebookClient(
         notebook,
@@ -44,13 +52,15 @@ def run_notebook(notebook: nbformat.NotebookNode, working_dir: Path) -> nbformat
         coalesce_streams=True,
         resources={"metadata": {"path": str(working_dir)}},
     )
-    client.execute()
+    environment = dict(os.environ)
+    environment[STATIC_FIGURES_VARIABLE] = "1" if static_figures else "0"
+    client.execute(env=environment)
     return notebook
 
 
-def execute_notebook(path: Path) -> nbformat.NotebookNode:
+def execute_notebook(path: Path, static_figures: bool = True) -> nbformat.NotebookNode:
     """Read the notebook at `path` and run it (see run_notebook); the file is not changed."""
-    return run_notebook(nbformat.read(path, as_version=4), path.parent)
+    return run_notebook(nbformat.read(path, as_version=4), path.parent, static_figures)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """The `tinygrad-scalar` command line, in a subprocess and in-process through main(argv)."""
 
+import math
 import os
 import pwd
 import re
@@ -111,14 +112,36 @@ def test_predict_in_a_subprocess_accepts_negative_numbers(demo):
     assert result.stdout.splitlines()[0] == f"output: {score:.6g}"
 
 
-def test_predict_on_a_multiclass_model_prints_every_output(tmp_path, capsys):
+def test_predict_on_a_cross_entropy_model_prints_class_probabilities(tmp_path, capsys):
+    # Three linear outputs, as `train --loss cross_entropy` makes: they are logits.
     model = MLP(2, [3], seed=0)
+    for neuron, weights in zip(model.layers[0].neurons, [(4.0, 1.5), (-2.0, 0.5), (0.3, -6.0)]):
+        (neuron.w[0].data, neuron.w[1].data), neuron.b.data = weights, 0.25
     model.save(tmp_path / "m.json")
     assert cli.main(["predict", str(tmp_path / "m.json"), "1", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    outputs = [v.data for v in model([1.0, 2.0])]
-    assert lines[0] == "outputs: " + " ".join(f"{v:.6g}" for v in outputs)
-    assert lines[1] == f"class: {outputs.index(max(outputs))}"
+    logits = [v.data for v in model([1.0, 2.0])]
+    exps = [math.exp(z - max(logits)) for z in logits]
+    probabilities = [e / sum(exps) for e in exps]
+    assert lines == [
+        "probabilities: class 0 {:.4f}, class 1 {:.4f}, class 2 {:.4f}".format(*probabilities),
+        f"class: 0 (probability {probabilities[0]:.4f})",
+    ]
+    printed = [float(part.split()[-1]) for part in lines[0].split(": ")[1].split(", ")]
+    assert sum(printed) == pytest.approx(1.0, abs=2e-4)  # probabilities, not raw logits
+
+
+def test_predict_on_a_softmax_model_prints_its_own_probabilities(tmp_path, capsys):
+    model = MLP(2, [4], output="softmax", seed=3)
+    model.save(tmp_path / "m.json")
+    assert cli.main(["predict", str(tmp_path / "m.json"), "0.5", "-1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    probabilities = [v.data for v in model([0.5, -1.0])]  # no second softmax on top
+    best = probabilities.index(max(probabilities))
+    assert lines[0] == "probabilities: " + ", ".join(
+        f"class {k} {p:.4f}" for k, p in enumerate(probabilities)
+    )
+    assert lines[1] == f"class: {best} (probability {probabilities[best]:.4f})"
 
 
 # --- train ------------------------------------------------------------------------------------

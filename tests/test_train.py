@@ -375,6 +375,66 @@ def test_plot_decision_boundary_writes_a_picture(trained, tmp_path):
     assert fig._repr_png_()[:8] == PNG_MAGIC  # how Jupyter shows it inline
 
 
+def sector_model():
+    """A linear three-class model: class k wins within 60 degrees of the angle 120k degrees."""
+    model = MLP(2, [3], seed=0)
+    for k, neuron in enumerate(model.layers[0].neurons):
+        angle = 2 * math.pi * k / 3
+        neuron.w[0].data, neuron.w[1].data, neuron.b.data = math.cos(angle), math.sin(angle), 0.0
+    return model
+
+
+def test_three_class_regions_are_clearly_coloured_with_a_legend(tmp_path):
+    plot = pytest.importorskip("tinygrad_scalar.plot")
+    image = pytest.importorskip("matplotlib.image")
+    np = pytest.importorskip("numpy")
+    X = [[math.cos(2 * math.pi * k / 3), math.sin(2 * math.pi * k / 3)] for k in range(3)]
+    fig = plot.plot_decision_boundary(sector_model(), X, [0, 1, 2], tmp_path / "r.png")
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["class 0", "class 1", "class 2"]
+
+    # The saved picture, read back: one pixel inside each class's region (away from the
+    # data points and the boundaries). _save writes at 120 dpi; the axes were laid out at
+    # the figure's own dpi.
+    pixels = image.imread(tmp_path / "r.png")[:, :, :3]
+    scale = 120 / fig.dpi
+    region_colours = []
+    for k in range(3):
+        angle = 2 * math.pi * k / 3 + 0.35
+        x, y = ax.transData.transform((0.6 * math.cos(angle), 0.6 * math.sin(angle))) * scale
+        region_colours.append(pixels[int(round(pixels.shape[0] - y)), int(round(x))])
+    for i in range(3):
+        for j in range(i + 1, 3):
+            distance = np.linalg.norm(region_colours[i] - region_colours[j])
+            assert distance > 0.1, f"classes {i} and {j} look alike: {region_colours}"
+    # each region is its legend colour laid over white, not a grey
+    for colour, handle in zip(region_colours, legend.legend_handles):
+        marker = np.array(handle.get_facecolor()).reshape(-1, 4)[0, :3]
+        assert colour == pytest.approx(
+            plot.REGION_ALPHA * marker + (1 - plot.REGION_ALPHA), abs=0.02
+        )
+        assert colour.max() - colour.min() > 0.1
+
+
+def test_boundaries_are_smooth_lines_between_the_classes(tmp_path):
+    plot = pytest.importorskip("tinygrad_scalar.plot")
+    np = pytest.importorskip("numpy")
+    ContourSet = pytest.importorskip("matplotlib.contour").ContourSet
+    X = [[math.cos(2 * math.pi * k / 3), math.sin(2 * math.pi * k / 3)] for k in range(3)]
+    fig = plot.plot_decision_boundary(sector_model(), X, [0, 1, 2], resolution=30)
+    # the three boundaries are rays from the origin at 60, 180 and 300 degrees: every
+    # vertex of the drawn lines lies on one, to a small fraction of a grid cell (~0.08):
+    # no staircase along the grid
+    rays = [np.array([math.cos(a), math.sin(a)]) for a in (math.pi / 3, math.pi, -math.pi / 3)]
+    lines = [c for c in fig.axes[0].collections if isinstance(c, ContourSet) and not c.filled]
+    vertices = [vertex for line in lines for path in line.get_paths() for vertex in path.vertices]
+    assert len(vertices) > 10
+    for vertex in vertices:
+        off_ray = min(abs(vertex[0] * r[1] - vertex[1] * r[0]) for r in rays)
+        assert off_ray < 0.005
+
+
 def test_decision_boundary_grid_matches_plain_forward_passes(trained):
     plot = pytest.importorskip("tinygrad_scalar.plot")
     model, _, _, _ = trained

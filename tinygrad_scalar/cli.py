@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict",
         help="run a saved model on one input",
-        description="Print a saved model's output(s) and predicted class for one input row. "
+        description="Print a saved model's predicted class for one input row, with each"
+        " class's probability (softmax of the scores) for a model with several outputs. "
         "Put -- before the numbers if one of them is written like -1e-3.",
     )
     predict.add_argument("model", metavar="MODEL.json")
@@ -535,10 +536,21 @@ def run_predict(args: argparse.Namespace) -> int:
     (output,) = predict(model, [features])
     (label,) = classify(model, [features])
     if isinstance(output, list):
-        print("outputs: " + " ".join(f"{v:.6g}" for v in output))
+        # Several outputs are class scores (logits, as cross-entropy trains them): softmax
+        # turns them into probabilities, unless the model's own softmax layer already did.
+        if model.output == "softmax":
+            probabilities = output
+        else:
+            from .losses import softmax
+
+            probabilities = [p.data for p in softmax(output)]
+        print(
+            "probabilities: " + ", ".join(f"class {k} {p:.4f}" for k, p in enumerate(probabilities))
+        )
+        print(f"class: {label} (probability {probabilities[label]:.4f})")
     else:
         print(f"output: {output:.6g}")
-    print(f"class: {label}")
+        print(f"class: {label}")
     return EXIT_OK
 
 

@@ -145,6 +145,56 @@ def _outputs_over(model: Any, points: list[list[float]]) -> list:
     return table.tolist()
 
 
+# Okabe & Ito's colour-blind-safe palette: every class stays clearly visible, also the
+# middle one (a diverging map such as coolwarm makes it a pale grey). More classes than
+# this reuse matplotlib's tab20 colours.
+CLASS_COLOURS = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+REGION_ALPHA = 0.4  # regions paler than the points drawn on them
+MAX_LEGEND_CLASSES = 12  # beyond this a legend hides the picture
+
+
+def _class_colours(n_classes: int) -> list:
+    """One colour per class: the palette above, then tab20's colours for the rest."""
+    if n_classes <= len(CLASS_COLOURS):
+        return list(CLASS_COLOURS[:n_classes])
+    from matplotlib import colormaps
+
+    tab20 = colormaps["tab20"]
+    extra = [tab20(i % 20) for i in range(n_classes - len(CLASS_COLOURS))]
+    return [*CLASS_COLOURS, *extra]
+
+
+def _class_margins(outputs: list, threshold: float) -> Any:
+    """For each class k, a score that is positive exactly where k is the predicted class:
+    s_k - max(s_j, j != k) for several outputs, +-(score - threshold) for one.
+
+    These vary smoothly over the plane, so their zero lines give smooth boundaries (the
+    class numbers themselves would give staircases, and a thin band of class 1 wherever
+    class 0 meets class 2)."""
+    import numpy as np
+
+    scores = np.array(
+        [out if isinstance(out, list) else [out] for out in outputs], dtype=float
+    )  # (points, outputs)
+    if scores.shape[1] == 1:
+        above = scores[:, 0] - threshold
+        return np.stack([-above, above])
+    margins = []
+    for k in range(scores.shape[1]):
+        others = np.delete(scores, k, axis=1).max(axis=1)
+        margins.append(scores[:, k] - others)
+    return np.stack(margins)  # (classes, points)
+
+
 def plot_decision_boundary(
     model: Any,
     X: Sequence[Sequence[float]],
@@ -156,11 +206,15 @@ def plot_decision_boundary(
     """The model's predicted class over the plane, with the data points on top.
 
     For 2-D inputs only. The plane is sampled on a `resolution` x `resolution` grid
-    around the data (forward passes without building a graph). A one-output model also
-    gets its boundary drawn as a line (score 0, or probability 0.5 for a sigmoid output).
-    With `path` (.png, .svg or .pdf) the figure is also saved. Returns the Figure.
+    around the data (forward passes without building a graph). Each class has its own
+    colour (a colour-blind-safe palette), shown in a legend; the boundaries between
+    classes are drawn as smooth black lines (where the two top scores are equal, or
+    where a one-output model's score crosses 0, or 0.5 for a sigmoid output). With
+    `path` (.png, .svg or .pdf) the figure is also saved. Returns the Figure.
     """
-    from .train import _predicted_class, _threshold
+    import numpy as np
+
+    from .train import _threshold
 
     fmt = _save_format(path)
     X = [list(map(float, row)) for row in X]
@@ -182,35 +236,39 @@ def plot_decision_boundary(
     grid_x = [x0 + (x1 - x0) * i / (resolution - 1) for i in range(resolution)]
     grid_y = [y0 + (y1 - y0) * j / (resolution - 1) for j in range(resolution)]
 
-    threshold = _threshold(model)
     outputs = _outputs_over(model, [[gx, gy] for gy in grid_y for gx in grid_x])
-    single = not isinstance(outputs[0], list) or len(outputs[0]) == 1
-    flat_classes = [_predicted_class(out, threshold) for out in outputs]
-    classes = [flat_classes[j * resolution : (j + 1) * resolution] for j in range(resolution)]
-    if single:
-        flat_scores = [out[0] if isinstance(out, list) else out for out in outputs]
-        scores = [flat_scores[j * resolution : (j + 1) * resolution] for j in range(resolution)]
-
-    labels = sorted({int(label) if label != -1 else 0 for label in y})
-    n_classes = max([*labels, *(c for row in classes for c in row)]) + 1
-    fig = _new_figure(5.0, 4.5)
-    ax = fig.subplots()
-    levels = [k - 0.5 for k in range(n_classes + 1)]
-    ax.contourf(grid_x, grid_y, classes, levels=levels, cmap="coolwarm", alpha=0.35)
-    if single:
-        ax.contour(grid_x, grid_y, scores, levels=[threshold], colors="k", linewidths=1.0)
+    margins = _class_margins(outputs, _threshold(model)).reshape(-1, resolution, resolution)
     point_classes = [int(label) if label != -1 else 0 for label in y]
-    ax.scatter(
-        xs,
-        ys,
-        c=point_classes,
-        cmap="coolwarm",
-        vmin=-0.5,
-        vmax=n_classes - 0.5,
-        s=18,
-        edgecolors="k",
-        linewidths=0.4,
-    )
+    n_classes = max(len(margins), max(point_classes) + 1)
+    colours = _class_colours(n_classes)
+
+    fig = _new_figure(5.6, 4.5)
+    ax = fig.subplots()
+    for k, margin in enumerate(margins):
+        if np.any(margin > 0):
+            ax.contourf(
+                grid_x,
+                grid_y,
+                margin,
+                levels=[0.0, np.inf],
+                colors=[colours[k]],
+                alpha=REGION_ALPHA,
+            )
+            ax.contour(grid_x, grid_y, margin, levels=[0.0], colors="k", linewidths=1.0)
+    point_classes_array = np.array(point_classes)
+    for k in range(n_classes):
+        chosen = point_classes_array == k
+        ax.scatter(
+            np.array(xs)[chosen],
+            np.array(ys)[chosen],
+            color=colours[k],
+            s=18,
+            edgecolors="k",
+            linewidths=0.4,
+            label=f"class {k}",
+        )
+    if n_classes <= MAX_LEGEND_CLASSES:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.set(title=title, xlabel="x0", ylabel="x1", xlim=(x0, x1), ylim=(y0, y1))
     if fmt is not None:
         _save(fig, path, fmt)  # type: ignore[arg-type]

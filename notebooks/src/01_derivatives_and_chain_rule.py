@@ -170,27 +170,46 @@ print("engine dA/dx =", x.grad, "   6 / (3x + 1) =", 6 / (3 * 1.0 + 1))
 # %% [markdown]
 # ## Try it
 #
-# Replace each `answer` with your own value (worked out on paper) and run the cell; the
-# engine checks it.
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
 #
-# 1. The derivative of $g(x) = 5x^4$ at $x = 2$.
-# 2. $\frac{\partial h}{\partial y}$ for $h(x, y) = x^2 y + y^3$ at $(x, y) = (1, 2)$.
-# 3. The derivative of $k(x) = (2x + 1)^3$ at $x = 1$ (chain rule with $u = 2x + 1$).
+# **1.** The derivative of $g(x) = 5x^4$ at $x = 2$.
 
 # %%
-def check(answer, expected):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= 1e-9 * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
+answer = ...
+check(answer, grad(lambda x: 5 * x**4)(2.0))
 
-answer_1 = 160.0  # your answer
-check(answer_1, grad(lambda x: 5 * x**4)(2.0))
+# %% jupyter={"source_hidden": true}
+# Solution
+# the power rule gives g'(x) = 20 x^3, so g'(2) = 20 * 8.
+answer = 160.0
+check(answer, grad(lambda x: 5 * x**4)(2.0))
 
-answer_2 = 13.0  # your answer
-check(answer_2, grad(lambda x, y: x**2 * y + y**3, argnums=1)(1.0, 2.0))
+# %% [markdown]
+# **2.** $\frac{\partial h}{\partial y}$ for $h(x, y) = x^2 y + y^3$ at $(x, y) = (1, 2)$.
 
-answer_3 = 54.0  # your answer
-check(answer_3, grad(lambda x: (2 * x + 1) ** 3)(1.0))
+# %%
+answer = ...
+check(answer, grad(lambda x, y: x**2 * y + y**3, argnums=1)(1.0, 2.0))
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# hold x fixed; dh/dy = x^2 + 3 y^2 = 1 + 12.
+answer = 13.0
+check(answer, grad(lambda x, y: x**2 * y + y**3, argnums=1)(1.0, 2.0))
+
+# %% [markdown]
+# **3.** The derivative of $k(x) = (2x + 1)^3$ at $x = 1$ (chain rule with $u = 2x + 1$).
+
+# %%
+answer = ...
+check(answer, grad(lambda x: (2 * x + 1) ** 3)(1.0))
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# dk/du = 3 u^2 and du/dx = 2, so k'(x) = 6 (2x + 1)^2 = 6 * 9 at x = 1.
+answer = 54.0
+check(answer, grad(lambda x: (2 * x + 1) ** 3)(1.0))

@@ -164,33 +164,59 @@ print("away from it:", gradcheck(lambda x: x.relu(), 0.8))
 # %% [markdown]
 # ## Try it
 #
-# 1. For $g = (x \cdot y + x)^2$ at $x = 1$, $y = 2$, what is $\frac{\partial g}{\partial x}$?
-#    (Notice that $x$ is used twice.)
-# 2. If you call `backward()` three times on $y = 5x$ without clearing, what is `x.grad`?
-# 3. For $L = \tanh(x w + b)$ with $x = 2, w = -0.5, b = 0.7$ above: what is
-#    $\frac{\partial L}{\partial L}$, the gradient `backward()` starts with?
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** For $g = (x \cdot y + x)^2$ at $x = 1$, $y = 2$, what is
+# $\frac{\partial g}{\partial x}$? (Notice that $x$ is used twice.)
 
 # %%
-def check(answer, expected):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= 1e-9 * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
-
-answer_1 = 18.0  # your answer
 x, y = Value(1.0), Value(2.0)
 g = (x * y + x) ** 2
 g.backward()
-check(answer_1, x.grad)
 
-answer_2 = 15.0  # your answer
+answer = ...
+check(answer, x.grad)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# with u = x*y + x = 3, dg/du = 2u = 6, and u grows through both uses of x:
+# du/dx = y + 1 = 3. So dg/dx = 6 * 3.
+answer = 18.0
+check(answer, x.grad)
+
+# %% [markdown]
+# **2.** If you call `backward()` three times on $y = 5x$ without clearing, what is
+# `x.grad`?
+
+# %%
 x = Value(4.0)
 y = 5 * x
 for _ in range(3):
     y.backward()
-check(answer_2, x.grad)
 
-answer_3 = 1.0  # your answer
-check(answer_3, L.grad)
+answer = ...
+check(answer, x.grad)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# each backward() adds dy/dx = 5 to x.grad, and nothing resets it in between.
+answer = 15.0
+check(answer, x.grad)
+
+# %% [markdown]
+# **3.** For $L = \tanh(x w + b)$ with $x = 2, w = -0.5, b = 0.7$ above: what is
+# $\frac{\partial L}{\partial L}$, the gradient `backward()` starts with?
+
+# %%
+answer = ...
+check(answer, L.grad)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# a change in L changes L by the same amount, so the seed gradient is 1.
+answer = 1.0
+check(answer, L.grad)

@@ -50,8 +50,10 @@ draw(y, params=neuron, show_grad=False)
 # $p_k = e^{z_k} / \sum_j e^{z_j}$.
 #
 # `MLP(2, [3, 3, 2], output="softmax")` has 2 inputs, hidden layers of 3 and 3 neurons
-# and 2 outputs. ReLU layers start with He initialisation: weights drawn from a normal
-# distribution with standard deviation $\sqrt{2/n_{\text{in}}}$, biases $0.1$.
+# and 2 outputs. The weights of ReLU layers start with He initialisation: drawn from a
+# normal distribution with standard deviation $\sqrt{2/n_{\text{in}}}$. He's scheme says
+# nothing about biases; this library starts them at $0.1$ (its own choice), so that ReLUs
+# begin active.
 
 # %%
 model = MLP(2, [3, 3, 2], activation="relu", output="softmax", seed=1)
@@ -131,8 +133,8 @@ print("the two forward passes agree:", np.allclose(P_matrix, P_neurons, rtol=0, 
 # This nesting is what the chain rule will unpick in the backward pass.
 #
 # Below is the smallest such network: 1 input, 2 hidden neurons, 2 outputs, ReLU everywhere,
-# He-initialised weights and biases $0.1$: the network we differentiate by hand in
-# notebook 04.
+# He-initialised weights and the library's starting biases of $0.1$: the network we
+# differentiate by hand in notebook 04.
 
 # %%
 hidden = Layer(1, 2, activation="relu", init="he", seed=3)
@@ -162,34 +164,62 @@ print("X (Wh Wo) =", (X @ (Wh @ Wo)).round(6))
 # %% [markdown]
 # ## Try it
 #
-# 1. A sigmoid neuron with weights $[1, -2]$ and bias $0.5$ gets the input $[3, 1]$.
-#    What does it output (6 decimals)?
-# 2. How many parameters (weights and biases) does `MLP(2, [3, 3, 2])` have?
-# 3. A ReLU neuron with weights $[2, 1]$ and bias $-4$ gets the input $[1, 1]$. What does it
-#    output?
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# The exercises build neurons with chosen weights through this helper:
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
 
 def neuron_with(weights, bias, activation):
+    """A Neuron whose weights and bias are set to the given numbers."""
     n = Neuron(len(weights), activation=activation)
     for w, value in zip(n.w, weights):
         w.data = value
     n.b.data = bias
     return n
 
+# %% [markdown]
+# **1.** A sigmoid neuron with weights $[1, -2]$ and bias $0.5$ gets the input $[3, 1]$.
+# What does it output (6 decimals)?
 
-answer_1 = 0.817574  # your answer
-check(answer_1, neuron_with([1.0, -2.0], 0.5, "sigmoid")([3.0, 1.0]).data, tolerance=1e-6)
+# %%
+answer = ...
+check(answer, neuron_with([1.0, -2.0], 0.5, "sigmoid")([3.0, 1.0]), tolerance=1e-6)
 
-answer_2 = 29  # your answer
-check(answer_2, model.num_parameters())
+# %% jupyter={"source_hidden": true}
+# Solution
+# z = 1*3 + (-2)*1 + 0.5 = 1.5 and sigmoid(1.5) = 1 / (1 + e^-1.5).
+answer = 0.817574
+check(answer, neuron_with([1.0, -2.0], 0.5, "sigmoid")([3.0, 1.0]), tolerance=1e-6)
 
-answer_3 = 0.0  # your answer
-check(answer_3, neuron_with([2.0, 1.0], -4.0, "relu")([1.0, 1.0]).data)
+# %% [markdown]
+# **2.** How many parameters (weights and biases) does `MLP(2, [3, 3, 2])` have?
+
+# %%
+answer = ...
+check(answer, model.num_parameters())
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# each neuron has one weight per input plus a bias:
+# 3 * (2 + 1) + 3 * (3 + 1) + 2 * (3 + 1) = 9 + 12 + 8.
+answer = 29
+check(answer, model.num_parameters())
+
+# %% [markdown]
+# **3.** A ReLU neuron with weights $[2, 1]$ and bias $-4$ gets the input $[1, 1]$. What
+# does it output?
+
+# %%
+answer = ...
+check(answer, neuron_with([2.0, 1.0], -4.0, "relu")([1.0, 1.0]))
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# z = 2 + 1 - 4 = -1 is negative, and ReLU turns it into 0.
+answer = 0.0
+check(answer, neuron_with([2.0, 1.0], -4.0, "relu")([1.0, 1.0]))

@@ -181,33 +181,60 @@ print("y_hat =", y_hat.data, "  dC/dw =", w.grad, "  dC/db =", b.grad)
 # %% [markdown]
 # ## Try it
 #
-# A single ReLU neuron $\hat y = \text{relu}(w x + b)$ with the cost $C = \frac12(\hat y - y)^2$,
-# at $w = 2$, $x = 1.5$, $b = 0.1$ and target $y = 2$.
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
 #
-# 1. Its error term $E = \partial C / \partial z$ with $z = wx + b$.
-# 2. $\partial C / \partial w$.
-# 3. For the 1-2-2 network above (before the update step): $\partial C / \partial B_{h,1}$,
-#    the gradient of the first hidden bias, to 6 decimals.
+# A single ReLU neuron $\hat y = \text{relu}(w x + b)$ with the cost
+# $C = \frac12(\hat y - y)^2$, at $w = 2$, $x = 1.5$, $b = 0.1$ and target $y = 2$. The
+# engine's gradients for it:
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
-
+from tinygrad_scalar.notebook import check
 
 w, b = Value(2.0), Value(0.1)
 z = w * 1.5 + b
 single_cost = 0.5 * (z.relu() - 2.0) ** 2
 single_cost.backward()
 
-answer_1 = 1.1  # your answer
-check(answer_1, z.grad)
+# %% [markdown]
+# **1.** Its error term $E = \partial C / \partial z$ with $z = wx + b$.
 
-answer_2 = 1.65  # your answer
-check(answer_2, w.grad)
+# %%
+answer = ...
+check(answer, z.grad)
 
-answer_3 = -0.413394  # your answer
-check(answer_3, engine_dBh[0], tolerance=1e-6)
+# %% jupyter={"source_hidden": true}
+# Solution
+# z = 2 * 1.5 + 0.1 = 3.1 is positive, so relu'(z) = 1 and
+# E = (y_hat - y) * 1 = 3.1 - 2.
+answer = 1.1
+check(answer, z.grad)
+
+# %% [markdown]
+# **2.** $\partial C / \partial w$.
+
+# %%
+answer = ...
+check(answer, w.grad)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# dz/dw = x, so dC/dw = E * x = 1.1 * 1.5.
+answer = 1.65
+check(answer, w.grad)
+
+# %% [markdown]
+# **3.** For the 1-2-2 network above (before the update step):
+# $\partial C / \partial B_{h,1}$, the gradient of the first hidden bias, to 6 decimals.
+
+# %%
+answer = ...
+check(answer, engine_dBh[0], tolerance=1e-6)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# a bias gradient is the neuron's error term, dC/dB_h,1 = E_h,1: the sum over
+# both outputs of E_o,k * W_o,1k, times relu'(Z_h,1) = 1. "Hidden error terms" printed it.
+answer = -0.413394
+check(answer, engine_dBh[0], tolerance=1e-6)

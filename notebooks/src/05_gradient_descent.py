@@ -66,6 +66,30 @@ for ax, (title, rate) in zip(axes, rates.items()):
 plt.show()
 
 # %% [markdown]
+# Now choose the learning rate yourself. In JupyterLab a slider appears under the figure:
+# drag it and the path is redrawn (a copy viewed without a running kernel shows
+# $\eta = 0.3$). Watch the steps lengthen, start to jump over the minimum once $\eta$
+# passes $0.5$ (the factor $1 - 2\eta$ turns negative), bounce between two points at
+# exactly $\eta = 1$ and fly off beyond it.
+
+# %%
+from tinygrad_scalar.notebook import slider
+
+
+def draw_descent(learning_rate):
+    path = descend(bowl, -1.0, learning_rate, steps=12)
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot(xs, (xs - 2) ** 2, color="lightgray")
+    ax.plot(path, [bowl(x) for x in path], "o-", ms=4)
+    ax.set_xlim(-4, 8)
+    ax.set_ylim(-1, 40)
+    ax.set_title(f"$\\eta = {learning_rate:.2f}$: x after 12 steps = {path[-1]:.3f}")
+    plt.show()
+
+
+slider(draw_descent, learning_rate=(0.01, 1.1, 0.01, 0.3))
+
+# %% [markdown]
 # ## Two variables: a path over contour lines
 #
 # With several weights the gradient is a vector of partial derivatives and the update moves
@@ -140,27 +164,52 @@ plt.show()
 #
 # ## Try it
 #
-# 1. For $f(x) = 5x^2$, one step maps $x$ to $(1 - 10\eta)\,x$. What is the largest learning
-#    rate for which gradient descent does not diverge? (The engine checks it as
-#    $2 / f''$.)
-# 2. Starting at $x = 3$ on $f(x) = x^2$ with $\eta = 0.1$: where is $x$ after one step?
-# 3. On the quartic $q$, starting at $x = 0.5$ with $\eta = 0.02$: which minimum is reached,
-#    the one near $-1.30$ or the one near $1.13$? Give its $x$ to two decimals.
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** For $f(x) = 5x^2$, one step maps $x$ to $(1 - 10\eta)\,x$. What is the largest
+# learning rate for which gradient descent does not diverge? (The engine checks it as
+# $2 / f''$.)
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
+answer = ...
+check(answer, 2 / grad(grad(lambda x: 5 * x**2))(0.0))
 
-answer_1 = 0.2  # your answer
-check(answer_1, 2 / grad(grad(lambda x: 5 * x**2))(0.0))
+# %% jupyter={"source_hidden": true}
+# Solution
+# the distance to the minimum shrinks while |1 - 10 eta| < 1, i.e. for
+# 0 < eta < 0.2; at eta = 0.2 the factor is -1 and x just flips sign forever.
+answer = 0.2
+check(answer, 2 / grad(grad(lambda x: 5 * x**2))(0.0))
 
-answer_2 = 2.4  # your answer
-check(answer_2, descend(lambda x: x**2, 3.0, learning_rate=0.1, steps=1)[-1])
+# %% [markdown]
+# **2.** Starting at $x = 3$ on $f(x) = x^2$ with $\eta = 0.1$: where is $x$ after one
+# step?
 
-answer_3 = 1.13  # your answer
-check(answer_3, descend(quartic, 0.5, learning_rate=0.02, steps=300)[-1], tolerance=5e-3)
+# %%
+answer = ...
+check(answer, descend(lambda x: x**2, 3.0, learning_rate=0.1, steps=1)[-1])
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# f'(3) = 6, so x becomes 3 - 0.1 * 6.
+answer = 2.4
+check(answer, descend(lambda x: x**2, 3.0, learning_rate=0.1, steps=1)[-1])
+
+# %% [markdown]
+# **3.** On the quartic $q$, starting at $x = 0.5$ with $\eta = 0.02$: which minimum is
+# reached, the one near $-1.30$ or the one near $1.13$? Give its $x$ to two decimals.
+
+# %%
+answer = ...
+check(answer, descend(quartic, 0.5, learning_rate=0.02, steps=300)[-1], tolerance=5e-3)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# q'(0.5) = 4 * 0.125 - 3 + 1 = -1.5 is negative, so the first step goes right,
+# downhill into the shallow valley, and descent never climbs back out of it.
+answer = 1.13
+check(answer, descend(quartic, 0.5, learning_rate=0.02, steps=300)[-1], tolerance=5e-3)

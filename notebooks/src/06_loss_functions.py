@@ -166,32 +166,69 @@ print("p - y     =", [round(p.data - y, 6) for p, y in zip(probabilities, one_ho
 #
 # ## Try it
 #
-# 1. The MSE of predictions $[1, 2, 3]$ against targets $[1, 2, 5]$.
-# 2. The derivative of the $\frac{1}{2n}$ cost from exercise 1 with respect to the third
-#    prediction.
-# 3. The log loss of predicting $p = 0.5$ for a true label 1 (a number, to 6 decimals).
-# 4. For logits $[0, 0, 0]$ and true class 0, the cross-entropy gradient with respect to the
-#    first logit.
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** The MSE of predictions $[1, 2, 3]$ against targets $[1, 2, 5]$.
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
+answer = ...
+check(answer, mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]))
 
-answer_1 = 4 / 3  # your answer
-check(answer_1, mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]).data)
+# %% jupyter={"source_hidden": true}
+# Solution
+# the squared errors are 0, 0 and (3 - 5)^2 = 4; their mean is 4 / 3.
+answer = 4 / 3
+check(answer, mse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]))
 
-answer_2 = -2 / 3  # your answer
+# %% [markdown]
+# **2.** The derivative of the $\frac{1}{2n}$ cost from exercise 1 with respect to the
+# third prediction.
+
+# %%
 third = Value(3.0)
-check(answer_2, gradients(half_mse([1.0, 2.0, third], [1.0, 2.0, 5.0]), [third])[0])
+derivative = gradients(half_mse([1.0, 2.0, third], [1.0, 2.0, 5.0]), [third])[0]
 
-answer_3 = 0.693147  # your answer
-check(answer_3, binary_cross_entropy([0.5], [1.0]).data, tolerance=1e-6)
+answer = ...
+check(answer, derivative)
 
-answer_4 = -2 / 3  # your answer
+# %% jupyter={"source_hidden": true}
+# Solution
+# d/dp of (p - t)^2 / (2n) is (p - t) / n = (3 - 5) / 3.
+answer = -2 / 3
+check(answer, derivative)
+
+# %% [markdown]
+# **3.** The log loss of predicting $p = 0.5$ for a true label 1 (a number, to 6
+# decimals).
+
+# %%
+answer = ...
+check(answer, binary_cross_entropy([0.5], [1.0]), tolerance=1e-6)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# for label 1 the log loss is -ln p = -ln 0.5 = ln 2.
+answer = 0.693147
+check(answer, binary_cross_entropy([0.5], [1.0]), tolerance=1e-6)
+
+# %% [markdown]
+# **4.** For logits $[0, 0, 0]$ and true class 0, the cross-entropy gradient with respect
+# to the first logit.
+
+# %%
 zs = [Value(0.0), Value(0.0), Value(0.0)]
-check(answer_4, gradients(cross_entropy([zs], [0]), zs)[0])
+derivative = gradients(cross_entropy([zs], [0]), zs)[0]
+
+answer = ...
+check(answer, derivative)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# the gradient is softmax minus the one-hot target; equal logits give each class
+# probability 1/3, so for the true class it is 1/3 - 1.
+answer = -2 / 3
+check(answer, derivative)

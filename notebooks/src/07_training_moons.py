@@ -109,8 +109,9 @@ adam_history = fit(adam_model, X_train, y_train, loss="bce", optimizer="adam", l
 print(adam_history)
 
 fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(sgd_history.train_loss, label="SGD, lr 0.1")
-ax.plot(adam_history.train_loss, label="Adam, lr 0.02")
+epochs = range(1, len(sgd_history.train_loss) + 1)  # numbered from 1, like plot_history
+ax.plot(epochs, sgd_history.train_loss, label="SGD, lr 0.1")
+ax.plot(epochs, adam_history.train_loss, label="Adam, lr 0.02")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training loss")
 ax.set_yscale("log")
@@ -131,9 +132,10 @@ display(plot_decision_boundary(adam_model, X, y, resolution=60, title="Adam, 60 
 #
 # Before training, weights must be random (identical neurons would stay identical forever).
 # *He* initialisation draws each weight from a normal distribution with standard deviation
-# $\sqrt{2 / n_{\text{in}}}$ and sets biases to $0.1$: scaled so that a ReLU layer keeps the
-# size of its signal, and with a small positive bias so ReLUs start active. *Uniform*
-# initialisation draws from $[-1, 1]$ whatever the layer width, with zero biases.
+# $\sqrt{2 / n_{\text{in}}}$, scaled so that a ReLU layer keeps the size of its signal. It
+# sets the weights only; with `init="he"` this library starts the biases at $0.1$, its own
+# choice, so that ReLUs start active. *Uniform* initialisation draws the weights from
+# $[-1, 1]$ whatever the layer width, with zero biases.
 
 # %%
 histories = {}
@@ -146,7 +148,7 @@ for init in ["he", "uniform"]:
 
 fig, ax = plt.subplots(figsize=(5, 3))
 for init, history in histories.items():
-    ax.plot(history.train_loss, label=f"{init} init")
+    ax.plot(range(1, len(history.train_loss) + 1), history.train_loss, label=f"{init} init")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training loss")
 ax.legend()
@@ -160,25 +162,48 @@ plt.show()
 #
 # ## Try it
 #
-# 1. With 75 training points and batches of 16, how many parameter updates happen in one
-#    epoch? (The last batch may be smaller.)
-# 2. How many parameters does `MLP(2, [8, 8, 1])` have?
-# 3. If a logit is $z = 0$, what probability of class 1 does the network give?
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** With 75 training points and batches of 16, how many parameter updates happen in
+# one epoch? (The last batch may be smaller.)
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
+answer = ...
+check(answer, len(list(batches(X_train, y_train, batch_size=16))))
 
-answer_1 = 5  # your answer
-check(answer_1, len(list(batches(X_train, y_train, batch_size=16))))
+# %% jupyter={"source_hidden": true}
+# Solution
+# four full batches hold 64 points, and a fifth takes the last 11.
+answer = 5
+check(answer, len(list(batches(X_train, y_train, batch_size=16))))
 
-answer_2 = 105  # your answer
-check(answer_2, MLP(2, [8, 8, 1]).num_parameters())
+# %% [markdown]
+# **2.** How many parameters does `MLP(2, [8, 8, 1])` have?
 
-answer_3 = 0.5  # your answer
-check(answer_3, Value(0.0).sigmoid().data)
+# %%
+answer = ...
+check(answer, MLP(2, [8, 8, 1]).num_parameters())
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# (inputs + 1 bias) per neuron: 8 * (2 + 1) + 8 * (8 + 1) + 1 * (8 + 1)
+# = 24 + 72 + 9.
+answer = 105
+check(answer, MLP(2, [8, 8, 1]).num_parameters())
+
+# %% [markdown]
+# **3.** If a logit is $z = 0$, what probability of class 1 does the network give?
+
+# %%
+answer = ...
+check(answer, Value(0.0).sigmoid())
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# sigmoid(0) = 1 / (1 + e^0) = 1 / 2: no preference either way.
+answer = 0.5
+check(answer, Value(0.0).sigmoid())

@@ -183,31 +183,66 @@ print(f"descent ends at {x_descent:.4f} (f'' = {dd_cubic(x_descent):.1f}, a mini
 # %% [markdown]
 # ## Try it
 #
-# 1. The second derivative of $x^5$ at $x = 1$.
-# 2. The third derivative of $e^{2x}$ at $x = 0$.
-# 3. The mixed partial $\frac{\partial^2}{\partial x\,\partial y}\left(x^2 y^3\right)$ at
-#    $(x, y) = (1, 1)$, i.e. row 0, column 1 of the Hessian.
-# 4. Where one Newton step from $x = 1$ lands for $f(x) = x^2 - 4x$ (a parabola: one step
-#    is enough).
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** The second derivative of $x^5$ at $x = 1$.
 
 # %%
-def check(answer, expected):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= 1e-9 * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
+
+answer = ...
+check(answer, grad(grad(lambda x: x**5))(1.0))
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# d/dx x^5 = 5 x^4, and again: 20 x^3, which is 20 at x = 1.
+answer = 20.0
+check(answer, grad(grad(lambda x: x**5))(1.0))
+
+# %% [markdown]
+# **2.** The third derivative of $e^{2x}$ at $x = 0$.
+
+# %%
+answer = ...
+check(answer, grad(grad(grad(lambda x: (2 * x).exp())))(0.0))
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# each derivative brings out a factor 2 (chain rule), so the third is
+# 8 e^(2x), and e^0 = 1.
+answer = 8.0
+check(answer, grad(grad(grad(lambda x: (2 * x).exp())))(0.0))
+
+# %% [markdown]
+# **3.** The mixed partial $\frac{\partial^2}{\partial x\,\partial y}\left(x^2 y^3\right)$
+# at $(x, y) = (1, 1)$, i.e. row 0, column 1 of the Hessian.
+
+# %%
+answer = ...
+check(answer, hessian_row(lambda x, y: x**2 * y**3, (1.0, 1.0), 0)[1])
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# d/dx gives 2 x y^3; then d/dy gives 6 x y^2, which is 6 at (1, 1).
+answer = 6.0
+check(answer, hessian_row(lambda x, y: x**2 * y**3, (1.0, 1.0), 0)[1])
+
+# %% [markdown]
+# **4.** Where one Newton step from $x = 1$ lands for $f(x) = x^2 - 4x$ (a parabola: one
+# step is enough).
+
+# %%
+def parabola(x):
+    return x**2 - 4 * x
 
 
-answer_1 = 20.0  # your answer
-check(answer_1, grad(grad(lambda x: x**5))(1.0))
+answer = ...
+check(answer, 1.0 - grad(parabola)(1.0) / grad(grad(parabola))(1.0))
 
-answer_2 = 8.0  # your answer
-check(answer_2, grad(grad(grad(lambda x: (2 * x).exp())))(0.0))
-
-answer_3 = 6.0  # your answer
-check(answer_3, hessian_row(lambda x, y: x**2 * y**3, (1.0, 1.0), 0)[1])
-
-answer_4 = 2.0  # your answer
-parabola = lambda x: x**2 - 4 * x  # noqa: E731
-check(answer_4, 1.0 - grad(parabola)(1.0) / grad(grad(parabola))(1.0))
+# %% jupyter={"source_hidden": true}
+# Solution
+# x - f'(x) / f''(x) = 1 - (2 - 4) / 2 = 2, the vertex of the parabola.
+answer = 2.0
+check(answer, 1.0 - grad(parabola)(1.0) / grad(grad(parabola))(1.0))

@@ -113,27 +113,52 @@ display(plot_decision_boundary(linear_model, X, y, resolution=60, title="no hidd
 # %% [markdown]
 # ## Try it
 #
-# 1. The cross-entropy loss when the network gives the true class probability $1/3$
-#    (equal logits), to 6 decimals.
-# 2. For logits $[1, 1, 1, 1]$ and true class 2, the gradient with respect to logit 2.
-# 3. How many parameters does `MLP(2, [16, 16, 3])` have?
+# Work each exercise out on paper, put your result in place of the `...` after
+# `answer =` and run the cell: the engine checks it. Under each exercise a collapsed cell
+# holds a solution; click it (or the `⋯` in its place) to open it.
+#
+# **1.** The cross-entropy loss when the network gives the true class probability $1/3$
+# (equal logits), to 6 decimals.
 
 # %%
-def check(answer, expected, tolerance=1e-9):
-    """Print 'correct' if the answer matches the engine's value."""
-    if abs(answer - expected) <= tolerance * max(1.0, abs(expected)):
-        print("correct")
-    else:
-        print(f"not yet: {answer} is not it, try again")
+from tinygrad_scalar.notebook import check
 
+answer = ...
+check(answer, cross_entropy([[0.0, 0.0, 0.0]], [0]), tolerance=1e-6)
 
-answer_1 = 1.098612  # your answer
-check(answer_1, cross_entropy([[0.0, 0.0, 0.0]], [0]).data, tolerance=1e-6)
+# %% jupyter={"source_hidden": true}
+# Solution
+# the loss is -ln(probability of the true class) = -ln(1/3) = ln 3.
+answer = 1.098612
+check(answer, cross_entropy([[0.0, 0.0, 0.0]], [0]), tolerance=1e-6)
 
-answer_2 = -0.75  # your answer
+# %% [markdown]
+# **2.** For logits $[1, 1, 1, 1]$ and true class 2, the gradient with respect to logit 2.
+
+# %%
 zs = [Value(1.0) for _ in range(4)]
 cross_entropy([zs], [2]).backward()
-check(answer_2, zs[2].grad)
 
-answer_3 = 371  # your answer
-check(answer_3, MLP(2, [16, 16, 3]).num_parameters())
+answer = ...
+check(answer, zs[2].grad)
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# softmax minus the one-hot target; four equal logits give 1/4 each, so for the
+# true class the gradient is 1/4 - 1.
+answer = -0.75
+check(answer, zs[2].grad)
+
+# %% [markdown]
+# **3.** How many parameters does `MLP(2, [16, 16, 3])` have?
+
+# %%
+answer = ...
+check(answer, MLP(2, [16, 16, 3]).num_parameters())
+
+# %% jupyter={"source_hidden": true}
+# Solution
+# (inputs + 1 bias) per neuron: 16 * (2 + 1) + 16 * (16 + 1) + 3 * (16 + 1)
+# = 48 + 272 + 51.
+answer = 371
+check(answer, MLP(2, [16, 16, 3]).num_parameters())
