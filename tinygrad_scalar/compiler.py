@@ -96,6 +96,13 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
     def where(cond: Any, a: Any, b: Any) -> Any:
         return np.where(cond, a, b)
 
+    @staticmethod
+    def select(index: np.ndarray, xs: Sequence[np.ndarray]) -> np.ndarray:
+        # each sample (and node) picks its own input: a gather along a new first axis. An
+        # index out of range is reported by take's batch check once forward is done.
+        picks = np.clip(index, 0, len(xs) - 1).astype(np.intp)[None]
+        return np.take_along_axis(np.stack(np.broadcast_arrays(*xs)), picks, axis=0)[0]
+
 
 def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
     try:
@@ -281,6 +288,11 @@ class CompiledStep:
         plan = _Plan(self._params, placeholders, roots, [check[0] for check in checks])
         # checks on batch values (labels, probabilities), made on every batch after forward
         self._checks = [(plan.row[node], holds, message, i) for node, holds, message, i in checks]
+        self._argument_of_row = {
+            row: (i, rows.stop - rows.start > 1 or self._arg_widths[i] not in (None, INDEX))
+            for i, rows in enumerate(plan.arg_rows)
+            for row in range(rows.start, rows.stop)
+        }
         self._n_params = len(self._params)
         self._constants = plan.constants
         self._groups = plan.groups
@@ -341,11 +353,19 @@ class CompiledStep:
             for row, holds, message, index in self._checks:
                 bad = np.flatnonzero(~np.asarray(holds(values[row]), dtype=bool))
                 if len(bad):
-                    sample = int(bad[0])
-                    raise ValueError(
-                        f"batch sample {sample}: {message(index, float(values[row, sample]))}"
-                    )
+                    raise ValueError(self._check_failure(row, int(bad[0]), values, message, index))
         return values, grads, leaves
+
+    def _check_failure(self, row: int, sample: int, values: Any, message: Any, index: int) -> str:
+        """The message of a failed batch check, naming the batch and position when the
+        checked value is a batch input itself."""
+        text = message(index, float(values[row, sample]))
+        argument = self._argument_of_row.get(row)
+        if argument is None:
+            return f"sample {sample} of the batch: {text}"
+        i, is_row = argument
+        column = f", {row - self._arg_rows[i].start}" if is_row else ""
+        return f"batch {i}[{sample}{column}]: {text}"
 
     def _result(self, values: np.ndarray, return_outputs: bool) -> Any:
         losses = values[self._loss_row]
@@ -375,14 +395,15 @@ class CompiledStep:
         arrays, batch_size = [], None
         for i, (batch, width) in enumerate(zip(batches, widths)):
             array = _numbers(batch, i)
-            expected = "(batch,)" if width is None else f"(batch, {width})"
-            fits = (
-                array.ndim == 1 if width is None else (array.ndim == 2 and array.shape[1] == width)
-            )
+            if width == INDEX:
+                _check_whole_numbers(array, i)
+            scalar = width is None or width == INDEX
+            expected = "(batch,)" if scalar else f"(batch, {width})"
+            fits = array.ndim == 1 if scalar else (array.ndim == 2 and array.shape[1] == width)
             if not fits:
                 raise ValueError(
                     f"batch {i} has shape {array.shape}, but fn was traced with"
-                    f" {'a number' if width is None else f'{width} numbers'} for argument {i}:"
+                    f" {'a number' if scalar else f'{width} numbers'} for argument {i}:"
                     f" expected {expected}"
                 )
             if batch_size is None:
@@ -426,6 +447,18 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
                     f"batch {i}[{', '.join(map(str, position))}] is too large for a float"
                 ) from None
     return array.astype(np.float64, copy=False)
+
+
+def _check_whole_numbers(array: np.ndarray, i: int) -> None:
+    """An integer input's batch holds whole numbers: 2.0 is fine, 1.5 and nan are not."""
+    if array.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.ravel(array != np.floor(array)))
+        if len(bad):
+            raise ValueError(
+                f"batch {i}[{bad[0]}] is {float(np.ravel(array)[bad[0]])!r}, not a whole number:"
+                f" argument {i} was traced with an int, so it is an integer input"
+            )
 
 
 # --- planning: from the traced graph to groups over rows ----------------------------------
@@ -625,8 +658,12 @@ def _checked_params(params: Iterable[Value]) -> list[Value]:
     return unique
 
 
-def _sample_argument(value: Any, i: int) -> int | None:
-    """None for a number, the length for a flat sequence of numbers (checked)."""
+INDEX = "index"  # the width of an integer input
+
+
+def _sample_argument(value: Any, i: int) -> int | str | None:
+    """None for a number, INDEX for an int (an integer input), the length for a flat
+    sequence of numbers (checked)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"compile: example argument {i} is a string; pass numbers")
     if isinstance(value, Value):
@@ -634,6 +671,8 @@ def _sample_argument(value: Any, i: int) -> int | None:
             f"compile: example argument {i} is a Value; pass plain numbers, compile makes"
             " the placeholder Values"
         )
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return INDEX
     array = np.asarray(value, dtype=object)
     if array.ndim == 0 and isinstance(array.item(), numbers.Real):  # also a 0-d array
         return None
@@ -671,8 +710,14 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
     widths = [_sample_argument(value, i) for i, value in enumerate(example)]
     placeholders: list[list[Value]] = []
     arguments: list[Any] = []
+    indices = set()
     for i, (value, width) in enumerate(zip(example, widths)):
-        if width is None:
+        if width == INDEX:
+            v = Value(float(value), f"input{i}")
+            placeholders.append([v])
+            arguments.append(v)
+            indices.add(v)
+        elif width is None:
             v = Value(float(value), f"input{i}")
             placeholders.append([v])
             arguments.append(v)
@@ -680,7 +725,7 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
             row = [Value(float(x), f"input{i}[{j}]") for j, x in enumerate(value)]
             placeholders.append(row)
             arguments.append(row)
-    tracer = _Tracer({v for row in placeholders for v in row})
+    tracer = _Tracer({v for row in placeholders for v in row}, indices)
     with enable_grad(), tracing(tracer):
         result = fn(*arguments)
     loss, outputs, single = _split_result(result)
@@ -691,8 +736,9 @@ class _Tracer:
     """What engine.tracing needs while fn runs: the placeholders (a Python branch on a
     Value computed from them is an error) and the checks `engine.require` records."""
 
-    def __init__(self, placeholders: set) -> None:
+    def __init__(self, placeholders: set, indices: set) -> None:
         self.placeholders = placeholders
+        self.indices = indices  # the integer inputs, which `take` accepts as an index
         self.checks: list[tuple] = []  # (node, holds, message, index)
 
     def require(self, node: Value, holds: Callable, message: Callable, index: int) -> None:

@@ -182,6 +182,13 @@ class Value:
     def __bool__(self) -> bool:
         return _read(self, "bool()") != 0.0
 
+    def __index__(self) -> int:
+        _read(self, "seq[v] (indexing)")
+        raise TypeError(
+            "a Value is not an index: use int(v), or tinygrad_scalar.take(seq, i) with an"
+            " integer input of compile"
+        )
+
     def __round__(self, ndigits: int | None = None) -> Any:
         return round(_read(self, "round()"), ndigits)
 
@@ -234,10 +241,10 @@ def _read(x: Any, what: str) -> Any:
         tracer = _tracer.get()
         if tracer is not None and depends_on(x, tracer.placeholders):
             raise TracerError(
-                f"{what} on a Value that depends on compile's inputs: a Python branch on a"
-                " value would run once, at trace time, and be frozen for every sample. Use"
-                " an op instead (o.where in a Rule, maximum, relu, take), or pass the"
-                " value in as data"
+                f"{what} on a Value that depends on compile's inputs: that value is read once,"
+                " at trace time, and would be frozen for every sample. Write the choice as an"
+                " op (maximum, relu, o.where in a Rule), index with tinygrad_scalar.take, or"
+                " pass the value in as data"
             )
     return x.data
 
@@ -515,6 +522,10 @@ class values:  # noqa: N801 - a namespace, like rules.floats
     def eq(a: Any, b: Any) -> bool:
         return data_of(a) == data_of(b)
 
+    @staticmethod
+    def select(index: Any, xs: Sequence[Any]) -> Any:
+        return apply(rules.TAKE, (*xs, index))
+
 
 # --- n-ary ops and other entry points -------------------------------------------------------
 
@@ -562,6 +573,40 @@ def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
 
 
 _JUST_VALUES = {Value}
+
+
+def take(seq: Sequence[Any], index: Any) -> Any:
+    """seq[index], for a list of Values (or numbers) or a list of rows of them.
+
+    With an int this is plain indexing (checked: no bools, floats or negative numbers).
+    While compile traces, `index` may also be one of its integer inputs (an argument
+    whose example is an int): then each sample picks its own element, as a `take` node
+    (one per column for rows), and every batch is checked to be in range.
+    """
+    seq = list(seq)
+    if isinstance(index, Value):
+        tracer = _tracer.get() if _modes_active else None
+        if tracer is None or index not in tracer.indices:
+            raise TypeError(
+                "take: index must be an int, or an integer input of compile while it traces"
+                " (an argument whose example is an int)"
+            )
+        if not seq:
+            raise ValueError("take: the sequence is empty")
+        n = len(seq)
+        require(
+            [index],
+            lambda i: (i >= 0) & (i < n),
+            lambda _, i: f"take: index {i:g} is out of range for {n} rows",
+        )
+        if all(isinstance(row, (list, tuple)) for row in seq):
+            return [_nary(rules.TAKE, (*column, index)) for column in zip(*seq)]
+        return _nary(rules.TAKE, (*seq, index))
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"take: index must be an int, got {type(index).__name__}: {index!r:.40}")
+    if not 0 <= index < len(seq):
+        raise IndexError(f"take: index {index} is out of range for {len(seq)} rows")
+    return seq[index]
 
 
 def identity(x: Operand) -> Value:

@@ -125,6 +125,11 @@ class floats:  # noqa: N801 - used as a namespace, `o.exp(x)`, like a module
 
     eq = staticmethod(operator.eq)
 
+    @staticmethod
+    def select(index: float, xs: Sequence[float]) -> float:
+        """xs[index]: the index is a whole number, checked where it enters."""
+        return xs[int(index)]
+
 
 # --- rules ---------------------------------------------------------------------------------
 
@@ -305,4 +310,6 @@ SUM        = Rule("sum",        lambda o, xs: sum(xs),                    lambda
 DOT        = Rule("dot",        _dot,                                     _dot_derivatives, nary=True)
 # softmax(z) = softmax(z - c) for any c: the shift makes exp safe, and no gradient flows through it
 MAX_SHIFT  = Rule("max_shift",  _max_shift,                               lambda o, out, xs: (0.0,) * len(xs), nary=True)
+# take(xs, i) = xs[i] for an index i that compile feeds per sample: d/dx_j is 1 where j == i
+TAKE       = Rule("take",       lambda o, xs: o.select(xs[-1], xs[:-1]),  lambda o, out, xs: (*(o.where(o.eq(xs[-1], float(j)), 1.0, 0.0) for j in range(len(xs) - 1)), 0.0), nary=True)
 # fmt: on
