@@ -1,52 +1,19 @@
 """Compile a per-sample scalar graph into vectorized NumPy: trace once, replay over a batch.
 
-The engine makes one Python object per number, which is easy to read and slow to run: a
-small MLP trained on a hundred points builds tens of thousands of Values per step. Yet the
-graph has the same shape for every sample; only the numbers change. `compile` uses that:
+`compile(fn, params, example)` calls `fn` once on placeholder Values and records the graph
+behind the loss. Nodes of one rule at one depth form a group that runs as one NumPy call
+on a `(rows, batch)` buffer, evaluating the rule's own forward and derivatives from
+rules.py on the `arrays` backend below, so compiled and eager numbers come from the same
+definitions. A layer of `dot` nodes with leaf weights runs as one matrix product; `sum`
+and `dot` keep that matrix layout (layout, not another copy of a derivative). An int
+example makes an integer input: `take(rows, i)` with it gathers each sample's own row.
 
-1. **Trace.** `compile(fn, params, example)` calls `fn` once, with placeholder Values in
-   place of the sample's numbers, and walks the graph behind the returned loss. Every
-   node is recorded by its rule (rules.py), its parents and its *depth*: a leaf has depth
-   0, any other node 1 + the depth of its deepest parent. Leaves are of three kinds:
-   placeholders (one per input number), parameters (the `params` given, shared by every
-   sample) and constants (any other leaf: its value is baked in).
-
-2. **Levels.** Two nodes at the same depth cannot depend on each other, so all nodes of
-   one op at one depth form a *group* that runs as a single NumPy operation. Each node's
-   value is a row of a `(rows, batch)` buffer; rows are numbered group after group, so a
-   group writes one contiguous block and its inputs are usually a contiguous block too.
-   A group of `dot` nodes whose weights are leaves and whose inputs are the same list of
-   nodes is a layer of neurons: it runs as one matrix product `W @ X`, with `W` of shape
-   (neurons, inputs) gathered from the parameters and `X` of shape (inputs, batch).
-
-3. **Replay.** `step(*batches)` writes the batch into the placeholder rows and runs the
-   groups in order (forward), then in reverse order (backward): each group multiplies
-   the incoming gradient by its op's local derivatives, written with the same
-   conventions as rules.py (relu'(0) = 0, IEEE inf and nan, the pow special cases, a
-   sigmoid that never overflows). The gradient of a layer's matrix product is
-   `G @ X.T` for the weights (summed over the batch in the product itself) and `W.T @ G`
-   for the inputs. The gradients of the *mean* loss are then added into each
-   parameter's `.grad`, as `loss.backward()` on the batch's mean would, so `zero_grad`,
-   the optimizers, and eager terms such as an L2 penalty work unchanged.
-
-Limits (as with `jax.jit` and `torch.jit.trace`):
-
-* The graph's shape is frozen at trace time. Python control flow that looks at values
-  (`if x > 0:`, `float(x)`, `int(y.data)` to pick a class) runs once, on the example,
-  and every sample then follows the example's path. Branches *inside* an op (relu, abs,
-  leaky_relu, the pow special cases) are fine: they are vectorized per sample. A class
-  label therefore has to enter as numbers (for instance a one-hot row), not as an index.
-  The max that `losses.softmax` and `log_softmax` subtract is read from `.data`, so it
-  too is frozen at the example's value: the result is still exact (the shift cancels),
-  but the overflow guard only holds while logits stay within ~700 of the example's.
-* A leaf that is neither in `params` nor a placeholder is a constant: its trace-time
-  value is baked in and it gets no gradient. A parameter left out of `params` is frozen.
-* An op compile does not know (a Rule made outside rules.py) still works, but runs its
-  own scalar functions once per sample, at Python speed.
-* Gradients are first order only (no `create_graph`), and `detect_anomaly` is not
-  consulted; inf and nan propagate as IEEE arithmetic says, as in the eager engine.
-* Numbers agree with the eager engine to rounding (about 1e-15 relative per op): sums
-  and matrix products add in a different order than Python's left-to-right loop.
+While `fn` is traced, a Python branch on a Value computed from the inputs (`if x > 0`,
+`float(x)`, `rows[x]`) raises TracerError instead of being frozen at the example's path,
+and the checks losses make on labels (`engine.require`) are recorded and made on every
+batch. A leaf that is neither a parameter nor a placeholder is a constant. Gradients are
+first order; sums and matrix products add in another order than Python's loop, so
+results agree with eager to rounding (about 1e-15 relative per op).
 """
 
 from __future__ import annotations
