@@ -25,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .expr import quote_input
+from ._checks import quote_input
 
 # The most a file we read may hold. A model at the command line's parameter limit is a few
 # MB of JSON, so this is plenty, and reading it takes well under a second.

@@ -23,8 +23,8 @@ import sys
 import threading
 from typing import Any, Callable, NoReturn, Sequence
 
+from ._checks import quote_input
 from ._files import StagedFolder, check_replaceable
-from .expr import quote_input
 
 PROG = "tinygrad-scalar"
 EXIT_OK = 0

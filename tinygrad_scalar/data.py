@@ -17,8 +17,7 @@ import random
 from importlib import resources
 from typing import Iterator, Sequence, Union
 
-from ._checks import binary_classes, check_int, check_number, finite_float, make_rng
-from .expr import quote_input
+from ._checks import binary_classes, check_int, check_number, finite_float, make_rng, quote_input
 
 Seed = Union[int, None, random.Random]
 Dataset = tuple[list[list[float]], list]

@@ -20,6 +20,7 @@ import math
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
+from ._checks import quote_input, shorten_input
 from .engine import Value
 
 MAX_LENGTH = 1000  # characters of expression text
@@ -316,30 +317,3 @@ def parse_bindings(pairs: Sequence[str]) -> dict[str, float]:
             raise ExpressionError(f"{quote_input(name)} is given twice")
         bindings[name] = value
     return bindings
-
-
-QUOTE_LIMIT = 100  # characters of user input an error message quotes, at most
-
-
-def shorten_input(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """`text` cut to `limit` characters (ending in "...") when longer, for messages that show
-    it unquoted, such as a hint "write x=NUMBER"."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def quote_input(value: object, limit: int = QUOTE_LIMIT) -> str:
-    """`value` quoted for an error message, cut to about `limit` characters so that a huge
-    argument still gives a short one-line message: quote_input("x=1") == "'x=1'".
-
-    Text is cut before quoting (the quotes stay balanced); anything else is shown by its
-    repr, cut the same way. An int too long to print (Python refuses more than 4300 digits)
-    is described by its size instead. This is the one place messages shorten user input.
-    """
-    if isinstance(value, str):
-        return repr(shorten_input(value, limit))
-    try:
-        text = repr(value)
-    except ValueError:  # int -> str refuses very long numbers
-        digits = round(abs(value).bit_length() * math.log10(2)) if isinstance(value, int) else 0
-        return f"<an integer of about {digits:,} digits>" if digits else "<unprintable value>"
-    return shorten_input(text, limit)

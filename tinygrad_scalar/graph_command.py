@@ -26,9 +26,10 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from ._checks import quote_input
 from ._files import check_writable
 from .engine import Value
-from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings, quote_input
+from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
 from .viz import draw, explore
 from .viz.graph import check_dpi
 from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer

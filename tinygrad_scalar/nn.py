@@ -26,10 +26,9 @@ import os
 import random
 from typing import Any, Iterable, Sequence
 
-from ._checks import check_int, finite_float, is_number, make_rng
+from ._checks import check_int, finite_float, is_number, make_rng, quote_input
 from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
 from .engine import Value, dot, take
-from .expr import quote_input
 from .losses import softmax
 
 FORMAT_NAME = "tinygrad_scalar"

@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from ._checks import check_int, check_number, finite_float
+from ._checks import check_int, check_number, finite_float, quote_input
 from .engine import Value
-from .expr import quote_input
 
 
 def _grad_of(p: Value) -> float:

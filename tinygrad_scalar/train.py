@@ -25,11 +25,10 @@ import random
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 from . import losses, optim
-from ._checks import binary_classes, check_int, check_number, is_number
+from ._checks import binary_classes, check_int, check_number, is_number, quote_input
 from .data import batches
 from .engine import Value, data_of, no_grad
 from .engine import sum as value_sum
-from .expr import quote_input
 
 LOSSES = ("hinge", "mse", "bce", "cross_entropy")
 OPTIMIZERS = ("sgd", "adam")
