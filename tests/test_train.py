@@ -273,9 +273,9 @@ def test_accuracy_refuses_labels_that_are_not_classes_of_the_model():
     X = [[0.0, 0.0], [1.0, 1.0]]
     with pytest.raises(ValueError, match=ONE_OUTPUT_LABELS + r"y\[1\] is 2$"):
         accuracy(MLP(2, [1], seed=0), X, [0, 2])
-    with pytest.raises(ValueError, match=r"y\[1\] = 5 is not a class of a model with 3 outputs"):
+    with pytest.raises(ValueError, match=r"y\[1\] = 5 is not a class \(expected an integer 0..2\)"):
         accuracy(MLP(2, [3], seed=0), X, [0, 5])
-    with pytest.raises(ValueError, match=r"y\[0\] = -1 is not a class of a model with 3 outputs"):
+    with pytest.raises(ValueError, match=r"y\[0\] = -1 is not a class \(expected an"):
         accuracy(MLP(2, [3], seed=0), X, [-1, 0])
 
 
@@ -373,6 +373,15 @@ def test_plot_decision_boundary_writes_a_picture(trained, tmp_path):
     assert (tmp_path / "boundary.png").read_bytes()[:8] == PNG_MAGIC
     assert fig.axes[0].get_title() == "decision boundary"
     assert fig._repr_png_()[:8] == PNG_MAGIC  # how Jupyter shows it inline
+
+
+def test_plot_decision_boundary_checks_labels_as_training_does(trained, tmp_path):
+    plot = pytest.importorskip("tinygrad_scalar.plot")
+    pytest.importorskip("matplotlib")
+    model, _, X, _ = trained
+    with pytest.raises(ValueError, match=ONE_OUTPUT_LABELS + r"y\[1\] is 2$"):
+        plot.plot_decision_boundary(model, X[:2], [0, 2], tmp_path / "b.png", resolution=5)
+    assert list(tmp_path.iterdir()) == []
 
 
 def sector_model():

@@ -87,9 +87,27 @@ def make_rng(seed: Any, rng: Any = None, global_when_unseeded: bool = False) -> 
     return random.Random(int(seed))
 
 
-def binary_classes(y: Sequence, name: str = "y") -> list[int]:
-    """Labels for a one-output model as class indices: 0 and 1 as they are, -1 read as 0
-    (so -1/+1 hinge labels work too). Anything else, bools included, is refused."""
+def class_index(label: Any, n_classes: int, what: str) -> int:
+    """`label` as a class index 0..n_classes-1: an int, or a float such as 2.0 that holds
+    one (labels read from a float list). Bools and anything else are refused, naming `what`.
+    """
+    if not isinstance(label, bool) and is_number(label):
+        if isinstance(label, numbers.Integral) or float(label).is_integer():
+            index = int(label)
+            if 0 <= index < n_classes:
+                return index
+    raise ValueError(
+        f"{what} = {quote_input(label)} is not a class (expected an integer 0..{n_classes - 1})"
+    )
+
+
+def class_indices(y: Sequence, n_outputs: int, name: str = "y") -> list[int]:
+    """Labels as class indices, the one place labels are checked. For a model with one
+    output (`n_outputs` 1): 0 and 1 as they are, -1 read as 0 (so -1/+1 hinge labels work
+    too). For k outputs: 0..k-1. Anything else, bools included, is refused, naming `name`.
+    """
+    if n_outputs != 1:
+        return [class_index(label, n_outputs, f"label {name}[{i}]") for i, label in enumerate(y)]
     classes = []
     for i, label in enumerate(y):
         if is_number(label) and label in (0, 1, -1):

@@ -17,7 +17,7 @@ import random
 from importlib import resources
 from typing import Iterator, Sequence, Union
 
-from ._checks import binary_classes, check_int, check_number, finite_float, make_rng, quote_input
+from ._checks import check_int, check_number, class_indices, finite_float, make_rng, quote_input
 
 Seed = Union[int, None, random.Random]
 Dataset = tuple[list[list[float]], list]
@@ -313,4 +313,4 @@ def to_signed_labels(y: Sequence) -> list[int]:
     >>> to_signed_labels([0, 1, 1, -1])
     [-1, 1, 1, -1]
     """
-    return [2 * c - 1 for c in binary_classes(y)]
+    return [2 * c - 1 for c in class_indices(y, 1)]

@@ -21,7 +21,7 @@ import numbers
 from typing import Any
 
 from . import rules
-from ._checks import is_number
+from ._checks import class_index, is_number
 from .engine import Value, require, take
 from .engine import sum as value_sum
 from .functional import log_softmax, shifted_logits, softmax, value_list
@@ -147,19 +147,6 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any) -> Value:
     return _mean([_as_value(x).softplus() - _as_value(x) * y for x, y in zip(xs, ys)])
 
 
-def _class_index(c: Any, n_classes: int, row: int) -> int:
-    if isinstance(c, bool) or not isinstance(c, numbers.Integral):
-        if is_number(c) and float(c).is_integer():
-            c = int(c)  # 2.0 from a float label list is fine
-        else:
-            raise ValueError(f"cross_entropy: class index for row {row} must be an int, got {c!r}")
-    if not 0 <= c < n_classes:
-        raise ValueError(
-            f"cross_entropy: class index {c} for row {row} is out of range for {n_classes} classes"
-        )
-    return int(c)
-
-
 def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
     """Mean over rows of -log softmax(row)[class] (PyTorch's CrossEntropyLoss).
 
@@ -192,7 +179,9 @@ def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
         if isinstance(c, Value):  # an integer input of compile: each sample its own class
             terms.append(log_total - take(shifted, c))
         else:
-            terms.append(log_total - shifted[_class_index(c, len(zs), r)])
+            terms.append(
+                log_total - shifted[class_index(c, len(zs), f"cross_entropy: the class of row {r}")]
+            )
     return _mean(terms)
 
 

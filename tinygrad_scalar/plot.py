@@ -17,7 +17,7 @@ import io
 import os
 from typing import Any, Sequence
 
-from ._checks import check_int
+from ._checks import check_int, class_indices
 from ._files import atomic_write
 
 __all__ = ["plot_decision_boundary", "plot_history"]
@@ -214,7 +214,7 @@ def plot_decision_boundary(
     """
     import numpy as np
 
-    from .train import _threshold
+    from .train import decision_threshold
 
     fmt = _save_format(path)
     X = [list(map(float, row)) for row in X]
@@ -237,8 +237,9 @@ def plot_decision_boundary(
     grid_y = [y0 + (y1 - y0) * j / (resolution - 1) for j in range(resolution)]
 
     outputs = _outputs_over(model, [[gx, gy] for gy in grid_y for gx in grid_x])
-    margins = _class_margins(outputs, _threshold(model)).reshape(-1, resolution, resolution)
-    point_classes = [int(label) if label != -1 else 0 for label in y]
+    margins = _class_margins(outputs, decision_threshold(model)).reshape(-1, resolution, resolution)
+    n_outputs = len(outputs[0]) if isinstance(outputs[0], list) else 1
+    point_classes = class_indices(y, n_outputs)
     n_classes = max(len(margins), max(point_classes) + 1)
     colours = _class_colours(n_classes)
 

@@ -25,7 +25,7 @@ import random
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 from . import losses, optim
-from ._checks import binary_classes, check_int, check_number, is_number, quote_input
+from ._checks import check_int, check_number, class_indices, is_number, quote_input
 from .data import batches
 from .engine import Value, data_of, no_grad
 from .engine import sum as value_sum
@@ -42,9 +42,12 @@ __all__ = [
     "Evaluation",
     "accuracy",
     "classify",
+    "count_outputs",
+    "decision_threshold",
     "evaluate",
     "fit",
     "predict",
+    "predicted_class",
 ]
 
 
@@ -56,8 +59,9 @@ def _output_kind(model: Any) -> str:
     return getattr(model, "output", "linear")
 
 
-def _threshold(model: Any) -> float:
-    """Where a single output switches from class 0 to class 1."""
+def decision_threshold(model: Any) -> float:
+    """Where a single output switches from class 0 to class 1: 0.5 for a sigmoid output,
+    else 0."""
     return 0.5 if _output_kind(model) == "sigmoid" else 0.0
 
 
@@ -68,37 +72,15 @@ def _as_floats(output: Any) -> Any:
     return [float(data_of(o)) for o in output]
 
 
-def _predicted_class(output: Any, threshold: float) -> int:
+def predicted_class(output: Any, threshold: float) -> int:
+    """The class one output predicts: 1 above `threshold` for a single score, else the
+    index of the largest score."""
     scores = _as_floats(output)
     if isinstance(scores, float):
         return int(scores > threshold)
     if len(scores) == 1:
         return int(scores[0] > threshold)
     return max(range(len(scores)), key=scores.__getitem__)
-
-
-def _is_integer_label(label: Any) -> bool:
-    if isinstance(label, bool):
-        return False
-    if isinstance(label, numbers.Integral):
-        return True
-    return isinstance(label, float) and label.is_integer()
-
-
-def _true_classes(y: Sequence, n_outputs: int, name: str = "y") -> list[int]:
-    """Labels as class indices, checked against the model: a one-output model takes 0/1
-    (or -1/+1, read as 0/1), a model with k outputs takes 0..k-1."""
-    if n_outputs == 1:
-        return binary_classes(y, name)
-    classes = []
-    for i, label in enumerate(y):
-        if not (_is_integer_label(label) and 0 <= label < n_outputs):
-            raise ValueError(
-                f"label {name}[{i}] = {quote_input(label)} is not a class of a model with"
-                f" {n_outputs} outputs (expected 0..{n_outputs - 1})"
-            )
-        classes.append(int(label))
-    return classes
 
 
 def _check_dataset(X: Any, y: Any, name_x: str, name_y: str) -> tuple[list, list]:
@@ -129,9 +111,9 @@ class _Loss:
     def __init__(self, loss: LossArg, model: Any, y: Sequence) -> None:
         self.name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
         self.output = _output_kind(model)
-        self.threshold = _threshold(model)
+        self.threshold = decision_threshold(model)
         self.custom = None if isinstance(loss, str) else loss
-        self.n_outputs = _count_outputs(model)
+        self.n_outputs = count_outputs(model)
         if self.custom is not None:
             if not callable(loss):
                 raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable")
@@ -170,7 +152,7 @@ class _Loss:
 
     def classes(self, y: Sequence, name: str = "y") -> list[int]:
         """The labels as class indices of this model (ValueError naming a bad one)."""
-        return _true_classes(y, self.n_outputs, name)
+        return class_indices(y, self.n_outputs, name)
 
     def targets(self, y: Sequence, name: str = "y") -> list:
         """The labels `y` (called `name` in errors) as the loss needs them."""
@@ -234,7 +216,8 @@ class _Loss:
         return -value_sum([t * lp for t, lp in zip(target, log_probs)])
 
 
-def _count_outputs(model: Any) -> int:
+def count_outputs(model: Any) -> int:
+    """How many outputs `model` has: its last layer's width, 1 for a plain callable."""
     sizes = getattr(model, "sizes", None)
     if sizes:
         return int(sizes[-1])
@@ -382,9 +365,7 @@ def _train_step(
     opt.step()
     if not spec.classification:
         return batch_loss, 0
-    correct = sum(
-        _predicted_class(out, spec.threshold) == c for out, c in zip(outputs, class_batch)
-    )
+    correct = sum(predicted_class(out, spec.threshold) == c for out, c in zip(outputs, class_batch))
     return batch_loss, correct
 
 
@@ -510,7 +491,7 @@ def _evaluate(model: Any, X: list, y: list, spec: _Loss) -> Evaluation:
         loss_value = spec.batch(outputs, targets).data
     if classes is None:
         return Evaluation(loss_value, None)
-    correct = sum(_predicted_class(out, spec.threshold) == c for out, c in zip(outputs, classes))
+    correct = sum(predicted_class(out, spec.threshold) == c for out, c in zip(outputs, classes))
     return Evaluation(loss_value, correct / len(X))
 
 
@@ -529,7 +510,7 @@ def evaluate(model: Any, X: Sequence, y: Sequence, loss: LossArg = "hinge") -> E
 def accuracy(model: Any, X: Sequence, y: Sequence) -> float:
     """Fraction of rows whose predicted class (see the module doc) equals the label."""
     X, y = _check_dataset(X, y, "X", "y")
-    classes = _true_classes(y, _count_outputs(model))
+    classes = class_indices(y, count_outputs(model))
     predicted = classify(model, X)
     return sum(p == c for p, c in zip(predicted, classes)) / len(X)
 
@@ -543,5 +524,5 @@ def predict(model: Any, X: Sequence) -> list:
 
 def classify(model: Any, X: Sequence) -> list[int]:
     """The predicted class of each row (see the module doc for the rule)."""
-    threshold = _threshold(model)
-    return [_predicted_class(out, threshold) for out in predict(model, X)]
+    threshold = decision_threshold(model)
+    return [predicted_class(out, threshold) for out in predict(model, X)]
