@@ -541,7 +541,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if model.output == "softmax":
             probabilities = output
         else:
-            from .losses import softmax
+            from .functional import softmax
 
             probabilities = [p.data for p in softmax(output)]
         print(

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 from ._checks import check_int, finite_float, is_number, make_rng, quote_input
 from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
 from .engine import Value, dot, take
-from .losses import softmax
+from .functional import softmax
 
 FORMAT_NAME = "tinygrad_scalar"
 FORMAT_VERSION = 1
