@@ -18,7 +18,7 @@ import numbers
 from typing import Any, Callable, Sequence, Union
 
 from . import rules
-from .engine import Value, as_float, gradients, identity, max_shift
+from .engine import Value, as_float, data_of, gradients, identity, max_shift
 from .engine import sum as value_sum
 
 # free functions: a float in, a float out; a Value in, a Value out
@@ -82,7 +82,7 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
             grads = gradients(out, wrt, create_graph=nested)
             value = out if nested else out.data
         if not nested:
-            grads = tuple(_plain(g) for g in grads)
+            grads = tuple(float(data_of(g)) for g in grads)
         return value, grads[0] if isinstance(argnums, int) else grads
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -118,10 +118,6 @@ def _is_number(x: Any) -> bool:
     return type(x) in (int, float) or (
         isinstance(x, numbers.Real) and not isinstance(x, (bool, Value))
     )
-
-
-def _plain(g: Any) -> float:
-    return g.data if isinstance(g, Value) else float(g)
 
 
 class GradcheckError(AssertionError):

@@ -17,13 +17,7 @@ import math
 from typing import Any, Iterable
 
 from ._checks import check_int, check_number, finite_float, quote_input
-from .engine import Value
-
-
-def _grad_of(p: Value) -> float:
-    # after backward(create_graph=True) a gradient is itself a Value
-    g = p.grad
-    return g.data if isinstance(g, Value) else float(g)
+from .engine import Value, data_of
 
 
 def _check_hyper(name: str, value: Any) -> Any:
@@ -157,7 +151,7 @@ class SGD(Optimizer):
         lr, momentum, decay = self.lr, self.momentum, self.weight_decay
         buffers = self.momentum_buffers
         for i, p in enumerate(self.params):
-            g = _grad_of(p)
+            g = float(data_of(p.grad))  # a Value after backward(create_graph=True)
             if decay != 0:
                 g = g + decay * p.data
             if momentum != 0:
@@ -217,7 +211,7 @@ class Adam(Optimizer):
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         m, v = self.exp_avg, self.exp_avg_sq
         for i, p in enumerate(self.params):
-            g = _grad_of(p)
+            g = float(data_of(p.grad))  # a Value after backward(create_graph=True)
             if decay != 0:
                 if self._decoupled:  # AdamW: shrink the weight itself, outside the moments
                     p.data = p.data * (1 - lr * decay)

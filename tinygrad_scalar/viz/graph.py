@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 import graphviz
 
-from ..engine import Value, topological_order
+from ..engine import Value, data_of, topological_order
 from . import render as _render
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
@@ -340,7 +340,7 @@ def build_drawing(
 
     on_path = _nodes_on_paths(order, highlight) if highlight is not None else set()
     if grads is None:
-        grads_known = _as_float(root.grad) != 0.0  # backward() seeds the root with 1.0
+        grads_known = float(data_of(root.grad)) != 0.0  # backward() seeds the root with 1.0
         grad_of = lambda node: node.grad  # noqa: E731
     else:
         grads_known = True
@@ -495,10 +495,6 @@ def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _as_float(x: Any) -> float:
-    return x.data if isinstance(x, Value) else float(x)
-
-
 def _parameter_names(params: Any) -> dict[int, str]:
     """{id(parameter): name} from a Module, a dict {name: Value} or (name, Value) pairs."""
     if params is None:
@@ -604,7 +600,7 @@ def _chain_rule_note(
         for parent, local in zip(node.parents, node.local_grads):
             if id(parent) in on_path:
                 count += path_counts[id(parent)]
-                value += _as_float(local) * total[id(parent)]
+                value += float(data_of(local)) * total[id(parent)]
         path_counts[id(node)], total[id(node)] = count, value
 
     num = styler.name_of(root) or "output"
@@ -637,7 +633,7 @@ def _paths_of_factors(
         paths = []
         for parent, local in zip(node.parents, node.local_grads):
             if id(parent) in on_path:
-                paths.extend(path + [_as_float(local)] for path in factors_to[id(parent)])
+                paths.extend(path + [float(data_of(local))] for path in factors_to[id(parent)])
         factors_to[id(node)] = paths
     return factors_to[id(root)]
 
