@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import engine
+from .._files import atomic_write
 from ..engine import Value
-from . import render as _render
 from .graph import Layout, build_drawing, fit_width, format_number
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
@@ -115,7 +115,9 @@ class Explorer:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the page to `path` (an .html file), all at once or not at all."""
-        return _render.write_atomically(path, self.html().encode("utf-8"))
+        with atomic_write(path) as file:
+            file.write(self.html().encode("utf-8"))
+        return Path(path)
 
     def _repr_html_(self) -> str:
         return self._fragment()

