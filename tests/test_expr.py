@@ -15,7 +15,6 @@ from tinygrad_scalar.expr import (
     MAX_LENGTH,
     ExpressionError,
     evaluate,
-    names_used,
     parse,
     parse_bindings,
 )
@@ -59,10 +58,6 @@ def test_a_constant_exponent_stays_a_constant():
 def test_numbers_alone_and_huge_powers_follow_ieee():
     assert evaluate(parse("2 * 3", names=[]), {}).data == 6.0
     assert evaluate(parse("10 ** 10 ** 10", names=[]), {}).data == math.inf
-
-
-def test_names_used_in_order_of_appearance():
-    assert names_used(parse("b * exp(a) + b + c", names=["a", "b", "c"])) == ["b", "a", "c"]
 
 
 def test_nothing_is_evaluated_as_python(monkeypatch):

@@ -222,21 +222,6 @@ def _int_as_float(value: int) -> float:
         return math.inf
 
 
-def names_used(tree: ast.Expression) -> list[str]:
-    """The variable names in a checked tree, in order of first appearance."""
-    found: dict[str, None] = {}
-    stack: list[ast.AST] = [tree.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.setdefault(node.id, None)
-        elif isinstance(node, ast.Call):
-            stack.extend(reversed(node.args))
-        else:
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
-    return list(found)
-
-
 def evaluate(tree: ast.Expression, values: dict[str, Value]) -> Value:
     """Compute a tree from `parse` with engine Values, building the graph to differentiate.
 

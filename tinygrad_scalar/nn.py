@@ -451,11 +451,6 @@ class MLP(Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], **kwargs: Any) -> MLP:
-        """Build a fresh (randomly initialised) MLP from a config() dict."""
-        return cls(**config, **kwargs)
-
-    @classmethod
     def _config_keys(cls) -> tuple[str, ...]:
         return ("nin", "sizes", "activation", "output")
 
