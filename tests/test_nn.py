@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinygrad_scalar import Value
-from tinygrad_scalar.nn import MLP, Layer, Neuron
+from tinygrad_scalar.nn import MLP, Layer, Module, Neuron
 
 
 def set_weights(neuron, ws, b):
@@ -632,3 +632,32 @@ def test_a_model_file_version_must_be_the_integer_1(tmp_path, version):
     (tmp_path / "m.json").write_text(json.dumps(payload))
     with pytest.raises(ValueError, match="unsupported format version"):
         MLP.load(tmp_path / "m.json")
+
+
+def test_a_module_finds_its_parameters_in_its_attributes_without_listing_them():
+    class TwoLayers(Module):
+        def __init__(self) -> None:
+            self.scale = Value(2.0)
+            self.hidden = Layer(2, 2, seed=0)
+            self.table = [[Value(0.5)], (Value(1.5), "not a parameter")]
+            self._cache = [Value(9.0)]  # private: not a parameter
+            self.width = 2
+
+        def __call__(self, xs):
+            return [self.scale * h for h in self.hidden(xs)]
+
+        def config(self):
+            return {}
+
+    model = TwoLayers()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == [
+        "scale",
+        *[f"hidden.neurons.{i}.{w}" for i in range(2) for w in ("w.0", "w.1", "b")],
+        "table.0.0",
+        "table.1.0",
+    ]
+    assert model.parameters()[0] is model.scale
+    assert model.parameters()[-1] is model.table[1][0]
+    model.load_state_dict({**model.state_dict(), "scale": 3.0})
+    assert model.scale.data == 3.0 and model._cache[0].data == 9.0

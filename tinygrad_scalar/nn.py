@@ -94,13 +94,25 @@ def _as_input_values(xs: Any, nin: int, owner: str) -> list[Value]:
 class Module:
     """Base class: parameters, names, gradients and (de)serialisation.
 
-    Subclasses implement `named_parameters()` and `config()` (the constructor arguments
-    that rebuild the architecture), and `__call__`.
+    Subclasses implement `__call__` and `config()` (the constructor arguments that rebuild
+    the architecture). Their parameters are found by `named_parameters()`: every Value,
+    Module, and list or tuple of them held in a public attribute, in the order the
+    attributes were set.
     """
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """(dotted name, parameter) pairs in the fixed parameter order."""
-        raise NotImplementedError
+        """(dotted name, parameter) pairs in the fixed parameter order: the public attributes
+        in the order they were set; a list's items by index (`neurons.3.w.1`), a Module's
+        parameters under its attribute name. Private attributes (`_name`) are skipped.
+
+        >>> Neuron(2, seed=0).named_parameters()[-1][0]
+        'b'
+        """
+        named: list[tuple[str, Value]] = []
+        for attribute, value in vars(self).items():
+            if not attribute.startswith("_"):
+                _collect_parameters(attribute, value, named)
+        return named
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments that rebuild this architecture (JSON-friendly)."""
@@ -247,6 +259,17 @@ class Module:
         raise NotImplementedError
 
 
+def _collect_parameters(name: str, value: Any, named: list[tuple[str, Value]]) -> None:
+    """Append the parameters `value` holds to `named`, their names under `name`."""
+    if isinstance(value, Value):
+        named.append((name, value))
+    elif isinstance(value, Module):
+        named.extend((f"{name}.{inner}", p) for inner, p in value.named_parameters())
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _collect_parameters(f"{name}.{i}", item, named)
+
+
 def _shorten(names: list[str], limit: int = 5) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
@@ -301,11 +324,6 @@ class Neuron(Module):
         total = dot(self.w, xs, self.b)
         return total if self._activate is None else self._activate(total)
 
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        named = [(f"w.{i}", w) for i, w in enumerate(self.w)]
-        named.append(("b", self.b))
-        return named
-
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation}
 
@@ -349,13 +367,6 @@ class Layer(Module):
         elif len(xs) != self.nin:
             raise ValueError(f"Layer expects {self.nin} inputs, got {len(xs)}")
         return [neuron(xs) for neuron in self.neurons]
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [
-            (f"neurons.{i}.{name}", p)
-            for i, neuron in enumerate(self.neurons)
-            for name, p in neuron.named_parameters()
-        ]
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
@@ -434,13 +445,6 @@ class MLP(Module):
         if self.output == "softmax":
             values = softmax(values)
         return values[0] if len(values) == 1 else values
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [
-            (f"layers.{i}.{name}", p)
-            for i, layer in enumerate(self.layers)
-            for name, p in layer.named_parameters()
-        ]
 
     def config(self) -> dict[str, Any]:
         return {
@@ -564,10 +568,6 @@ def _matrix(n_rows: int, n_cols: int, std: float, rng: Any) -> list[list[Value]]
     return [[Value(rng.gauss(0.0, std)) for _ in range(n_cols)] for _ in range(n_rows)]
 
 
-def _named_rows(name: str, rows: list[list[Value]]) -> list[tuple[str, Value]]:
-    return [(f"{name}.{i}.{j}", w) for i, row in enumerate(rows) for j, w in enumerate(row)]
-
-
 def linear(xs: Sequence[Any], weight: Sequence[Sequence[Any]]) -> list[Value]:
     """`weight @ xs` without a bias: one `dot` node per row of `weight` (a list of rows)."""
     return [dot(row, xs) for row in weight]
@@ -610,9 +610,6 @@ class Embedding(Module):
 
     def __call__(self, index: int) -> list[Value]:
         return take(self.weight, index)
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return _named_rows("weight", self.weight)
 
     def config(self) -> dict[str, Any]:
         return {"num_embeddings": self.num_embeddings, "dim": self.dim}
@@ -728,14 +725,6 @@ class CausalSelfAttention(Module):
     ) -> list[list[Value]]:
         cache = KVCache() if cache is None else cache
         return [self.step(x, cache) for x in xs]
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [
-            *_named_rows("wq", self.wq),
-            *_named_rows("wk", self.wk),
-            *_named_rows("wv", self.wv),
-            *_named_rows("wo", self.wo),
-        ]
 
     def config(self) -> dict[str, Any]:
         return {"n_embd": self.n_embd, "n_heads": self.n_heads}
