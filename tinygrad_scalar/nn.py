@@ -441,7 +441,7 @@ class MLP(Module):
     def __call__(self, xs: Any) -> Value | list[Value]:
         values: list[Value] = _as_input_values(xs, self.nin, "MLP")
         for layer in self.layers:
-            values = [neuron(values) for neuron in layer.neurons]
+            values = layer(values)
         if self.output == "softmax":
             values = softmax(values)
         return values[0] if len(values) == 1 else values
