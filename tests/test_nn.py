@@ -661,3 +661,18 @@ def test_a_module_finds_its_parameters_in_its_attributes_without_listing_them():
     assert model.parameters()[-1] is model.table[1][0]
     model.load_state_dict({**model.state_dict(), "scale": 3.0})
     assert model.scale.data == 3.0 and model._cache[0].data == 9.0
+
+
+def test_a_small_file_naming_a_huge_architecture_is_refused_before_building_it(tmp_path):
+    # Building MLP(100000, [100000]) would take ten billion Values: the count refuses it.
+    path = tmp_path / "huge.json"
+    path.write_text(_edit(nin=100_000, sizes=[100_000]))
+    with pytest.raises(ValueError, match="needs 10000100000"):
+        MLP.load(path)
+
+
+def test_count_parameters_is_the_count_a_built_model_has():
+    config = {"nin": 3, "sizes": [4, 5, 2], "activation": "tanh", "output": "softmax"}
+    assert MLP.count_parameters(**config) == MLP(**config, seed=0).num_parameters() == 53
+    with pytest.raises(ValueError, match="layer width 1 must be a positive integer"):
+        MLP.count_parameters(nin=2, sizes=[3, 0], activation="relu", output="linear")

@@ -239,7 +239,9 @@ class Module:
         state = payload["state_dict"]
         if not isinstance(state, dict):
             raise ValueError(f"state_dict must be an object, got {type(state).__name__}")
-        expected = cls._count_parameters(**config)  # also validates the config
+        # Counted, not built: a small file naming a huge architecture (sizes [100000, 100000])
+        # is refused here instead of building ten billion Values before load_state_dict.
+        expected = cls.count_parameters(**config)  # also validates the config
         if len(state) != expected:
             raise ValueError(
                 f"state_dict has {len(state)} weights but the architecture {config}"
@@ -255,7 +257,13 @@ class Module:
         raise NotImplementedError
 
     @classmethod
-    def _count_parameters(cls, **config: Any) -> int:
+    def count_parameters(cls, **config: Any) -> int:
+        """How many parameters the architecture that `config` describes has (the keyword
+        arguments of config()), checked and computed without building it.
+
+        >>> MLP.count_parameters(nin=2, sizes=[16, 16, 1], activation="relu", output="linear")
+        337
+        """
         raise NotImplementedError
 
 
@@ -332,7 +340,7 @@ class Neuron(Module):
         return ("nin", "activation")
 
     @classmethod
-    def _count_parameters(cls, nin: Any, activation: Any) -> int:
+    def count_parameters(cls, nin: Any, activation: Any) -> int:
         _check_choice("activation", activation, ACTIVATIONS)
         return check_int(nin, "nin") + 1
 
@@ -376,7 +384,7 @@ class Layer(Module):
         return ("nin", "nout", "activation")
 
     @classmethod
-    def _count_parameters(cls, nin: Any, nout: Any, activation: Any) -> int:
+    def count_parameters(cls, nin: Any, nout: Any, activation: Any) -> int:
         _check_choice("activation", activation, ACTIVATIONS)
         return (check_int(nin, "nin") + 1) * check_int(nout, "nout")
 
@@ -459,7 +467,7 @@ class MLP(Module):
         return ("nin", "sizes", "activation", "output")
 
     @classmethod
-    def _count_parameters(cls, nin: Any, sizes: Any, activation: Any, output: Any) -> int:
+    def count_parameters(cls, nin: Any, sizes: Any, activation: Any, output: Any) -> int:
         _check_choice("activation", activation, ACTIVATIONS)
         _check_choice("output", output, OUTPUTS)
         nin, sizes = cls._check_shape(nin, sizes)
@@ -619,7 +627,7 @@ class Embedding(Module):
         return ("num_embeddings", "dim")
 
     @classmethod
-    def _count_parameters(cls, num_embeddings: Any, dim: Any) -> int:
+    def count_parameters(cls, num_embeddings: Any, dim: Any) -> int:
         return check_int(num_embeddings, "num_embeddings") * check_int(dim, "dim")
 
     def __repr__(self) -> str:
@@ -734,7 +742,7 @@ class CausalSelfAttention(Module):
         return ("n_embd", "n_heads")
 
     @classmethod
-    def _count_parameters(cls, n_embd: Any, n_heads: Any) -> int:
+    def count_parameters(cls, n_embd: Any, n_heads: Any) -> int:
         n_embd, _ = cls._check_heads(n_embd, n_heads)
         return 4 * n_embd * n_embd
 
