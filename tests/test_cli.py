@@ -448,7 +448,7 @@ def test_keyboard_interrupt_exits_130_with_one_line(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(cli.COMMANDS, "predict", interrupted)
+    monkeypatch.setattr(cli, "run_predict", interrupted)
     assert cli.main(["predict", "m.json", "1"]) == 130
     assert capsys.readouterr().err == "tinygrad-scalar: interrupted\n"
 

@@ -10,7 +10,6 @@ Chromium or no Playwright can be had.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -19,7 +18,7 @@ import shutil
 import pytest
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import Value, graph_command
+from tinygrad_scalar import Value, cli
 from tinygrad_scalar.viz import Explorer, draw, explore, render
 
 HAVE_RENDERER = shutil.which("dot") is not None or render.wasm_available()
@@ -179,10 +178,8 @@ def out_inputs(out):
 
 def test_the_cli_writes_the_page(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    parser = argparse.ArgumentParser(prog="tinygrad-scalar")
-    graph_command.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["graph", "x**2 + 2*x*y", "x=1", "y=2", "-o", "f.html", "--no-open"])
-    assert graph_command.run(args) == 0
+    argv = ["graph", "x**2 + 2*x*y", "x=1", "y=2", "-o", "f.html", "--no-open"]
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "df/dx = 6" in out and "wrote f.html" in out
     page = (tmp_path / "f.html").read_text(encoding="utf-8")

@@ -1,12 +1,11 @@
 """`tinygrad-scalar graph`: printed value and partials, the written graph, refused input.
 
-The subcommand is driven through a small argparse parser like the one cli.py builds, both
-in-process and (for exit status and stderr as a user sees them) in a subprocess.
+The subcommand is driven through the command line's own entry point, both in-process and
+(for exit status and stderr as a user sees them) in a subprocess.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -15,17 +14,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tinygrad_scalar import graph_command
+from tinygrad_scalar import cli, graph_command
 from tinygrad_scalar.viz import render
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def run_graph(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tinygrad-scalar")
-    subparsers = parser.add_subparsers(dest="command")
-    graph_command.add_parser(subparsers)
-    return graph_command.run(parser.parse_args(["graph", *argv]))
+    return cli.main(["graph", *argv])
 
 
 @pytest.fixture
@@ -171,11 +167,9 @@ def test_a_viewer_opens_only_from_a_desktop_terminal(workdir, monkeypatch, capsy
 
 
 HARNESS = """
-import argparse, sys
-from tinygrad_scalar import graph_command
-parser = argparse.ArgumentParser(prog="tinygrad-scalar")
-graph_command.add_parser(parser.add_subparsers(dest="command"))
-sys.exit(graph_command.run(parser.parse_args(sys.argv[1:])))
+import sys
+from tinygrad_scalar.cli import main
+sys.exit(main(sys.argv[1:]))
 """
 
 

@@ -25,6 +25,8 @@ from typing import Any, Callable, NoReturn, Sequence
 
 from ._checks import quote_input
 from ._files import StagedFolder, check_replaceable
+from .nn import ACTIVATIONS, MLP
+from .train import LOSSES, OPTIMIZERS
 
 PROG = "tinygrad-scalar"
 EXIT_OK = 0
@@ -35,9 +37,6 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process kill
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "xor")
 MULTICLASS_DATASETS = ("blobs", "spiral")
-LOSSES = ("hinge", "mse", "bce", "cross_entropy")
-OPTIMIZERS = ("sgd", "adam")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
 
 # The demo: micrograd's moons demo (2-16-16-1, 100 points, hinge loss + 1e-4 L2, full-batch
 # SGD with the rate decaying linearly from 1.0 to 0.1 over 100 steps).
@@ -60,6 +59,10 @@ TRAIN_FILES = ("model.json", *PICTURES)
 
 class BadInput(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+class CommandFailed(Exception):
+    """The input was fine but the work failed (no renderer, say): one line, exit status 1."""
 
 
 class _Terminated(BaseException):
@@ -183,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", metavar="DIR", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}")
     demo.add_argument("--seed", type=_int, default=0, help="seeds the data and the weights")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(run=run_demo)
 
     train = commands.add_parser(
         "train",
@@ -224,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", default="tinygrad-scalar-train")
     train.add_argument("--compile", action="store_true", help="vectorized training (NumPy)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=run_train)
 
     predict = commands.add_parser(
         "predict",
@@ -234,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("features", metavar="X", nargs="+", help="the input values")
+    predict.set_defaults(run=run_predict)
 
     from . import graph_command  # its module holds its arguments next to its code
 
@@ -329,10 +335,13 @@ def _report_accuracy(name: str, value: float, count: int) -> str:
     return f"{name}: {100 * value:.1f}% ({round(value * count)}/{count} points)"
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    with _open_out_dir(args.out, DEMO_FILES) as out:
-        notes = _demo(args, out.path)
-        written = out.publish()
+def _write_folder(out: str, names: Sequence[str], fill: Callable[[str], list[str]]) -> int:
+    """Check --out `out`, run `fill(staging folder)` (which writes the files `names` there
+    and returns notes), then publish the folder and print the notes and the files written."""
+    with _open_out_dir(out, names) as folder:
+        assert folder.path is not None  # made by _open_out_dir
+        notes = fill(folder.path)
+        written = folder.publish()
     for note in notes:
         print(note)
     for path in written:
@@ -340,10 +349,13 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_demo(args: argparse.Namespace) -> int:
+    return _write_folder(args.out, DEMO_FILES, lambda staging: _demo(args, staging))
+
+
 def _demo(args: argparse.Namespace, staging: str) -> list[str]:
     """Train the demo model and write its files into `staging`; returns notes to print."""
     from .data import make_moons
-    from .nn import MLP
     from .train import accuracy, fit
 
     X, y = make_moons(DEMO_POINTS, DEMO_NOISE, seed=args.seed)
@@ -414,28 +426,23 @@ def run_train(args: argparse.Namespace) -> int:
     if args.dataset in MULTICLASS_DATASETS and classes > MAX_CLASSES:
         raise BadInput(f"--classes must be at most {MAX_CLASSES}, got {classes:,}")
     outputs = classes if (loss == "cross_entropy" or (loss == "mse" and classes > 2)) else 1
-    sizes = [2, *args.layers, outputs]
-    parameters = sum((nin + 1) * nout for nin, nout in zip(sizes, sizes[1:]))
+    parameters = MLP.count_parameters(
+        nin=2, sizes=[*args.layers, outputs], activation=args.activation, output="linear"
+    )
     if parameters > MAX_PARAMETERS:
         raise BadInput(
             f"--layers {quote_input(','.join(map(str, args.layers)))} gives"
             f" {_count(parameters)} parameters;"
             f" this scalar engine takes at most {MAX_PARAMETERS:,}"
         )
-    with _open_out_dir(args.out, TRAIN_FILES) as out:
-        notes = _train(args, loss, outputs, out.path)
-        written = out.publish()
-    for note in notes:
-        print(note)
-    for path in written:
-        print(f"wrote {path}")
-    return EXIT_OK
+    return _write_folder(
+        args.out, TRAIN_FILES, lambda staging: _train(args, loss, outputs, staging)
+    )
 
 
 def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> list[str]:
     """Train the model `args` describe and write its files into `staging`; returns notes."""
     from .data import train_test_split
-    from .nn import MLP
     from .train import accuracy, fit
 
     X, y = _dataset(args)
@@ -483,7 +490,6 @@ def _check_converged(model: Any, args: argparse.Namespace, loss: str, X: list, y
 def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> str:
     """Why training overflowed, judged from what was there before the first step: the data
     (--noise), the L2 penalty (--l2), or else the learning rate."""
-    from .nn import MLP
     from .train import evaluate
 
     largest = max(abs(coordinate) for row in X for coordinate in row)
@@ -508,7 +514,6 @@ def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, 
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .nn import MLP
     from .train import classify, predict
 
     features = []
@@ -554,13 +559,6 @@ def run_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "demo": run_demo,
-    "train": run_train,
-    "predict": run_predict,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
     return _flush_standard_output(_run(argv))
@@ -593,14 +591,14 @@ def _run(argv: Sequence[str] | None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as stop:  # --help, --version and usage errors
             return stop.code if isinstance(stop.code, int) else EXIT_OK
-        if args.command in COMMANDS:
-            return COMMANDS[args.command](args)
-        from . import graph_command
-
-        return graph_command.run(args)
+        status: int = args.run(args)
+        return status
     except BadInput as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except CommandFailed as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -13,8 +13,9 @@ With -o f.html it writes a page that steps through the forward and backward pass
 (tinygrad_scalar.viz.explore).
 
 EXPR is checked by tinygrad_scalar.expr against a whitelist and never evaluated as Python.
-Without -o nothing is written. Bad input exits with status 2 and a one-line message; a
-missing renderer exits with status 1. No file is written unless everything succeeded.
+Without -o nothing is written. Bad input raises the command line's BadInput (exit status 2,
+a one-line message); a missing renderer raises CommandFailed (exit status 1). No file is
+written unless everything succeeded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from ._checks import quote_input
 from ._files import check_writable
+from .cli import BadInput, CommandFailed
 from .engine import Value
 from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
 from .viz import draw, explore
@@ -36,10 +38,6 @@ from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose
 
 # -o FILE: a picture in one of the renderer's formats, or .html for the stepping page
 OUTPUT_FORMATS = {**SUFFIX_FORMATS, ".html": "html"}
-
-PROG = "tinygrad-scalar"  # errors read like the rest of the command line's
-EXIT_BAD_INPUT = 2
-EXIT_CANNOT_RENDER = 1
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -79,12 +77,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="do not open the written file in a viewer (it is opened only from a terminal "
         "with a desktop)",
     )
+    parser.set_defaults(run=run)
     return parser
-
-
-def _error(message: str, status: int) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return status
 
 
 def _format(x: float) -> str:
@@ -92,38 +86,36 @@ def _format(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the subcommand; returns the exit status."""
+    """Run the subcommand; returns the exit status 0, or raises BadInput or CommandFailed."""
     try:
         bindings = parse_bindings(args.bindings)
         tree = parse(args.expr, names=bindings)
     except ExpressionError as error:
-        return _error(str(error), EXIT_BAD_INPUT)
+        raise BadInput(str(error)) from None
 
     output = None
     if getattr(args, "dpi", None) is not None and args.output is None:
-        return _error("--dpi needs -o FILE.png", EXIT_BAD_INPUT)
+        raise BadInput("--dpi needs -o FILE.png")
     if args.output is not None:
         # Every check that can fail happens before anything is computed or written.
         problem = _output_problem(args.output)
         if problem:
-            return _error(problem, EXIT_BAD_INPUT)
+            raise BadInput(problem)
         output = Path(args.output)
         fmt = OUTPUT_FORMATS[output.suffix.lower()]
         dpi = getattr(args, "dpi", None)
         if dpi is not None:
             if fmt != "png":
-                return _error(
-                    f"--dpi applies to PNG output only, not to {args.output!r}", EXIT_BAD_INPUT
-                )
+                raise BadInput(f"--dpi applies to PNG output only, not to {args.output!r}")
             try:
                 check_dpi(dpi)
             except ValueError as error:
-                return _error(f"--{error}", EXIT_BAD_INPUT)
+                raise BadInput(f"--{error}") from None
         if fmt != "dot":
             try:
                 choose_renderer("svg" if fmt == "html" else fmt)
             except (RendererUnavailable, ValueError) as error:
-                return _error(str(error), EXIT_CANNOT_RENDER)
+                raise CommandFailed(str(error)) from None
 
     variables = {name: Value(value, label=name) for name, value in bindings.items()}
     result = evaluate(tree, variables)
@@ -144,14 +136,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             draw(result, max_nodes=2000).save(output, dpi=getattr(args, "dpi", None))
     except ValueError as error:  # too many nodes
-        return _error(str(error), EXIT_BAD_INPUT)
+        raise BadInput(str(error)) from None
     except OSError as error:  # names the file asked for, not a temporary one
-        return _error(
-            f"cannot write {quote_input(args.output)}: {error.strerror or error}",
-            EXIT_CANNOT_RENDER,
-        )
+        raise CommandFailed(
+            f"cannot write {quote_input(args.output)}: {error.strerror or error}"
+        ) from None
     except (RendererUnavailable, RenderError) as error:
-        return _error(f"cannot write {quote_input(args.output)}: {error}", EXIT_CANNOT_RENDER)
+        raise CommandFailed(f"cannot write {quote_input(args.output)}: {error}") from None
     print(f"wrote {output}")
     if not args.no_open and _can_open_viewer():
         _open_viewer(output)
