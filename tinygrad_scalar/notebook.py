@@ -18,7 +18,7 @@ import numbers
 import os
 from typing import Any, Callable
 
-from . import Value
+from .engine import Value
 
 __all__ = ["check", "slider"]
 
