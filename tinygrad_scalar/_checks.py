@@ -1,8 +1,11 @@
-"""Argument checks shared by nn, losses, optim, data and train.
+"""Argument checks, class labels and quoted input, shared by every layer above the engine.
 
 Each check either returns the cleaned value or raises ValueError with one line that names
 the argument, says what it must be and shows what it got, so the same mistake reads the
-same way whichever function caught it.
+same way whichever function caught it. Labels become class indices in one place
+(`class_indices`), for training, accuracy and plots alike, and `quote_input` is the one
+place a message shortens what the user typed. This module imports only the engine, so nn,
+losses, optim, data, train and the command line can all use it.
 """
 
 from __future__ import annotations
