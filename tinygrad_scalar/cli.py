@@ -472,7 +472,7 @@ def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> l
     _check_converged(model, args, loss, X_train, y_train)
     # the history's train accuracy is taken before each step: measure the final model
     print(_report_accuracy("train accuracy", accuracy(model, X_train, y_train), len(X_train)))
-    print(_report_accuracy("test accuracy", history.test_accuracy[-1], len(X_test)))
+    print(_report_accuracy("test accuracy", accuracy(model, X_test, y_test), len(X_test)))
     model.save(os.path.join(staging, "model.json"))
     return _write_pictures(staging, model, history, X, y)
 

@@ -237,7 +237,7 @@ def generated_source() -> str:
     return "\n\n".join(parts)
 
 
-def install_methods(value_class: type, namespace: dict) -> None:
+def install_methods(value_class: Any, namespace: dict) -> None:
     """Compile the methods in `namespace` (the engine's globals, which hold _new, _finish,
     _constant, _exponent and _modes_active) and attach them to the Value class."""
     for name in dir(rules.floats):

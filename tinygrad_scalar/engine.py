@@ -372,7 +372,7 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
         if slow or grad - grad != 0.0:  # create_graph, anomaly checks, or an inf/nan grad
             if create_graph:
                 with detect_anomaly(False):  # an inf here is reported as backward's, below
-                    local_grads = node._rule.local_derivatives(values, node, parents)
+                    local_grads = node._rule.local_derivatives(values, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
             else:
                 local_grads = node.local_grads
             for parent, local in zip(parents, local_grads):
@@ -629,9 +629,9 @@ def take(seq: Sequence[Any], index: Any) -> Any:
         return _nary(rules.TAKE, (*seq, index))
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
         raise TypeError(f"take: index must be an int, got {type(index).__name__}: {index!r:.40}")
-    if not 0 <= index < len(seq):
+    if not 0 <= int(index) < len(seq):
         raise IndexError(f"take: index {index} is out of range for {len(seq)} rows")
-    return seq[index]
+    return seq[int(index)]
 
 
 def identity(x: Operand) -> Value:

@@ -234,6 +234,7 @@ def evaluate(tree: ast.Expression, values: dict[str, Value]) -> Value:
     while stack:
         node, children_done = stack.pop()
         if isinstance(node, ast.Constant):
+            assert isinstance(node.value, (int, float))  # parse() admits no other constant
             results.append(float(node.value))
         elif isinstance(node, ast.Name):
             results.append(values[node.id])

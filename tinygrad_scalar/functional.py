@@ -52,11 +52,11 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
     """
     positions = _argnum_tuple(argnums)
 
-    def value_and_grad_f(*args: Any) -> tuple:
+    def value_and_grad_f(*given: Any) -> tuple:
         for i in positions:
-            if not -len(args) <= i < len(args):
-                raise IndexError(f"argnums {i} is out of range for {len(args)} argument(s)")
-        args = list(args)
+            if not -len(given) <= i < len(given):
+                raise IndexError(f"argnums {i} is out of range for {len(given)} argument(s)")
+        args = list(given)
         # Inside another grad's function (Values passed in, or captured by a closure), an
         # outer derivative is being taken: keep the derivative's graph and return Values.
         nested = _open_traces.get() > 0 or any(isinstance(a, Value) for a in args)
@@ -75,6 +75,7 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
             out = f(*args)
         finally:
             _open_traces.reset(token)
+        value: Value | float
         if not isinstance(out, Value):
             value = _result_as_float(out, "grad")  # a constant: derivative 0
             grads: tuple = (0.0,) * len(wrt)

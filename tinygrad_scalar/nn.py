@@ -24,7 +24,7 @@ import json
 import math
 import os
 import random
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypeVar
 
 from ._checks import check_int, finite_float, is_number, make_rng, quote_input
 from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
@@ -89,6 +89,9 @@ def _as_input_values(xs: Any, nin: int, owner: str) -> list[Value]:
                 f"{owner}: input {i} must be a number or a Value, got {type(x).__name__}: {x!r:.40}"
             )
     return values
+
+
+M = TypeVar("M", bound="Module")
 
 
 class Module:
@@ -159,12 +162,13 @@ class Module:
                     f"state dict value for {quote_input(name)} is not a number:"
                     f" {quote_input(value)}"
                 )
-            weights[name] = finite_float(value)
-            if weights[name] is None:
+            weight = finite_float(value)
+            if weight is None:
                 problem = "not finite" if isinstance(value, float) else "too large for a float"
                 raise ValueError(
                     f"state dict value for {quote_input(name)} is {problem}: {quote_input(value)}"
                 )
+            weights[name] = weight
         for name, p in named:
             p.data = weights[name]
 
@@ -189,7 +193,7 @@ class Module:
             raise OSError(f"cannot write model file {path}: {e.strerror or e}") from e
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Module:
+    def load(cls: type[M], path: str | os.PathLike) -> M:
         """Rebuild a model saved with save(). A missing, unreadable, corrupt or mismatched
         file raises ValueError naming the file and what is wrong. Only a regular file of at
         most MAX_READ_BYTES (64 MiB) is read: a folder, a device, a named pipe or a larger
@@ -216,7 +220,7 @@ class Module:
             raise ValueError(f"model file {name}: {e}") from None
 
     @classmethod
-    def from_payload(cls, payload: Any) -> Module:
+    def from_payload(cls: type[M], payload: Any) -> M:
         """Rebuild a model from the dict that save() writes (its parsed JSON)."""
         if not isinstance(payload, dict):
             raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
@@ -248,7 +252,8 @@ class Module:
                 f" needs {expected}"
             )
         # a private seeded rng: loading must not consume the global random state
-        model = cls(**config, rng=random.Random(0))
+        build: Any = cls  # a subclass: its constructor takes the config and rng
+        model: M = build(**config, rng=random.Random(0))
         model.load_state_dict(state)
         return model
 
@@ -257,7 +262,7 @@ class Module:
         raise NotImplementedError
 
     @classmethod
-    def count_parameters(cls, **config: Any) -> int:
+    def count_parameters(cls, *args: Any, **config: Any) -> int:
         """How many parameters the architecture that `config` describes has (the keyword
         arguments of config()), checked and computed without building it.
 

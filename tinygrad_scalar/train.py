@@ -418,18 +418,19 @@ def fit(
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size")
     l2 = check_number(l2, "l2")
-    if (X_test is None) != (y_test is None):
+    test_set = None
+    if X_test is not None and y_test is not None:
+        test_set = _check_dataset(X_test, y_test, "X_test", "y_test")
+    elif X_test is not None or y_test is not None:
         raise ValueError("pass both X_test and y_test, or neither")
-    if X_test is not None:
-        X_test, y_test = _check_dataset(X_test, y_test, "X_test", "y_test")
 
     spec = _Loss(loss, model, y)
     targets = spec.targets(y)
     classes = spec.classes(y) if spec.classification else [0] * len(y)
-    if X_test is not None:
-        spec.targets(y_test, "y_test")  # check the test labels before any training
+    if test_set is not None:
+        spec.targets(test_set[1], "y_test")  # check the test labels before any training
         if spec.classification:
-            spec.classes(y_test, "y_test")
+            spec.classes(test_set[1], "y_test")
     params = model.parameters() if hasattr(model, "parameters") else []
     opt = _make_optimizer(optimizer, params, lr)
     scheduler = _make_schedule(schedule, opt, epochs)
@@ -458,8 +459,8 @@ def fit(
                 correct += batch_correct
             history.train_loss.append(loss_sum / len(X))
             history.train_accuracy.append(correct / len(X) if spec.classification else None)
-            if X_test is not None:
-                result = _evaluate(model, X_test, y_test, spec)
+            if test_set is not None:
+                result = _evaluate(model, *test_set, spec)
                 history.test_loss.append(result.loss)
                 history.test_accuracy.append(result.accuracy)
             postfix = {"loss": f"{history.train_loss[-1]:.4g}"}

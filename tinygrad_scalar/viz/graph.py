@@ -186,7 +186,7 @@ def check_dpi(dpi: Any) -> None:
     """A PNG resolution must be a number of dots per inch from MIN_DPI to MAX_DPI."""
     if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real):
         raise TypeError(f"dpi must be a number, got {dpi!r}")
-    if not MIN_DPI <= dpi <= MAX_DPI:
+    if not MIN_DPI <= dpi <= MAX_DPI:  # type: ignore[operator]  # typeshed's Real has no <=
         raise ValueError(f"dpi must be between {MIN_DPI} and {MAX_DPI}, got {dpi!r}")
 
 
@@ -633,7 +633,7 @@ def _paths_of_factors(
     for node in order:
         if node is start or id(node) not in on_path:
             continue
-        paths = []
+        paths: list[list[float]] = []
         for parent, local in zip(node.parents, node.local_grads):
             if id(parent) in on_path:
                 paths.extend(path + [float(data_of(local))] for path in factors_to[id(parent)])
