@@ -2,21 +2,44 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two installs, each with its own stamp: the demo needs only the package and matplotlib (the
+# `plot` extra); the tests, linters and notebooks add the `dev` extra on top.
+CREATED     := $(VENV)/.created
+DEMO_STAMP  := $(VENV)/.installed-demo
+STAMP       := $(VENV)/.installed
 
-.PHONY: demo test lint format bench notebooks pictures clean lab
+.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab
 
-$(STAMP): pyproject.toml
+$(CREATED):
+	@echo "==> [1/3] creating the virtual environment $(VENV)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] updating pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml $(CREATED)
+	@echo "==> [3/3] installing tinygrad_scalar with matplotlib (a minute or two the first time)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[plot]'
+	touch $@
+
+$(STAMP): pyproject.toml $(DEMO_STAMP)
+	@echo "==> installing the test and lint tools (the dev extra)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(BIN)/tinygrad-scalar demo
 
-test: $(STAMP) lint
+# Everything: lint, types, then every test (doctests in the package included).
+test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: skips the tests marked slow (notebooks, demo runs, browsers, ...).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 lint: $(STAMP)
 	$(BIN)/ruff check tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
