@@ -8,6 +8,7 @@ Python code runs on micrograd's Value and on ours), and float64 PyTorch networks
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any, Callable
@@ -69,7 +70,7 @@ def uniform_weights(sizes: list[int], seed: int) -> Weights:
     rng = random.Random(seed)
     return [
         [([rng.uniform(-1.0, 1.0) for _ in range(nin)], 0.0) for _ in range(nout)]
-        for nin, nout in zip(sizes[:-1], sizes[1:])
+        for nin, nout in itertools.pairwise(sizes)
     ]
 
 
@@ -161,7 +162,7 @@ def weights_from_params(params: list[Any], sizes: list[int]) -> Weights:
     values = [float(p.data) for p in params]
     weights: Weights = []
     at = 0
-    for nin, nout in zip(sizes[:-1], sizes[1:]):
+    for nin, nout in itertools.pairwise(sizes):
         layer = []
         for _ in range(nout):
             layer.append((values[at : at + nin], values[at + nin]))

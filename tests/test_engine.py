@@ -105,7 +105,7 @@ def test_float_of_a_value_is_its_data():
 
 def test_comparisons_look_at_data_and_return_bools():
     a, b = Value(1.0), Value(2.0)
-    results = [a < b, a <= b, a > b, a >= b, a < 1.5, a <= 1.0, 3 > a, 1.0 >= a]
+    results = [a < b, a <= b, a > b, a >= b, a < 1.5, a <= 1.0, 3 > a, 1.0 >= a]  # noqa: SIM300 - reflected
     assert results == [True, True, False, False, True, True, True, True]
     assert all(type(r) is bool for r in results)
     # no graph was built: the operands gained no parents and are still leaves
@@ -114,7 +114,7 @@ def test_comparisons_look_at_data_and_return_bools():
 
 def test_equality_is_identity_as_in_micrograd():
     a, b = Value(1.0), Value(1.0)
-    assert a == a and a != b and not (a == b)
+    assert a == a and a != b and not (a == b)  # noqa: SIM201 - == and != separately
     assert (a == 1.0) is False and (a != 1.0) is True  # a Value is not its number
     assert len({a: 1, b: 2}) == 2
 

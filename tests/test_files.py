@@ -49,9 +49,8 @@ def test_atomic_write_gives_the_usual_mode_and_leaves_no_temporary_file(tmp_path
 
 def test_atomic_write_into_a_missing_folder_names_the_destination(tmp_path):
     destination = str(tmp_path / "missing" / "x.svg")
-    with pytest.raises(FileNotFoundError) as caught:
-        with atomic_write(destination) as file:
-            file.write(b"never")
+    with pytest.raises(FileNotFoundError) as caught, atomic_write(destination) as file:
+        file.write(b"never")
     assert caught.value.filename == destination
     assert ".tmp" not in str(caught.value)
 
@@ -59,10 +58,9 @@ def test_atomic_write_into_a_missing_folder_names_the_destination(tmp_path):
 def test_a_write_error_names_the_destination_and_keeps_the_old_file(tmp_path):
     destination = tmp_path / "model.json"
     destination.write_text("old")
-    with pytest.raises(OSError) as caught:
-        with atomic_write(destination, "w") as file:
-            file.write("half")
-            raise OSError(28, "No space left on device")  # what a full disk raises
+    with pytest.raises(OSError) as caught, atomic_write(destination, "w") as file:
+        file.write("half")
+        raise OSError(28, "No space left on device")  # what a full disk raises
     assert caught.value.errno == 28 and caught.value.filename == str(destination)
     assert destination.read_text() == "old"
     assert os.listdir(tmp_path) == ["model.json"]
@@ -71,18 +69,16 @@ def test_a_write_error_names_the_destination_and_keeps_the_old_file(tmp_path):
 def test_a_failed_rename_names_the_destination_not_the_temporary_file(tmp_path):
     destination = tmp_path / "taken.svg"
     destination.mkdir()  # a folder where the file should go: the final rename fails
-    with pytest.raises(IsADirectoryError) as caught:
-        with atomic_write(destination) as file:
-            file.write(b"<svg/>")
+    with pytest.raises(IsADirectoryError) as caught, atomic_write(destination) as file:
+        file.write(b"<svg/>")
     assert caught.value.filename == str(destination)
     assert ".tmp" not in str(caught.value)
     assert os.listdir(tmp_path) == ["taken.svg"] and os.listdir(destination) == []
 
 
 def test_an_error_that_names_another_file_is_left_alone(tmp_path):
-    with pytest.raises(FileNotFoundError) as caught:
-        with atomic_write(tmp_path / "out.txt", "w"):
-            open(tmp_path / "no-such-input.txt")
+    with pytest.raises(FileNotFoundError) as caught, atomic_write(tmp_path / "out.txt", "w"):
+        open(tmp_path / "no-such-input.txt")  # noqa: SIM115 - it fails before a file exists
     assert caught.value.filename == str(tmp_path / "no-such-input.txt")
     assert os.listdir(tmp_path) == []
 
@@ -147,11 +143,10 @@ def test_an_error_before_publishing_leaves_the_disk_as_it_was(tmp_path, exists):
     out = tmp_path / "a" / "b" / "run"
     if exists:
         out.mkdir(parents=True)
-    with pytest.raises(RuntimeError):
-        with StagedFolder(out) as staging:
-            with open(os.path.join(staging.path, "model.json"), "w") as file:
-                file.write("half")
-            raise RuntimeError("training failed")
+    with pytest.raises(RuntimeError), StagedFolder(out) as staging:
+        with open(os.path.join(staging.path, "model.json"), "w") as file:
+            file.write("half")
+        raise RuntimeError("training failed")
     if exists:
         assert os.listdir(out) == []
     else:
@@ -336,8 +331,7 @@ def test_a_failed_write_inside_a_staging_folder_names_the_file_in_out(tmp_path, 
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     out = tmp_path / "run"
-    with pytest.raises(OSError) as caught:
-        with StagedFolder(out) as staging:
-            write_with_atomic_write(os.path.join(staging.path, "model.json"), "new")
+    with pytest.raises(OSError) as caught, StagedFolder(out) as staging:
+        write_with_atomic_write(os.path.join(staging.path, "model.json"), "new")
     assert caught.value.filename == os.path.join(str(out), "model.json")
     assert os.listdir(tmp_path) == []

@@ -58,7 +58,7 @@ def test_hinge_by_hand():
 
 
 def test_hinge_refuses_zero_one_labels():
-    with pytest.raises(ValueError, match="labels must be -1 or \\+1, got 0.0 at index 1"):
+    with pytest.raises(ValueError, match=r"labels must be -1 or \+1, got 0.0 at index 1"):
         L.hinge([0.3, 0.2], [1, 0])
 
 

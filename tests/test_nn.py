@@ -400,7 +400,7 @@ def test_failed_save_of_non_finite_weights_keeps_the_old_file(tmp_path):
     old = path.read_bytes()
     broken = MLP(2, [3, 1], seed=1)
     broken.layers[0].neurons[0].w[0].data = math.nan
-    with pytest.raises(ValueError, match="layers.0.neurons.0.w.0 is nan"):
+    with pytest.raises(ValueError, match=r"layers\.0\.neurons\.0\.w\.0 is nan"):
         broken.save(path)
     assert path.read_bytes() == old
     assert os.listdir(tmp_path) == ["model.json"]

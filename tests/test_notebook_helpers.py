@@ -97,5 +97,5 @@ def test_slider_with_ipywidgets_builds_live_sliders(monkeypatch):
 
 
 def test_slider_names_a_malformed_control():
-    with pytest.raises(ValueError, match="slider 'rate'.*low, high, step, start"):
+    with pytest.raises(ValueError, match=r"slider 'rate'.*low, high, step, start"):
         slider(lambda rate: None, rate=(0.0, 1.0))

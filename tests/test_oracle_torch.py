@@ -191,8 +191,8 @@ NOT_COMPARED = {
 
 def _identical(x, y):
     """The same float, telling -0.0 from 0.0 and matching nan with nan."""
-    return (
-        math.isnan(x) and math.isnan(y) or (x == y and math.copysign(1, x) == math.copysign(1, y))
+    return (math.isnan(x) and math.isnan(y)) or (
+        x == y and math.copysign(1, x) == math.copysign(1, y)
     )
 
 

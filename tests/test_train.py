@@ -235,7 +235,7 @@ def test_bad_fit_arguments_raise_naming_them(moons, kwargs, match):
 
 def test_label_problems_are_caught_before_training():
     model = MLP(2, [3], seed=0)
-    with pytest.raises(ValueError, match="hinge.*one output"):
+    with pytest.raises(ValueError, match=r"hinge.*one output"):
         fit(model, [[0.0, 0.0]], [0], loss="hinge", progress=False)
     with pytest.raises(ValueError, match=r"y\[1\] = 3"):
         fit(model, [[0.0, 0.0]] * 2, [0, 3], loss="cross_entropy", progress=False)
@@ -412,7 +412,7 @@ def test_three_class_regions_are_clearly_coloured_with_a_legend(tmp_path):
     for k in range(3):
         angle = 2 * math.pi * k / 3 + 0.35
         x, y = ax.transData.transform((0.6 * math.cos(angle), 0.6 * math.sin(angle))) * scale
-        region_colours.append(pixels[int(round(pixels.shape[0] - y)), int(round(x))])
+        region_colours.append(pixels[round(pixels.shape[0] - y), round(x)])
     for i in range(3):
         for j in range(i + 1, 3):
             distance = np.linalg.norm(region_colours[i] - region_colours[j])
@@ -454,7 +454,7 @@ def test_decision_boundary_grid_matches_plain_forward_passes(trained):
 def test_plots_refuse_bad_paths_and_inputs_before_writing(trained, tmp_path):
     plot = pytest.importorskip("tinygrad_scalar.plot")
     model, history, X, y = trained
-    with pytest.raises(ValueError, match="png, .svg or .pdf"):
+    with pytest.raises(ValueError, match=r"png, \.svg or \.pdf"):
         plot.plot_history(history, tmp_path / "loss.txt")
     with pytest.raises(ValueError, match="2-D inputs"):
         plot.plot_decision_boundary(model, [[1.0, 2.0, 3.0]], [0], tmp_path / "b.png")

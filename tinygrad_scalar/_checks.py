@@ -94,11 +94,9 @@ def class_index(label: Any, n_classes: int, what: str) -> int:
     """`label` as a class index 0..n_classes-1: an int, or a float such as 2.0 that holds
     one (labels read from a float list). Bools and anything else are refused, naming `what`.
     """
-    if not isinstance(label, bool) and is_number(label):
-        if isinstance(label, numbers.Integral) or float(label).is_integer():
-            index = int(label)
-            if 0 <= index < n_classes:
-                return index
+    whole = is_number(label) and (isinstance(label, numbers.Integral) or float(label).is_integer())
+    if whole and not isinstance(label, bool) and 0 <= int(label) < n_classes:
+        return int(label)
     raise ValueError(
         f"{what} = {quote_input(label)} is not a class (expected an integer 0..{n_classes - 1})"
     )

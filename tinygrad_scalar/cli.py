@@ -316,7 +316,7 @@ def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
     out.backward()
     try:
         draw(out, params=neuron).save(os.path.join(staging, "neuron.svg"))
-    except Exception as error:  # noqa: BLE001 - no renderer must not cost the other files
+    except Exception as error:  # no renderer must not cost the other files
         return [f"note: skipped neuron.svg ({type(error).__name__}: {error})"]
     finally:
         neuron.zero_grad()

@@ -21,6 +21,7 @@ written unless everything succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import webbrowser
@@ -189,7 +190,6 @@ def _can_open_viewer() -> bool:
 
 
 def _open_viewer(path: Path) -> None:
-    try:
+    # a viewer that fails to start must not turn success into an error
+    with contextlib.suppress(Exception):
         webbrowser.open(path.resolve().as_uri())
-    except Exception:  # a viewer that fails to start must not turn success into an error
-        pass

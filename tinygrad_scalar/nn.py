@@ -20,6 +20,7 @@ For a small transformer (see notebook 11): `Embedding` (rows of Values looked up
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -544,7 +545,7 @@ class MLP(Module):
                 f"from_torch: last activation {output!r} is not one of {', '.join(OUTPUTS)}"
             )
         nin = linears[0].in_features
-        for prev, nxt in zip(linears, linears[1:]):
+        for prev, nxt in itertools.pairwise(linears):
             if prev.out_features != nxt.in_features:
                 raise ValueError(
                     f"from_torch: a Linear with {prev.out_features} outputs feeds one"

@@ -140,7 +140,7 @@ def _outputs_over(model: Any, points: list[list[float]]) -> list:
 
         traced = compile_step(forward, params, (points[0],))
         _, table = traced.evaluate(points, return_outputs=True)
-    except Exception:  # noqa: BLE001 - any model the tracer cannot handle runs eagerly
+    except Exception:  # any model the tracer cannot handle runs eagerly
         return predict(model, points)
     return table.tolist()
 

@@ -253,7 +253,7 @@ class History:
     def __len__(self) -> int:
         return len(self.KEYS)
 
-    def __iter__(self):  # noqa: ANN204 - iterates over keys, like a dict
+    def __iter__(self):  # iterates over keys, like a dict
         return iter(self.KEYS)
 
     def keys(self) -> tuple[str, ...]:

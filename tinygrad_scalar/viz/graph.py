@@ -344,10 +344,10 @@ def build_drawing(
     on_path = _nodes_on_paths(order, highlight) if highlight is not None else set()
     if grads is None:
         grads_known = float(data_of(root.grad)) != 0.0  # backward() seeds the root with 1.0
-        grad_of = lambda node: node.grad  # noqa: E731
+        grad_of = lambda node: node.grad
     else:
         grads_known = True
-        grad_of = lambda node: grads[id(node)]  # noqa: E731
+        grad_of = lambda node: grads[id(node)]
     names_leaves = bool(parameter_names) or any(
         node.label for node in order if not node.parents and id(node) not in absorbed
     )

