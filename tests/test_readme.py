@@ -76,3 +76,10 @@ def test_rule_free_function_and_integer_input_examples_print_their_comments(tmp_
         block = next(b for b in python_blocks() if key in b)
         printed = run(block, tmp_path).strip().split("\n")
         assert printed == _printed_comments(block), key
+
+
+def test_every_python_block_runs_top_to_bottom_in_one_namespace(tmp_path):
+    # what a reader gets by pasting each ```python block in turn into one session
+    blocks = python_blocks()
+    assert len(blocks) >= 8
+    run("\n\n".join(blocks), tmp_path)
