@@ -225,3 +225,14 @@ def expressions():
         make_backend=make_backend,
         tree_to_text=tree_to_text,
     )
+
+
+# Fixtures that take seconds: a test that uses one is marked slow, so `make test-fast` skips
+# it. `demo` runs the whole demo in a subprocess; `browser` starts a headless Chromium.
+SLOW_FIXTURES = {"demo", "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

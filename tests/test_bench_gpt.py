@@ -161,6 +161,7 @@ def train_two_steps(version):
     return losses, [p.data for p in gpt.flat_params(params)]
 
 
+@pytest.mark.slow
 def test_adam_steps_change_every_version_identically():
     reference_losses, reference_weights = train_two_steps(REFERENCE)
     assert reference_losses[2] < reference_losses[0]  # training on a name makes it likelier
@@ -171,6 +172,7 @@ def test_adam_steps_change_every_version_identically():
         assert_all_close(weights, reference_weights)
 
 
+@pytest.mark.slow
 def test_adam_steps_in_pytorch_match(torch):
     reference_losses, reference_weights = train_two_steps(REFERENCE)
     model = gpt.torch_gpt(WEIGHTS)

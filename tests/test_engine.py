@@ -682,6 +682,7 @@ def test_nothing_raised_outside_detect_anomaly():
 # --- deep graphs and memory ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chain_of_a_million_nodes_backprops():
     x = Value(0.5)
     out = x

@@ -224,6 +224,7 @@ def _limit_address_space():  # runs in the child, before Python starts
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS as on Linux")
 def test_the_webassembly_renderer_under_a_memory_limit_fails_in_one_line(workdir):
     if not render.wasm_available():

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the notebooks run in Jupyter kernels
+
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 

