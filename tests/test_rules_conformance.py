@@ -287,6 +287,18 @@ def test_leaky_relu_method_equals_its_rule(slope):
         assert_same(node.local_grads[0], derivative, 0, f"leaky_relu'({x!r})")
 
 
+def test_a_parameter_of_minus_zero_is_not_taken_for_zero():
+    # with_arg caches bound rules by parameter, and -0.0 == 0.0 as a dict key: the slope
+    # -0.0 used to get the rule of slope 0.0 (leaky_relu(-3) gave -0.0 instead of +0.0)
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        for family in (rules.LEAKY_RELU, rules.CLAMPED_LOG, rules.POWER_BY):
+            family.with_arg(first)
+            assert math.copysign(1.0, family.with_arg(second).arg) == math.copysign(1.0, second)
+        got = Value(-3.0).leaky_relu(second).data
+        assert same_number(got, second * -3.0), got
+        assert same_number(rules.CLAMPED_LOG.with_arg(second)(0.5), second)
+
+
 def test_builtin_abs_of_a_value_is_the_abs_rule():
     for (x,) in unary_cases():
         node = abs(Value(x))
