@@ -266,6 +266,7 @@ def test_compiled_bce_refuses_a_label_of_5():
     [
         (None, r"batch 1\[1\] is not a number: None"),
         (10**400, r"batch 1\[1\] is too large for a float"),
+        ("1.0", r"batch 1\[1\] is not a number: '1.0'"),
     ],
 )
 def test_a_batch_with_a_non_number_raises_value_error_naming_the_batch(bad, message):
