@@ -143,6 +143,24 @@ def test_pow_with_exponent_zero_passes_no_gradient_to_its_base():
         assert a.grad == 0.0, base
 
 
+def test_create_graph_masks_a_zero_local_derivative_that_is_a_value():
+    # with create_graph the local derivatives are Values: MUL's is the other operand, and
+    # x**2's is 2x; at 0 with an infinite upstream gradient they must add 0, not nan
+    for make in (lambda x: (x * Value(0.0)) ** -1, lambda x: (x * 0.0) ** -1):
+        x = Value(2.0)
+        out = make(x)
+        assert gradients(out, [x]) == (0.0,)
+        assert engine.data_of(gradients(out, [x], create_graph=True)[0]) == 0.0
+    x = Value(0.0)
+    out = (x**2.0) ** -1
+    assert engine.data_of(gradients(out, [x], create_graph=True)[0]) == 0.0
+    out.backward(create_graph=True)
+    assert engine.data_of(x.grad) == 0.0
+    # a zero Value local with a finite gradient still carries its own derivative
+    assert grad(grad(lambda v: v**2.0))(0.0) == 2.0
+    assert grad(grad(lambda v: v * v))(0.0) == 2.0
+
+
 @pytest.mark.parametrize(
     "fn",
     [

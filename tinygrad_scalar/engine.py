@@ -305,8 +305,12 @@ def backpropagate(order: list[Value], root: Value, seed: Any, create_graph: bool
         if create_graph:
             with detect_anomaly(False):  # an inf here is reported as backward's, below
                 local_grads = node._rule.local_derivatives(values, node, parents)
+            upstream = data_of(grad)
+            finite = upstream - upstream == 0.0
             for parent, local in zip(parents, local_grads):
-                if type(local) is not float or local != 0.0:
+                # a zero local adds nothing to an inf or nan gradient; with a finite one, a
+                # Value local of 0 is kept, since its own derivative may not be 0 (x**2 at 0)
+                if data_of(local) != 0.0 or (finite and type(local) is not float):
                     grads[parent] += local * grad
         elif grad - grad == 0.0:  # finite: 0 * grad is 0 already
             for parent, local in zip(parents, node.local_grads):
