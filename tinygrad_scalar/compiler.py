@@ -403,7 +403,8 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
     except (TypeError, ValueError) as error:  # ragged rows
         raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
     if array.dtype.kind not in "iuf":  # bools are refused too, as the eager losses do
-        for position, x in np.ndenumerate(array):
+        # as the objects given: NumPy makes [1.0, "2"] an array of strings, losing which is bad
+        for position, x in np.ndenumerate(np.asarray(batch, dtype=object)):
             if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
                 where = ", ".join(map(str, position))
                 raise ValueError(f"batch {i}[{where}] is not a number: {x!r:.60}")

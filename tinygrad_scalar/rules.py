@@ -178,6 +178,8 @@ class Rule:
         if not family.takes_arg:
             raise TypeError(f"rule {family.name!r} takes no parameter")
         rule = family._bound.get(arg)
+        if rule is not None and arg == 0 and str(rule.arg) != str(arg):
+            rule = None  # -0.0 == 0.0 as a key, but it is another parameter (0 * -0.0 = -0)
         if rule is None:
             rule = object.__new__(Rule)
             for slot in Rule.__slots__:
