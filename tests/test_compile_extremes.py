@@ -114,7 +114,7 @@ LOSSES = {  # name -> (model output, per-sample loss, labels for FEATURES)
         "linear",
         1,
         losses.binary_cross_entropy_with_logits,
-        [1, 0, 1, 0, 0.5, 1, 0.25, 0],
+        [1.0, 0.0, 1.0, 0.0, 0.5, 1.0, 0.25, 0.0],  # floats: an int example is an index
     ),
     "cross_entropy": (
         "linear",
@@ -242,7 +242,7 @@ def test_softmax_cross_entropy_with_logits_far_from_the_example_is_finite():
 def test_compiled_hinge_refuses_0_1_labels_naming_the_sample():
     w = Value(0.5)
     step = compile(lambda s, y: losses.hinge(w * s, y), [w], (1.0, 1.0))
-    with pytest.raises(ValueError, match=r"batch sample 2: hinge: labels must be -1 or \+1, got 0"):
+    with pytest.raises(ValueError, match=r"batch 1\[2\]: hinge: labels must be -1 or \+1, got 0"):
         step([1.0, 2.0, 3.0], [1.0, -1.0, 0.0])
     assert w.grad == 0.0  # nothing was added for a refused batch
 
@@ -250,14 +250,12 @@ def test_compiled_hinge_refuses_0_1_labels_naming_the_sample():
 def test_compiled_bce_refuses_a_label_of_5():
     w = Value(0.5)
     step = compile(lambda x, y: losses.binary_cross_entropy((w * x).sigmoid(), y), [w], (1.0, 1.0))
-    with pytest.raises(
-        ValueError, match=r"batch sample 1: .*targets\[0\] = 5.0 is not in \[0, 1\]"
-    ):
+    with pytest.raises(ValueError, match=r"batch 1\[1\]: .*targets\[0\] = 5.0 is not in \[0, 1\]"):
         step([1.0, 2.0], [1.0, 5.0])
     step_logits = compile(
         lambda x, y: losses.binary_cross_entropy_with_logits(w * x, y), [w], (1.0, 0.0)
     )
-    with pytest.raises(ValueError, match=r"batch sample 0: .*targets\[0\] = 5.0"):
+    with pytest.raises(ValueError, match=r"batch 1\[0\]: .*targets\[0\] = 5.0"):
         step_logits([1.0], [5.0])
 
 

@@ -72,7 +72,7 @@ def _printed_comments(block: str) -> list[str]:
 
 
 def test_rule_free_function_and_integer_input_examples_print_their_comments(tmp_path):
-    for key in ("def swish", 'softplus = Rule(', "table = [[", "make_moons(200"):
+    for key in ("def swish", "softplus = Rule(", "table = [[", "make_moons(200"):
         block = next(b for b in python_blocks() if key in b)
         printed = run(block, tmp_path).strip().split("\n")
         assert printed == _printed_comments(block), key

@@ -95,7 +95,12 @@ BOUND_RULES = {  # families with their parameter: name shown in test ids -> rule
     **{f"leaky_relu({s:g})": rules.LEAKY_RELU.with_arg(s) for s in LEAKY_SLOPES},
     "clamped_log(-100)": rules.CLAMPED_LOG.with_arg(-100.0),
 }
-NARY_RULES = {"sum": rules.SUM, "dot": rules.DOT, "max_shift": rules.MAX_SHIFT}
+NARY_RULES = {
+    "sum": rules.SUM,
+    "dot": rules.DOT,
+    "max_shift": rules.MAX_SHIFT,
+    "take": rules.TAKE,
+}
 ALL_SINGLE = {**UNARY_RULES, **BOUND_RULES}
 
 # rules whose NumPy value may differ from the C library's by a few ulp (module docstring)
@@ -158,6 +163,8 @@ def nary_cases(rule_name: str):
             cases.append(tuple(picks[(start + k * 3) % len(picks)] for k in range(n)))
     if rule_name == "dot":  # an even count is weights and inputs; odd adds a bias
         cases = [c for c in cases if len(c) >= 2]
+    if rule_name == "take":  # the elements, then a whole-number index among them
+        cases = [(*c, float(i)) for c in cases for i in range(len(c))]
     return cases
 
 

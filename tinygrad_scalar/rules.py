@@ -181,12 +181,13 @@ class Rule:
         if rule is not None and arg == 0 and str(rule.arg) != str(arg):
             rule = None  # -0.0 == 0.0 as a key, but it is another parameter (0 * -0.0 = -0)
         if rule is None:
+            keep = len(family._bound) < 1024 and str(arg) != "-0.0"  # -0.0 is never kept
             rule = object.__new__(Rule)
             for slot in Rule.__slots__:
                 setattr(rule, slot, getattr(family, slot))
             rule.name = f"**{arg:g}" if family.name == "**c" else family.name  # as drawn
             rule.arg = arg
-            if len(family._bound) < 1024:  # exponents and slopes are usually a few constants
+            if keep:  # exponents and slopes are usually a few constants
                 family._bound[arg] = rule
         return rule
 
