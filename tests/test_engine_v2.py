@@ -587,3 +587,23 @@ def test_numbers_too_large_for_a_float_are_refused_naming_their_size():
         10**400 * Value(2)
     with pytest.raises(ValueError, match="401 digits"):
         Value(2) ** 10**400
+
+
+def test_a_rule_pickles_by_its_name_and_a_taken_name_is_refused():
+    import pickle
+
+    from tinygrad_scalar import Rule
+
+    def define(forward):
+        return Rule("double_or_id", forward, lambda o, out, x: (2.0,))
+
+    first = define(lambda o, x: 2.0 * x)
+    second = define(lambda o, x: 2.0 * x)  # a notebook cell run again: the latest wins
+    node = pickle.loads(pickle.dumps(second(Value(1.5))))
+    assert node.rule is second and node.data == 3.0
+    with pytest.raises(pickle.PicklingError, match="name belongs to another rule"):
+        pickle.dumps(first(Value(1.5)))
+    shadow = Rule("softplus", lambda o, x: x, lambda o, out, x: (1.0,))  # a built-in's name
+    with pytest.raises(pickle.PicklingError, match="'softplus'"):
+        pickle.dumps(shadow(Value(1.0)))
+    assert pickle.loads(pickle.dumps(Value(1.0).softplus())).rule is ts.rules.SOFTPLUS
