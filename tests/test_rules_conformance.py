@@ -414,4 +414,6 @@ def test_power_by_any_constant_agrees_on_every_backend(x, c):
 @settings(max_examples=100, deadline=None)
 @given(xs=st.lists(any_float, min_size=2, max_size=6))
 def test_nary_rules_agree_on_every_backend_at_any_floats(name, xs):
+    if name == "take":  # the last input is the index: a whole number among the others
+        xs = [*xs[:-1], float((len(xs) - 1) // 2)]
     check_all_backends(NARY_RULES[name], tuple(xs))
