@@ -284,3 +284,8 @@ def test_compile_by_shape_refuses_bad_arguments():
     with pytest.raises(TypeError, match=r"batch 0 must be a sequence of samples"):
         steps(2.0)
     assert isinstance(steps, CompiledByShape) and "0 trace(s)" in repr(steps)
+
+
+def test_compile_by_shape_is_exported_at_the_top_level():
+    assert ts.compile_by_shape is compile_by_shape and ts.CompiledByShape is CompiledByShape
+    assert {"compile_by_shape", "CompiledByShape"} <= set(ts.__all__)
