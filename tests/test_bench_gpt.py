@@ -186,3 +186,36 @@ def test_adam_decays_the_learning_rate_linearly_to_zero():
     assert gpt.learning_rate(0, 100) == gpt.LEARNING_RATE
     assert gpt.learning_rate(50, 100) == pytest.approx(gpt.LEARNING_RATE / 2)
     assert gpt.learning_rate(100, 100) == 0.0
+
+
+# --- a batch of documents of equal length ------------------------------------------------------
+
+BATCH = [TOKENIZER.encode(doc) for doc in DOCS if len(doc) == 4][:3]
+
+
+@functools.cache
+def batch_loss_and_grads():
+    """The reference's mean loss over BATCH, one graph, and its gradients."""
+    _, loss_of = SCALAR_VERSIONS[REFERENCE]
+    params = gpt.build_params(gpt.RefValue, WEIGHTS)
+    loss = gpt.mean_loss(loss_of, params, BATCH)
+    loss.backward()
+    return loss.data, [p.grad for p in gpt.flat_params(params)]
+
+
+def test_mean_loss_of_a_batch_is_the_mean_of_its_documents_losses():
+    loss, grads = batch_loss_and_grads()
+    singles = [loss_and_grads(REFERENCE, tuple(tokens)) for tokens in BATCH]
+    assert len(BATCH) == 3 and BATCH[0] != BATCH[1]
+    assert_all_close([loss], [sum(single[0] for single in singles) / 3])
+    assert_all_close(grads, [sum(g) / 3 for g in zip(*(single[1] for single in singles))])
+
+
+def test_pytorch_runs_a_batch_of_documents_at_once_to_the_same_mean_loss(torch):
+    reference_loss, reference_grads = batch_loss_and_grads()
+    model = gpt.torch_gpt(WEIGHTS)
+    loss = model(BATCH)
+    loss.backward()
+    grads = [g for p in model.ordered_parameters() for g in p.grad.flatten().tolist()]
+    assert_all_close([loss.item()], [reference_loss])
+    assert_all_close(grads, reference_grads)
