@@ -62,9 +62,13 @@ DEPTHS = [10**3, 10**4, 10**5, 10**6]
 
 @dataclass
 class Timing:
-    """Seconds per call of one engine's step, one sample per timed call."""
+    """Seconds per call of one engine's step, one sample per timed call, kept by round."""
 
-    samples: list[float] = field(default_factory=list)
+    rounds: list[list[float]] = field(default_factory=list)
+
+    @property
+    def samples(self) -> list[float]:
+        return [t for samples in self.rounds for t in samples]
 
     @property
     def median(self) -> float:
@@ -84,28 +88,35 @@ def _timed_call(step: Callable[[], Any]) -> float:
 
 
 def alternate(
-    steps: dict[str, Callable[[], Any]], rounds: int, budget: float = 0.2
+    steps: dict[str, Callable[[], Any]],
+    rounds: int,
+    budget: float = 0.2,
+    calls: int | None = None,
 ) -> dict[str, Timing]:
     """Time each engine's step, the engines alternated round by round.
 
     One warm-up call per engine (untimed) also measures how long a step takes; a fast
     engine then makes several calls per round, so each round spends about `budget`
-    seconds on it and its median rests on enough samples to be stable.
+    seconds on it and its median rests on enough samples to be stable. With `calls`
+    given, every engine makes exactly one warm-up call and `calls` calls per round
+    instead, so engines that train as they are timed take the same steps in lockstep.
     """
     gc.collect()
     gc.freeze()
     try:
-        calls = {}
+        per_round = {}
         for name, step in steps.items():
             warm = _timed_call(step)
+            if calls is not None:
+                per_round[name] = calls
+                continue
             if warm < budget:  # a fast step: its first call may include one-off set-up
                 warm = min(warm, _timed_call(step), _timed_call(step))
-            calls[name] = max(1, min(50, int(budget / max(warm, 1e-6))))
+            per_round[name] = max(1, min(50, int(budget / max(warm, 1e-6))))
         timings = {name: Timing() for name in steps}
         for _ in range(rounds):
             for name, step in steps.items():
-                for _ in range(calls[name]):
-                    timings[name].samples.append(_timed_call(step))
+                timings[name].rounds.append([_timed_call(step) for _ in range(per_round[name])])
         return timings
     finally:
         gc.unfreeze()
