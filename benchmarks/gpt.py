@@ -283,16 +283,6 @@ def gpt_loss_fast(params: dict[str, list[list[Any]]], tokens: Sequence[int]) -> 
     return losses.cross_entropy(logits_rows, list(tokens[1 : n + 1]))
 
 
-def mean_loss(
-    loss_of: Callable[[Any, Sequence[int]], Any],
-    params: dict[str, list[list[Any]]],
-    docs: Sequence[Sequence[int]],
-) -> Any:
-    """The mean of `loss_of(params, tokens)` over a batch of documents, as one graph built
-    with operators (a batch for the eager engines is a loop over its documents)."""
-    return (1.0 / len(docs)) * sum(loss_of(params, tokens) for tokens in docs)
-
-
 # --- Adam with a linearly decaying learning rate -------------------------------------------
 
 
@@ -340,6 +330,29 @@ def train_step(
     loss.backward()
     adam_step(flat_params(params), state, step, num_steps)
     return loss.data
+
+
+def batch_train_step(
+    loss_of: Callable[[Any, Sequence[int]], Any],
+    params: dict[str, list[list[Any]]],
+    state: AdamState,
+    docs: Sequence[Sequence[int]],
+    step: int,
+    num_steps: int,
+) -> float:
+    """train_step on the mean loss of a batch of documents, as an eager engine runs a batch:
+    a loop over the documents, each one's graph built, backpropagated (scaled by
+    1/len(docs), so the gradients add up to those of the mean) and dropped before the
+    next is built; then one Adam update. Returns the mean loss before the update."""
+    scale = 1.0 / len(docs)
+    total = 0.0
+    for tokens in docs:
+        loss = scale * loss_of(params, tokens)
+        loss.backward()
+        total += loss.data
+        del loss  # free this graph now: a live one slows Python's collector as the next grows
+    adam_step(flat_params(params), state, step, num_steps)
+    return total
 
 
 # --- PyTorch, float64 --------------------------------------------------------------------------

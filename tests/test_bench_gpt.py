@@ -194,28 +194,40 @@ BATCH = [TOKENIZER.encode(doc) for doc in DOCS if len(doc) == 4][:3]
 
 
 @functools.cache
-def batch_loss_and_grads():
-    """The reference's mean loss over BATCH, one graph, and its gradients."""
-    _, loss_of = SCALAR_VERSIONS[REFERENCE]
-    params = gpt.build_params(gpt.RefValue, WEIGHTS)
-    loss = gpt.mean_loss(loss_of, params, BATCH)
-    loss.backward()
-    return loss.data, [p.grad for p in gpt.flat_params(params)]
+def batch_step(version):
+    """One Adam step on the mean loss of BATCH: (the loss, the weights after it)."""
+    value_cls, loss_of = SCALAR_VERSIONS[version]
+    params = gpt.build_params(value_cls, WEIGHTS)
+    state = gpt.AdamState.zeros(len(gpt.flat_params(params)))
+    loss = gpt.batch_train_step(loss_of, params, state, BATCH, 0, 10)
+    return loss, [p.data for p in gpt.flat_params(params)]
 
 
-def test_mean_loss_of_a_batch_is_the_mean_of_its_documents_losses():
-    loss, grads = batch_loss_and_grads()
+def test_a_batch_step_is_adam_on_the_mean_of_the_documents_losses_and_gradients():
     singles = [loss_and_grads(REFERENCE, tuple(tokens)) for tokens in BATCH]
     assert len(BATCH) == 3 and BATCH[0] != BATCH[1]
-    assert_all_close([loss], [sum(single[0] for single in singles) / 3])
-    assert_all_close(grads, [sum(g) / 3 for g in zip(*(single[1] for single in singles))])
+    params = gpt.flat_params(gpt.build_params(gpt.RefValue, WEIGHTS))
+    for p, *grads in zip(params, *(grads for _, grads in singles)):
+        p.grad = sum(grads) / 3
+    gpt.adam_step(params, gpt.AdamState.zeros(len(params)), 0, 10)
+    loss, weights = batch_step(REFERENCE)
+    assert_all_close([loss], [sum(single_loss for single_loss, _ in singles) / 3])
+    assert_all_close(weights, [p.data for p in params])
+    assert weights != gpt.flat_params(WEIGHTS)
 
 
-def test_pytorch_runs_a_batch_of_documents_at_once_to_the_same_mean_loss(torch):
-    reference_loss, reference_grads = batch_loss_and_grads()
+def test_every_scalar_version_takes_the_same_batch_step():
+    reference_loss, reference_weights = batch_step(REFERENCE)
+    for version in SCALAR_VERSIONS:
+        loss, weights = batch_step(version)
+        assert_all_close([loss], [reference_loss])
+        assert_all_close(weights, reference_weights)
+
+
+def test_pytorch_runs_a_batch_of_documents_at_once_to_the_same_step(torch):
+    reference_loss, reference_weights = batch_step(REFERENCE)
     model = gpt.torch_gpt(WEIGHTS)
-    loss = model(BATCH)
-    loss.backward()
-    grads = [g for p in model.ordered_parameters() for g in p.grad.flatten().tolist()]
-    assert_all_close([loss.item()], [reference_loss])
-    assert_all_close(grads, reference_grads)
+    loss = gpt.torch_train_step(model, gpt.torch_adam(model), BATCH, 0, 10)
+    weights = [w for p in model.ordered_parameters() for w in p.detach().flatten().tolist()]
+    assert_all_close([loss], [reference_loss])
+    assert_all_close(weights, reference_weights)
