@@ -10,6 +10,13 @@ Rows (each a function below, named in ROWS):
   api       issue 3: micrograd.nn.MLP's demo step vs ours through the public API
   compiled  issue 6: the same step through tinygrad_scalar.compile, vs micrograd and PyTorch
   spiral    issue 6: one epoch of spiral (2-64-64-3, 3,000 points, cross-entropy, Adam)
+  gpt       issue 9: a microgpt training step (benchmarks/gpt.py: forward, backward, Adam)
+            on one 5-letter name: the reference Value vs tinygrad_scalar.Value running
+            the same operator-only gpt_loss, and vs gpt_loss_fast (sum/dot and nn pieces);
+            the drop-in is judged on its worst round, not only on the median
+  gpt-tokens  issue 11: the GPT step on a batch of names of equal length, per predicted
+            token: reference, drop-in, sum/dot, compiled (tinygrad_scalar.compile with
+            integer token inputs and take) and PyTorch float64 on the whole batch at once
 
 How the timing is made fair:
   * All engines run in this one process, alternated round by round (ours, micrograd,
@@ -26,6 +33,9 @@ How the timing is made fair:
     (imported modules, data, models) out of the collector's sight, so the gc.collect()
     inside a step costs what that step's own garbage costs, not a fixed toll for walking
     torch's module objects that every engine would pay alike.
+  * Engines that train while they are timed (the GPT rows) make the same number of calls
+    in every round, so they take the same Adam steps from the same initial weights; the
+    loss of every step is compared across engines, not only the first.
   * Timings are never asserted: a target that is missed is printed as "NOT met". Wrong
     numbers are a different matter: if two engines disagree on a loss, the run says so
     and exits with status 1 after printing the table.
@@ -279,6 +289,11 @@ FOOTER = [
     "step's own). Ratio = peer time / our time, so above 1 means tinygrad_scalar is faster.",
     "Bytes per node: tracemalloc's traced memory of the live graph / nodes in it",
     "(parameters excluded).",
+    "GPT rows: one step is forward, backward and one Adam update. Per token = the time of",
+    "one step on a batch of B names / (B x the tokens each name predicts: its letters and",
+    "the closing BOS); eager engines loop over the batch's names, compiled and PyTorch run",
+    "the batch at once. Every engine takes the same steps from the same weights and every",
+    "step's loss is checked against the reference's.",
 ]
 
 
