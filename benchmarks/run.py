@@ -587,7 +587,7 @@ def ours_compiled_step(model: Any, X: list, y: list) -> Callable[[], float]:
 
     def step() -> float:
         optimizer.zero_grad()
-        reg_loss = peers.L2_ALPHA * ts.sum(p * p for p in params)
+        reg_loss = peers.L2_ALPHA * ts.dot(params, params)
         reg_loss.backward()
         data_loss = step_data(X_array, y_array)  # adds the data loss's gradient into .grad
         optimizer.step()

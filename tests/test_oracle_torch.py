@@ -63,8 +63,10 @@ def same(got, expected, rel=1e-12):
 
 
 def _close(got, expected, what):
+    # relative: an absolute tolerance of 1e-9 would pass every gradient smaller than that;
+    # the floor only absorbs rounding left over when a result cancels to (almost) 0
     got, expected = float(got), float(expected)
-    assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-9), (what, got, expected)
+    assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-15), (what, got, expected)
 
 
 def _torch_derivatives(tree, point, expressions, torch_ops):

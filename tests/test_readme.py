@@ -60,3 +60,19 @@ def test_lazy_names_stay_what_they_are():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["True", "True", "MLP", "draw"], done.stderr
+
+
+def _printed_comments(block: str) -> list[str]:
+    """What each `print(...)  # expected` line of a block says it prints."""
+    return [
+        line.partition("#")[2].split(":")[0].strip()
+        for line in block.splitlines()
+        if line.startswith("print(") and "#" in line
+    ]
+
+
+def test_rule_free_function_and_integer_input_examples_print_their_comments(tmp_path):
+    for key in ("def swish", "softplus = Rule(", "table = [[", "make_moons(200"):
+        block = next(b for b in python_blocks() if key in b)
+        printed = run(block, tmp_path).strip().split("\n")
+        assert printed == _printed_comments(block), key

@@ -27,6 +27,7 @@ from .engine import (
     is_grad_enabled,
     no_grad,
     sum,  # noqa: F401 - tinygrad_scalar.sum, kept out of __all__
+    take,
     topological_order,
 )
 from .functional import (
@@ -105,6 +106,7 @@ __all__ = [
     "sin",
     "softmax",
     "softplus",
+    "take",
     "sqrt",
     "tanh",
     "topological_order",

@@ -1,52 +1,19 @@
 """Compile a per-sample scalar graph into vectorized NumPy: trace once, replay over a batch.
 
-The engine makes one Python object per number, which is easy to read and slow to run: a
-small MLP trained on a hundred points builds tens of thousands of Values per step. Yet the
-graph has the same shape for every sample; only the numbers change. `compile` uses that:
+`compile(fn, params, example)` calls `fn` once on placeholder Values and records the graph
+behind the loss. Nodes of one rule at one depth form a group that runs as one NumPy call
+on a `(rows, batch)` buffer, evaluating the rule's own forward and derivatives from
+rules.py on the `arrays` backend below, so compiled and eager numbers come from the same
+definitions. A layer of `dot` nodes with leaf weights runs as one matrix product; `sum`
+and `dot` keep that matrix layout (layout, not another copy of a derivative). An int
+example makes an integer input: `take(rows, i)` with it gathers each sample's own row.
 
-1. **Trace.** `compile(fn, params, example)` calls `fn` once, with placeholder Values in
-   place of the sample's numbers, and walks the graph behind the returned loss. Every
-   node is recorded by its rule (rules.py), its parents and its *depth*: a leaf has depth
-   0, any other node 1 + the depth of its deepest parent. Leaves are of three kinds:
-   placeholders (one per input number), parameters (the `params` given, shared by every
-   sample) and constants (any other leaf: its value is baked in).
-
-2. **Levels.** Two nodes at the same depth cannot depend on each other, so all nodes of
-   one op at one depth form a *group* that runs as a single NumPy operation. Each node's
-   value is a row of a `(rows, batch)` buffer; rows are numbered group after group, so a
-   group writes one contiguous block and its inputs are usually a contiguous block too.
-   A group of `dot` nodes whose weights are leaves and whose inputs are the same list of
-   nodes is a layer of neurons: it runs as one matrix product `W @ X`, with `W` of shape
-   (neurons, inputs) gathered from the parameters and `X` of shape (inputs, batch).
-
-3. **Replay.** `step(*batches)` writes the batch into the placeholder rows and runs the
-   groups in order (forward), then in reverse order (backward): each group multiplies
-   the incoming gradient by its op's local derivatives, written with the same
-   conventions as rules.py (relu'(0) = 0, IEEE inf and nan, the pow special cases, a
-   sigmoid that never overflows). The gradient of a layer's matrix product is
-   `G @ X.T` for the weights (summed over the batch in the product itself) and `W.T @ G`
-   for the inputs. The gradients of the *mean* loss are then added into each
-   parameter's `.grad`, as `loss.backward()` on the batch's mean would, so `zero_grad`,
-   the optimizers, and eager terms such as an L2 penalty work unchanged.
-
-Limits (as with `jax.jit` and `torch.jit.trace`):
-
-* The graph's shape is frozen at trace time. Python control flow that looks at values
-  (`if x > 0:`, `float(x)`, `int(y.data)` to pick a class) runs once, on the example,
-  and every sample then follows the example's path. Branches *inside* an op (relu, abs,
-  leaky_relu, the pow special cases) are fine: they are vectorized per sample. A class
-  label therefore has to enter as numbers (for instance a one-hot row), not as an index.
-  The max that `losses.softmax` and `log_softmax` subtract is read from `.data`, so it
-  too is frozen at the example's value: the result is still exact (the shift cancels),
-  but the overflow guard only holds while logits stay within ~700 of the example's.
-* A leaf that is neither in `params` nor a placeholder is a constant: its trace-time
-  value is baked in and it gets no gradient. A parameter left out of `params` is frozen.
-* An op compile does not know (a Rule made outside rules.py) still works, but runs its
-  own scalar functions once per sample, at Python speed.
-* Gradients are first order only (no `create_graph`), and `detect_anomaly` is not
-  consulted; inf and nan propagate as IEEE arithmetic says, as in the eager engine.
-* Numbers agree with the eager engine to rounding (about 1e-15 relative per op): sums
-  and matrix products add in a different order than Python's left-to-right loop.
+While `fn` is traced, a Python branch on a Value computed from the inputs (`if x > 0`,
+`float(x)`, `rows[x]`) raises TracerError instead of being frozen at the example's path,
+and the checks losses make on labels (`engine.require`) are recorded and made on every
+batch. A leaf that is neither a parameter nor a placeholder is a constant. Gradients are
+first order; sums and matrix products add in another order than Python's loop, so
+results agree with eager to rounding (about 1e-15 relative per op).
 """
 
 from __future__ import annotations
@@ -95,6 +62,13 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:
         return np.where(cond, a, b)
+
+    @staticmethod
+    def select(index: np.ndarray, xs: Sequence[np.ndarray]) -> np.ndarray:
+        # each sample (and node) picks its own input: a gather along a new first axis. An
+        # index out of range is reported by take's batch check once forward is done.
+        picks = np.clip(index, 0, len(xs) - 1).astype(np.intp)[None]
+        return np.take_along_axis(np.stack(np.broadcast_arrays(*xs)), picks, axis=0)[0]
 
 
 def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
@@ -281,6 +255,11 @@ class CompiledStep:
         plan = _Plan(self._params, placeholders, roots, [check[0] for check in checks])
         # checks on batch values (labels, probabilities), made on every batch after forward
         self._checks = [(plan.row[node], holds, message, i) for node, holds, message, i in checks]
+        self._argument_of_row = {
+            row: (i, rows.stop - rows.start > 1 or self._arg_widths[i] not in (None, INDEX))
+            for i, rows in enumerate(plan.arg_rows)
+            for row in range(rows.start, rows.stop)
+        }
         self._n_params = len(self._params)
         self._constants = plan.constants
         self._groups = plan.groups
@@ -341,11 +320,19 @@ class CompiledStep:
             for row, holds, message, index in self._checks:
                 bad = np.flatnonzero(~np.asarray(holds(values[row]), dtype=bool))
                 if len(bad):
-                    sample = int(bad[0])
-                    raise ValueError(
-                        f"batch sample {sample}: {message(index, float(values[row, sample]))}"
-                    )
+                    raise ValueError(self._check_failure(row, int(bad[0]), values, message, index))
         return values, grads, leaves
+
+    def _check_failure(self, row: int, sample: int, values: Any, message: Any, index: int) -> str:
+        """The message of a failed batch check, naming the batch and position when the
+        checked value is a batch input itself."""
+        text = message(index, float(values[row, sample]))
+        argument = self._argument_of_row.get(row)
+        if argument is None:
+            return f"sample {sample} of the batch: {text}"
+        i, is_row = argument
+        column = f", {row - self._arg_rows[i].start}" if is_row else ""
+        return f"batch {i}[{sample}{column}]: {text}"
 
     def _result(self, values: np.ndarray, return_outputs: bool) -> Any:
         losses = values[self._loss_row]
@@ -375,14 +362,15 @@ class CompiledStep:
         arrays, batch_size = [], None
         for i, (batch, width) in enumerate(zip(batches, widths)):
             array = _numbers(batch, i)
-            expected = "(batch,)" if width is None else f"(batch, {width})"
-            fits = (
-                array.ndim == 1 if width is None else (array.ndim == 2 and array.shape[1] == width)
-            )
+            if width == INDEX:
+                _check_whole_numbers(array, i)
+            scalar = width is None or width == INDEX
+            expected = "(batch,)" if scalar else f"(batch, {width})"
+            fits = array.ndim == 1 if scalar else (array.ndim == 2 and array.shape[1] == width)
             if not fits:
                 raise ValueError(
                     f"batch {i} has shape {array.shape}, but fn was traced with"
-                    f" {'a number' if width is None else f'{width} numbers'} for argument {i}:"
+                    f" {'a number' if scalar else f'{width} numbers'} for argument {i}:"
                     f" expected {expected}"
                 )
             if batch_size is None:
@@ -415,7 +403,8 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
     except (TypeError, ValueError) as error:  # ragged rows
         raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
     if array.dtype.kind not in "iuf":  # bools are refused too, as the eager losses do
-        for position, x in np.ndenumerate(array):
+        # as the objects given: NumPy makes [1.0, "2"] an array of strings, losing which is bad
+        for position, x in np.ndenumerate(np.asarray(batch, dtype=object)):
             if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
                 where = ", ".join(map(str, position))
                 raise ValueError(f"batch {i}[{where}] is not a number: {x!r:.60}")
@@ -426,6 +415,18 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
                     f"batch {i}[{', '.join(map(str, position))}] is too large for a float"
                 ) from None
     return array.astype(np.float64, copy=False)
+
+
+def _check_whole_numbers(array: np.ndarray, i: int) -> None:
+    """An integer input's batch holds whole numbers: 2.0 is fine, 1.5 and nan are not."""
+    if array.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.ravel(array != np.floor(array)))
+        if len(bad):
+            raise ValueError(
+                f"batch {i}[{bad[0]}] is {float(np.ravel(array)[bad[0]])!r}, not a whole number:"
+                f" argument {i} was traced with an int, so it is an integer input"
+            )
 
 
 # --- planning: from the traced graph to groups over rows ----------------------------------
@@ -625,8 +626,12 @@ def _checked_params(params: Iterable[Value]) -> list[Value]:
     return unique
 
 
-def _sample_argument(value: Any, i: int) -> int | None:
-    """None for a number, the length for a flat sequence of numbers (checked)."""
+INDEX = "index"  # the width of an integer input
+
+
+def _sample_argument(value: Any, i: int) -> int | str | None:
+    """None for a number, INDEX for an int (an integer input), the length for a flat
+    sequence of numbers (checked)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"compile: example argument {i} is a string; pass numbers")
     if isinstance(value, Value):
@@ -634,6 +639,8 @@ def _sample_argument(value: Any, i: int) -> int | None:
             f"compile: example argument {i} is a Value; pass plain numbers, compile makes"
             " the placeholder Values"
         )
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return INDEX
     array = np.asarray(value, dtype=object)
     if array.ndim == 0 and isinstance(array.item(), numbers.Real):  # also a 0-d array
         return None
@@ -671,8 +678,14 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
     widths = [_sample_argument(value, i) for i, value in enumerate(example)]
     placeholders: list[list[Value]] = []
     arguments: list[Any] = []
+    indices = set()
     for i, (value, width) in enumerate(zip(example, widths)):
-        if width is None:
+        if width == INDEX:
+            v = Value(float(value), f"input{i}")
+            placeholders.append([v])
+            arguments.append(v)
+            indices.add(v)
+        elif width is None:
             v = Value(float(value), f"input{i}")
             placeholders.append([v])
             arguments.append(v)
@@ -680,7 +693,7 @@ def _trace(fn: Callable[..., Any], example: Any) -> tuple:
             row = [Value(float(x), f"input{i}[{j}]") for j, x in enumerate(value)]
             placeholders.append(row)
             arguments.append(row)
-    tracer = _Tracer({v for row in placeholders for v in row})
+    tracer = _Tracer({v for row in placeholders for v in row}, indices)
     with enable_grad(), tracing(tracer):
         result = fn(*arguments)
     loss, outputs, single = _split_result(result)
@@ -691,8 +704,9 @@ class _Tracer:
     """What engine.tracing needs while fn runs: the placeholders (a Python branch on a
     Value computed from them is an error) and the checks `engine.require` records."""
 
-    def __init__(self, placeholders: set) -> None:
+    def __init__(self, placeholders: set, indices: set) -> None:
         self.placeholders = placeholders
+        self.indices = indices  # the integer inputs, which `take` accepts as an index
         self.checks: list[tuple] = []  # (node, holds, message, index)
 
     def require(self, node: Value, holds: Callable, message: Callable, index: int) -> None:

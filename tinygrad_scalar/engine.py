@@ -23,7 +23,7 @@ import contextvars
 import math
 import numbers
 import threading
-from typing import Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
 from . import codegen, rules
 from .rules import Rule, floats
@@ -151,7 +151,32 @@ class Value:
 
     # The arithmetic methods (+ - * / ** neg exp log ...) are made from the rules table at
     # import, at the end of this file: see codegen.py. `x ** c` with a number c is
-    # POWER_BY.with_arg(c); a Value exponent is POW.
+    # POWER_BY.with_arg(c); a Value exponent is POW. Their signatures, for type checkers:
+    if TYPE_CHECKING:
+
+        def __add__(self, other: Operand) -> Value: ...
+        def __radd__(self, other: Operand) -> Value: ...
+        def __sub__(self, other: Operand) -> Value: ...
+        def __rsub__(self, other: Operand) -> Value: ...
+        def __mul__(self, other: Operand) -> Value: ...
+        def __rmul__(self, other: Operand) -> Value: ...
+        def __truediv__(self, other: Operand) -> Value: ...
+        def __rtruediv__(self, other: Operand) -> Value: ...
+        def __pow__(self, exponent: Operand) -> Value: ...
+        def __rpow__(self, base: Operand) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def exp(self) -> Value: ...
+        def log(self) -> Value: ...
+        def log1p(self) -> Value: ...
+        def sqrt(self) -> Value: ...
+        def tanh(self) -> Value: ...
+        def sigmoid(self) -> Value: ...
+        def sin(self) -> Value: ...
+        def cos(self) -> Value: ...
+        def relu(self) -> Value: ...
+        def abs(self) -> Value: ...
+        def softplus(self) -> Value: ...
 
     def __pos__(self) -> Value:
         return self
@@ -181,6 +206,13 @@ class Value:
 
     def __bool__(self) -> bool:
         return _read(self, "bool()") != 0.0
+
+    def __index__(self) -> int:
+        _read(self, "seq[v] (indexing)")
+        raise TypeError(
+            "a Value is not an index: use int(v), or tinygrad_scalar.take(seq, i) with an"
+            " integer input of compile"
+        )
 
     def __round__(self, ndigits: int | None = None) -> Any:
         return round(_read(self, "round()"), ndigits)
@@ -234,10 +266,10 @@ def _read(x: Any, what: str) -> Any:
         tracer = _tracer.get()
         if tracer is not None and depends_on(x, tracer.placeholders):
             raise TracerError(
-                f"{what} on a Value that depends on compile's inputs: a Python branch on a"
-                " value would run once, at trace time, and be frozen for every sample. Use"
-                " an op instead (o.where in a Rule, maximum, relu, take), or pass the"
-                " value in as data"
+                f"{what} on a Value that depends on compile's inputs: that value is read once,"
+                " at trace time, and would be frozen for every sample. Write the choice as an"
+                " op (maximum, relu, o.where in a Rule), index with tinygrad_scalar.take, or"
+                " pass the value in as data"
             )
     return x.data
 
@@ -343,8 +375,12 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
                     local_grads = node._rule.local_derivatives(values, node, parents)
             else:
                 local_grads = node.local_grads
+            upstream = data_of(grad)
+            finite = upstream - upstream == 0.0
             for parent, local in zip(parents, local_grads):
-                if type(local) is not float or local != 0.0:
+                # a zero local adds nothing to an inf or nan gradient; with a finite one, a
+                # Value local of 0 is kept, since its own derivative may not be 0 (x**2 at 0)
+                if data_of(local) != 0.0 or (finite and type(local) is not float):
                     parent.grad = parent.grad + local * grad
             if check:
                 _check_backward(node, [p.grad for p in parents], grad)
@@ -515,6 +551,10 @@ class values:  # noqa: N801 - a namespace, like rules.floats
     def eq(a: Any, b: Any) -> bool:
         return data_of(a) == data_of(b)
 
+    @staticmethod
+    def select(index: Any, xs: Sequence[Any]) -> Any:
+        return apply(rules.TAKE, (*xs, index))
+
 
 # --- n-ary ops and other entry points -------------------------------------------------------
 
@@ -562,6 +602,40 @@ def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
 
 
 _JUST_VALUES = {Value}
+
+
+def take(seq: Sequence[Any], index: Any) -> Any:
+    """seq[index], for a list of Values (or numbers) or a list of rows of them.
+
+    With an int this is plain indexing (checked: no bools, floats or negative numbers).
+    While compile traces, `index` may also be one of its integer inputs (an argument
+    whose example is an int): then each sample picks its own element, as a `take` node
+    (one per column for rows), and every batch is checked to be in range.
+    """
+    seq = list(seq)
+    if isinstance(index, Value):
+        tracer = _tracer.get() if _modes_active else None
+        if tracer is None or index not in tracer.indices:
+            raise TypeError(
+                "take: index must be an int, or an integer input of compile while it traces"
+                " (an argument whose example is an int)"
+            )
+        if not seq:
+            raise ValueError("take: the sequence is empty")
+        n = len(seq)
+        require(
+            [index],
+            lambda i: (i >= 0) & (i < n),
+            lambda _, i: f"take: index {i:g} is out of range for {n} rows",
+        )
+        if all(isinstance(row, (list, tuple)) for row in seq):
+            return [_nary(rules.TAKE, (*column, index)) for column in zip(*seq)]
+        return _nary(rules.TAKE, (*seq, index))
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"take: index must be an int, got {type(index).__name__}: {index!r:.40}")
+    if not 0 <= index < len(seq):
+        raise IndexError(f"take: index {index} is out of range for {len(seq)} rows")
+    return seq[index]
 
 
 def identity(x: Operand) -> Value:

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import rules
 from ._checks import is_number
-from .engine import Value, require
+from .engine import Value, require, take
 from .engine import sum as value_sum
 from .functional import log_softmax, shifted_logits, softmax, value_list
 
@@ -167,7 +167,7 @@ def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
     row. A single row with a single int is accepted too. Stable for any logits:
     cross_entropy([[1000.0, -1000.0]], [1]) is 2000, not inf.
     """
-    if _is_integer_like(class_indices):
+    if _is_integer_like(class_indices) or isinstance(class_indices, Value):
         logits_rows, class_indices = [logits_rows], [class_indices]
     try:
         rows = list(logits_rows)
@@ -188,9 +188,11 @@ def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
             width = len(zs)
         elif len(zs) != width:
             raise ValueError(f"cross_entropy: row {r} has {len(zs)} logits, row 0 has {width}")
-        c = _class_index(c, len(zs), r)
         shifted, log_total = shifted_logits(zs)
-        terms.append(log_total - shifted[c])
+        if isinstance(c, Value):  # an integer input of compile: each sample its own class
+            terms.append(log_total - take(shifted, c))
+        else:
+            terms.append(log_total - shifted[_class_index(c, len(zs), r)])
     return _mean(terms)
 
 

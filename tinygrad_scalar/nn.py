@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from ._checks import check_int, finite_float, is_number, make_rng
 from ._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
-from .engine import Value, dot
+from .engine import Value, dot, take
 from .expr import quote_input
 from .losses import softmax
 
@@ -563,13 +563,6 @@ class MLP(Module):
 # Everything below works on plain lists of Values and contains no Python branch on a Value's
 # .data, so `compile` can trace it: a branch on a value would run once, at trace time, and be
 # frozen for every later sample.
-
-
-# TODO(lead): replaced by engine.take
-def take(seq: Sequence[Any], index: int) -> Any:
-    """`seq[index]`: the one place a row (or a Value) is looked up by an index, so that a
-    traced index can pick a different row for every sample."""
-    return seq[index]
 
 
 def _matrix(n_rows: int, n_cols: int, std: float, rng: Any) -> list[list[Value]]:
