@@ -300,14 +300,14 @@ def topological_order(*roots: Value, leaves: bool = True) -> list[Value]:
     def visit(node: Value, depth: int) -> None:
         add(node)
         for parent in node.parents:
-            if parent in done:
-                continue
             if parent.parents:
+                if parent in done:
+                    continue
                 if depth < _RECURSION_BUDGET:
                     visit(parent, depth + 1)
                 else:
                     _visit_with_stack(parent, done, order, leaves)
-            elif leaves:
+            elif leaves and parent not in done:
                 add(parent)
                 append(parent)
         append(node)
