@@ -20,7 +20,7 @@ The same model is written four ways, all from the same initial weights (`init_we
     nodes (every linear layer a row of `dot`s) and its nn pieces (rmsnorm, attention,
     take) and cross_entropy;
   * `torch_gpt(weights)`: a float64 PyTorch nn.Module of the same model (whole document at
-    once, causal mask), for the PyTorch row.
+    once, causal mask; or a batch of documents of equal length), for the PyTorch rows.
 All give the same losses and gradients to 1e-9 (tests/test_bench_gpt.py). Nothing here is
 timed; benchmarks/run.py does the timing.
 """
@@ -332,6 +332,29 @@ def train_step(
     return loss.data
 
 
+def batch_train_step(
+    loss_of: Callable[[Any, Sequence[int]], Any],
+    params: dict[str, list[list[Any]]],
+    state: AdamState,
+    docs: Sequence[Sequence[int]],
+    step: int,
+    num_steps: int,
+) -> float:
+    """train_step on the mean loss of a batch of documents, as an eager engine runs a batch:
+    a loop over the documents, each one's graph built, backpropagated (scaled by
+    1/len(docs), so the gradients add up to those of the mean) and dropped before the
+    next is built; then one Adam update. Returns the mean loss before the update."""
+    scale = 1.0 / len(docs)
+    total = 0.0
+    for tokens in docs:
+        loss = scale * loss_of(params, tokens)
+        loss.backward()
+        total += loss.data
+        del loss  # free this graph now: a live one slows Python's collector as the next grows
+    adam_step(flat_params(params), state, step, num_steps)
+    return total
+
+
 # --- PyTorch, float64 --------------------------------------------------------------------------
 
 
@@ -359,23 +382,30 @@ def torch_gpt(weights: Weights) -> Any:
             """The parameters in flat_params() order."""
             return [self.weights[name.replace(".", "_")] for name in self.names]
 
-        def forward(self, tokens: Sequence[int]) -> Any:
+        def forward(self, tokens: Sequence[int] | Sequence[Sequence[int]]) -> Any:
+            """The loss of one document, or the mean loss of a batch of documents of
+            equal length (a list of token lists) run at once."""
             w = lambda name: self.weights[name.replace(".", "_")]
-            n = min(BLOCK_SIZE, len(tokens) - 1)
-            inputs, targets = torch.tensor(tokens[:n]), torch.tensor(tokens[1 : n + 1])
+            docs = torch.as_tensor(tokens)
+            docs = docs[None] if docs.dim() == 1 else docs  # (documents, tokens)
+            batch, n = docs.shape[0], min(BLOCK_SIZE, docs.shape[1] - 1)
+            inputs, targets = docs[:, :n], docs[:, 1 : n + 1]
             x = F.rms_norm(w("wte")[inputs] + w("wpe")[:n], (N_EMBD,), eps=RMSNORM_EPS)
             for layer in range(N_LAYER):
                 p = f"layer{layer}."
                 xn = F.rms_norm(x, (N_EMBD,), eps=RMSNORM_EPS)
                 q, k, v = (
-                    (xn @ w(p + name).T).view(n, N_HEAD, HEAD_DIM).transpose(0, 1)
+                    (xn @ w(p + name).T).view(batch, n, N_HEAD, HEAD_DIM).transpose(1, 2)
                     for name in ("attn_wq", "attn_wk", "attn_wv")
                 )
                 heads = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-                x = x + heads.transpose(0, 1).reshape(n, N_EMBD) @ w(p + "attn_wo").T
+                x = x + heads.transpose(1, 2).reshape(batch, n, N_EMBD) @ w(p + "attn_wo").T
                 hidden = F.relu(F.rms_norm(x, (N_EMBD,), eps=RMSNORM_EPS) @ w(p + "mlp_fc1").T)
                 x = x + hidden @ w(p + "mlp_fc2").T
-            return F.cross_entropy(x @ w("lm_head").T, targets)
+            logits = x @ w("lm_head").T
+            # every document predicts n tokens, so the mean over all of them is the mean
+            # of the documents' losses
+            return F.cross_entropy(logits.reshape(batch * n, -1), targets.reshape(batch * n))
 
     return TorchGPT()
 
@@ -390,9 +420,14 @@ def torch_adam(model: Any) -> Any:
 
 
 def torch_train_step(
-    model: Any, optimizer: Any, tokens: Sequence[int], step: int, num_steps: int
+    model: Any,
+    optimizer: Any,
+    tokens: Sequence[int] | Sequence[Sequence[int]],
+    step: int,
+    num_steps: int,
 ) -> float:
-    """train_step for the PyTorch model: forward, backward, one Adam update."""
+    """train_step for the PyTorch model: forward, backward, one Adam update, on one
+    document or on a batch of documents of equal length at once (their mean loss)."""
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(step, num_steps)
     optimizer.zero_grad()

@@ -1,10 +1,11 @@
 """benchmarks/gpt.py, the GPT workload of `make bench`: the reference Value, the model
 written once for any Value class, the sum/dot version and the PyTorch version agree on
-losses, gradients and Adam updates."""
+losses, gradients and Adam updates (one document or a batch), and run.py's GPT row runs."""
 
 import functools
 import importlib.util
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,9 +14,8 @@ import pytest
 import tinygrad_scalar
 from tinygrad_scalar import Value, gradcheck
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_gpt", Path(__file__).resolve().parents[1] / "benchmarks" / "gpt.py"
-)
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+_spec = importlib.util.spec_from_file_location("bench_gpt", BENCHMARKS / "gpt.py")
 gpt = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(gpt)
 
@@ -188,3 +188,70 @@ def test_adam_decays_the_learning_rate_linearly_to_zero():
     assert gpt.learning_rate(0, 100) == gpt.LEARNING_RATE
     assert gpt.learning_rate(50, 100) == pytest.approx(gpt.LEARNING_RATE / 2)
     assert gpt.learning_rate(100, 100) == 0.0
+
+
+# --- a batch of documents of equal length ------------------------------------------------------
+
+BATCH = [TOKENIZER.encode(doc) for doc in DOCS if len(doc) == 4][:3]
+
+
+@functools.cache
+def batch_step(version):
+    """One Adam step on the mean loss of BATCH: (the loss, the weights after it)."""
+    value_cls, loss_of = SCALAR_VERSIONS[version]
+    params = gpt.build_params(value_cls, WEIGHTS)
+    state = gpt.AdamState.zeros(len(gpt.flat_params(params)))
+    loss = gpt.batch_train_step(loss_of, params, state, BATCH, 0, 10)
+    return loss, [p.data for p in gpt.flat_params(params)]
+
+
+def test_a_batch_step_is_adam_on_the_mean_of_the_documents_losses_and_gradients():
+    singles = [loss_and_grads(REFERENCE, tuple(tokens)) for tokens in BATCH]
+    assert len(BATCH) == 3 and BATCH[0] != BATCH[1]
+    params = gpt.flat_params(gpt.build_params(gpt.RefValue, WEIGHTS))
+    for p, *grads in zip(params, *(grads for _, grads in singles)):
+        p.grad = sum(grads) / 3
+    gpt.adam_step(params, gpt.AdamState.zeros(len(params)), 0, 10)
+    loss, weights = batch_step(REFERENCE)
+    assert_all_close([loss], [sum(single_loss for single_loss, _ in singles) / 3])
+    assert_all_close(weights, [p.data for p in params])
+    assert weights != gpt.flat_params(WEIGHTS)
+
+
+def test_every_scalar_version_takes_the_same_batch_step():
+    reference_loss, reference_weights = batch_step(REFERENCE)
+    for version in SCALAR_VERSIONS:
+        loss, weights = batch_step(version)
+        assert_all_close([loss], [reference_loss])
+        assert_all_close(weights, reference_weights)
+
+
+def test_pytorch_runs_a_batch_of_documents_at_once_to_the_same_step(torch):
+    reference_loss, reference_weights = batch_step(REFERENCE)
+    model = gpt.torch_gpt(WEIGHTS)
+    loss = gpt.torch_train_step(model, gpt.torch_adam(model), BATCH, 0, 10)
+    weights = [w for p in model.ordered_parameters() for w in p.detach().flatten().tolist()]
+    assert_all_close([loss], [reference_loss])
+    assert_all_close(weights, reference_weights)
+
+
+# --- the benchmark's GPT row runs -------------------------------------------------------------
+
+
+def test_bench_gpt_row_runs_and_every_engine_takes_the_same_steps():
+    """`benchmarks/run.py --only gpt --quick` (a few seconds) prints its rows and the step
+    by step loss checks; it exits 1 if any engine's loss drifts from the reference's.
+    Only what it prints is checked, never how fast anything was."""
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--only", "gpt", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| issue 9: GPT step")]
+    assert len(rows) == 2 and "drop-in Value" in rows[0] and "sum/dot" in rows[1]
+    checks = [line for line in run.stdout.splitlines() if line.startswith("  check GPT step")]
+    assert len(checks) == 2 and all(line.endswith(": ok") for line in checks)
+    # one warm-up step per engine, then 3 steps (one per name) in each of 2 rounds
+    assert all("of 7, the largest difference" in line for line in checks)

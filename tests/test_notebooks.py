@@ -48,6 +48,7 @@ EXPECTED_NOTEBOOKS = [
     "08_vanishing_gradients.ipynb",
     "09_higher_order_derivatives.ipynb",
     "10_multiclass_spiral.ipynb",
+    "11_tiny_gpt.ipynb",
 ]
 
 

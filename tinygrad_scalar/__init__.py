@@ -60,6 +60,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
 _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
 _LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
+_LAZY_NAMES["compile_by_shape"] = _LAZY_NAMES["CompiledByShape"] = "compiler"  # per-shape steps
 
 
 def __getattr__(name: str) -> Any:
@@ -76,12 +77,14 @@ def __getattr__(name: str) -> Any:
 # `sum`, `abs` and `compile` are left out of __all__ on purpose: `from tinygrad_scalar import *`
 # must not shadow Python's built-ins. Use them as tinygrad_scalar.sum, .abs and .compile.
 __all__ = [
+    "CompiledByShape",
     "CompiledStep",
     "GradcheckError",
     "MLP",
     "Rule",
     "TracerError",
     "Value",
+    "compile_by_shape",
     "cos",
     "detect_anomaly",
     "dot",

@@ -195,7 +195,7 @@ def _power_by() -> str:
         "    c = exponent if type(exponent) is float else _exponent(exponent)\n"
         "    if c is NotImplemented:\n"
         "        return c\n"
-        "    rule = _power_rules.get(c) or _power_by(c)\n"
+        "    rule = (c and _power_rules.get(c)) or _power_by(c)  # 0 and -0.0 differ\n"
         "    x = self.data\n" + _body(rules.POWER_BY, ["x"], "rule", "(self,)")
     )
 

@@ -28,7 +28,7 @@ import numpy as np
 from . import rules
 from .engine import TracerError, Value, enable_grad, topological_order, tracing
 
-__all__ = ["CompiledStep", "compile"]
+__all__ = ["CompiledByShape", "CompiledStep", "compile", "compile_by_shape"]
 
 _get_data = attrgetter("data")
 
@@ -403,7 +403,8 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
     except (TypeError, ValueError) as error:  # ragged rows
         raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
     if array.dtype.kind not in "iuf":  # bools are refused too, as the eager losses do
-        for position, x in np.ndenumerate(array):
+        # as the objects given: NumPy makes [1.0, "2"] an array of strings, losing which is bad
+        for position, x in np.ndenumerate(np.asarray(batch, dtype=object)):
             if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
                 where = ", ".join(map(str, position))
                 raise ValueError(f"batch {i}[{where}] is not a number: {x!r:.60}")
@@ -756,3 +757,109 @@ def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
     2.3125
     """
     return CompiledStep(fn, params, example)
+
+
+# --- one compiled step per shape: variable-length samples ---------------------------------
+
+
+class CompiledByShape:
+    """Compiled steps of `fn`, one per shape of sample, traced when a shape is first seen.
+
+    Made by `compile_by_shape(fn, params)`; see that function.
+    """
+
+    def __init__(self, fn: Callable[..., Any], params: Iterable[Value], max_shapes: int) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile_by_shape: fn must be callable, got {type(fn).__name__}")
+        if isinstance(max_shapes, bool) or not isinstance(max_shapes, int) or max_shapes < 1:
+            raise ValueError(
+                f"compile_by_shape: max_shapes must be an int >= 1, got {max_shapes!r}"
+            )
+        self._fn = fn
+        self._params = _checked_params(params)  # a generator is read once, here
+        self.max_shapes = max_shapes
+        self.traces = 0  # how many times fn was traced (a shape traced again after eviction counts)
+        self._steps: dict[tuple, CompiledStep] = {}  # insertion order = least recently used first
+
+    def __call__(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Forward and backward over the batch with the step for its shape (see
+        CompiledStep.__call__): the mean loss, and the gradient added into `.grad`."""
+        return self.step_for(*batches)(*batches, return_outputs=return_outputs)
+
+    def evaluate(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Forward only, with the step for the batch's shape (see CompiledStep.evaluate)."""
+        return self.step_for(*batches).evaluate(*batches, return_outputs=return_outputs)
+
+    def step_for(self, *batches: Any) -> CompiledStep:
+        """The CompiledStep for the batches' shape, traced on their first sample if new."""
+        example = tuple(_first_sample(batch, i) for i, batch in enumerate(batches))
+        shape = tuple(_sample_argument(value, i) for i, value in enumerate(example))
+        step = self._steps.pop(shape, None)
+        if step is None:
+            step = CompiledStep(self._fn, self._params, example)
+            self.traces += 1
+            if len(self._steps) >= self.max_shapes:  # forget the least recently used shape
+                del self._steps[next(iter(self._steps))]
+        self._steps[shape] = step  # (re)inserted last: the most recently used
+        return step
+
+    @property
+    def shapes(self) -> list[tuple]:
+        """The cached shapes, least recently used first: per argument None (a number),
+        "index" (an integer input) or the width of a row."""
+        return list(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledByShape({len(self._steps)} shape(s) cached of at most {self.max_shapes},"
+            f" {self.traces} trace(s), {len(self._params)} params)"
+        )
+
+
+def _first_sample(batch: Any, i: int) -> Any:
+    """A batch's first sample, as compile's example takes it (a NumPy integer becomes an
+    int, so an integer array is an integer input)."""
+    if isinstance(batch, (str, bytes)) or not hasattr(batch, "__len__"):
+        raise TypeError(
+            f"batch {i} must be a sequence of samples (numbers or rows), got {type(batch).__name__}"
+        )
+    if len(batch) == 0:
+        raise ValueError(f"batch {i} is empty: pass at least one sample")
+    first = batch[0]
+    if isinstance(first, numbers.Integral) and not isinstance(first, bool):
+        return int(first)
+    return first
+
+
+def compile_by_shape(
+    fn: Callable[..., Any], params: Iterable[Value], max_shapes: int = 64
+) -> CompiledByShape:
+    """Like `compile`, for samples whose shape varies: one CompiledStep per shape.
+
+    A compiled step is traced for one shape of sample, for example documents of one
+    length. This object traces `fn` again whenever a batch of a new shape comes, on that
+    batch's first sample, and keeps the step for later batches of the same shape. The
+    shape is the number of batches (arguments of `fn`, so `fn(*tokens)` takes one per
+    token) and, per argument, what its first sample is: a number, an int (an integer
+    input; an integer NumPy array counts as ints) or a row of some width. Every sample
+    of a batch has its batch's shape: group samples by shape first.
+
+    At most `max_shapes` steps are kept (64 by default; a step holds its buffers, a few
+    MB for a large graph); past that the least recently used one is dropped and traced
+    again if needed. `.traces` counts the traces made, `.shapes` lists the cached shapes.
+    Calling it and `.evaluate(...)` work as on a CompiledStep.
+
+    >>> import tinygrad_scalar as ts
+    >>> table = [ts.Value(1.0), ts.Value(2.0), ts.Value(3.0)]
+    >>> total = compile_by_shape(lambda *ids: ts.sum([ts.take(table, i) for i in ids]), table)
+    >>> total([0, 2], [1, 1])  # two samples of two ids: (1 + 2 + 3 + 2) / 2
+    4.0
+    >>> total([0], [1], [2])  # one sample of three ids: a second shape, a second trace
+    6.0
+    >>> total.traces, total.shapes
+    (2, [('index', 'index'), ('index', 'index', 'index')])
+    """
+    return CompiledByShape(fn, params, max_shapes)

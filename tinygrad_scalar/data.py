@@ -23,7 +23,9 @@ Seed = Union[int, None, random.Random]
 Dataset = tuple[list[list[float]], list]
 
 __all__ = [
+    "CharTokenizer",
     "batches",
+    "batches_by_length",
     "load_names",
     "make_blobs",
     "make_circles",
@@ -314,3 +316,83 @@ def to_signed_labels(y: Sequence) -> list[int]:
     [-1, 1, 1, -1]
     """
     return [2 * c - 1 for c in class_indices(y, 1)]
+
+
+# --- text: characters as tokens, documents batched by length ------------------------------
+
+
+class CharTokenizer:
+    """One token per character seen in `docs` (in sorted order), plus BOS.
+
+    BOS ("beginning of sequence") is the last token id: `encode` puts it at both ends of a
+    document, so a language model learns to start a document after BOS and to end one by
+    predicting BOS.
+
+    >>> tok = CharTokenizer(["ab", "ba", "c"])
+    >>> tok.chars, tok.bos, tok.vocab_size
+    ('abc', 3, 4)
+    >>> tok.encode("cab"), tok.decode([3, 2, 0, 1, 3])
+    ([3, 2, 0, 1, 3], 'cab')
+    """
+
+    def __init__(self, docs: Sequence[str]) -> None:
+        if isinstance(docs, str) or not all(isinstance(doc, str) for doc in docs):
+            raise TypeError("CharTokenizer takes a list of strings (the documents)")
+        self.chars = "".join(sorted(set("".join(docs))))
+        if not self.chars:
+            raise ValueError("CharTokenizer: the documents contain no characters")
+        self.bos = len(self.chars)
+        self.vocab_size = len(self.chars) + 1
+        self._ids = {ch: i for i, ch in enumerate(self.chars)}
+
+    def encode(self, doc: str) -> list[int]:
+        """[BOS, one id per character, BOS]."""
+        unknown = [ch for ch in doc if ch not in self._ids]
+        if unknown:
+            raise ValueError(
+                f"CharTokenizer: {unknown[0]!r} in {doc!r:.40} is not in the vocabulary"
+            )
+        return [self.bos, *(self._ids[ch] for ch in doc), self.bos]
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """The characters of `tokens`, with every BOS left out."""
+        text = []
+        for position, token in enumerate(tokens):
+            token = check_int(token, f"token {position}", minimum=0)
+            if token > self.bos:
+                raise ValueError(
+                    f"token {position} is {token}, past the vocabulary of {self.vocab_size}"
+                )
+            if token != self.bos:
+                text.append(self.chars[token])
+        return "".join(text)
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer({self.chars!r} + BOS, vocab_size={self.vocab_size})"
+
+
+def batches_by_length(
+    sequences: Sequence[Sequence], batch_size: int, seed: Seed = None
+) -> list[list]:
+    """`sequences` grouped into batches whose members all have the same length.
+
+    A compiled step is traced for one length (see `compile_by_shape`); a batch of equal
+    lengths runs through one step. Each length's sequences are shuffled and cut into
+    batches of at most `batch_size`, and the batches of all lengths are shuffled together
+    (drawn from `seed`), so one pass over the list visits every sequence once.
+
+    >>> [len(b) for b in batches_by_length(["ab", "cd", "ef", "g"], 2, seed=0)]
+    [1, 2, 1]
+    """
+    batch_size = check_int(batch_size, "batch_size")
+    rng = make_rng(seed)
+    by_length: dict[int, list] = {}
+    for s in sequences:
+        by_length.setdefault(len(s), []).append(s)
+    out: list[list] = []
+    for length in sorted(by_length):
+        group = by_length[length]
+        rng.shuffle(group)
+        out.extend(group[start : start + batch_size] for start in range(0, len(group), batch_size))
+    rng.shuffle(out)
+    return out

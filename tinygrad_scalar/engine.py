@@ -300,14 +300,14 @@ def topological_order(*roots: Value, leaves: bool = True) -> list[Value]:
     def visit(node: Value, depth: int) -> None:
         add(node)
         for parent in node.parents:
-            if parent in done:
-                continue
             if parent.parents:
+                if parent in done:
+                    continue
                 if depth < _RECURSION_BUDGET:
                     visit(parent, depth + 1)
                 else:
                     _visit_with_stack(parent, done, order, leaves)
-            elif leaves:
+            elif leaves and parent not in done:
                 add(parent)
                 append(parent)
         append(node)
@@ -375,8 +375,12 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
                     local_grads = node._rule.local_derivatives(values, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
             else:
                 local_grads = node.local_grads
+            upstream = data_of(grad)
+            finite = upstream - upstream == 0.0
             for parent, local in zip(parents, local_grads):
-                if type(local) is not float or local != 0.0:
+                # a zero local adds nothing to an inf or nan gradient; with a finite one, a
+                # Value local of 0 is kept, since its own derivative may not be 0 (x**2 at 0)
+                if data_of(local) != 0.0 or (finite and type(local) is not float):
                     parent.grad = parent.grad + local * grad
             if check:
                 _check_backward(node, [p.grad for p in parents], grad)

@@ -149,6 +149,12 @@ class SGD(Optimizer):
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
         lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        if momentum == 0 and decay == 0:  # plain SGD, the common case: one line per parameter
+            for p in self.params:
+                g = p.grad
+                p.data -= lr * (g if type(g) is float else float(data_of(g)))
+            self.step_count += 1
+            return
         buffers = self.momentum_buffers
         for i, p in enumerate(self.params):
             g = float(data_of(p.grad))  # a Value after backward(create_graph=True)

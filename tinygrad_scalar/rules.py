@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import operator
+import pickle
 from typing import Any, Callable, Sequence
 
 # --- the float backend: IEEE 754 results where Python's math raises -----------------------
@@ -170,7 +171,9 @@ class Rule:
         self.arg: Any = _NO_ARG  # set on the copies with_arg makes
         self._family: Rule = self
         self._bound: dict[Any, Rule] = {}
-        RULES.setdefault(name, self)
+        registered = RULES.get(name)
+        if registered is None or registered.forward.__module__ != __name__:
+            RULES[name] = self  # the latest definition of a name, but never over a built-in
 
     def with_arg(self, arg: Any) -> Rule:
         """This rule with its parameter set, e.g. POWER_BY.with_arg(3.0) for x ** 3."""
@@ -178,13 +181,16 @@ class Rule:
         if not family.takes_arg:
             raise TypeError(f"rule {family.name!r} takes no parameter")
         rule = family._bound.get(arg)
+        if rule is not None and arg == 0 and str(rule.arg) != str(arg):
+            rule = None  # -0.0 == 0.0 as a key, but it is another parameter (0 * -0.0 = -0)
         if rule is None:
+            keep = len(family._bound) < 1024 and str(arg) != "-0.0"  # -0.0 is never kept
             rule = object.__new__(Rule)
             for slot in Rule.__slots__:
                 setattr(rule, slot, getattr(family, slot))
             rule.name = f"**{arg:g}" if family.name == "**c" else family.name  # as drawn
             rule.arg = arg
-            if len(family._bound) < 1024:  # exponents and slopes are usually a few constants
+            if keep:  # exponents and slopes are usually a few constants
                 family._bound[arg] = rule
         return rule
 
@@ -224,6 +230,11 @@ class Rule:
 
     def __reduce__(self) -> tuple:
         # pickled by name (and parameter): the functions stay in this module
+        if RULES.get(self._family.name) is not self._family:
+            raise pickle.PicklingError(
+                f"cannot pickle a node made by rule {self.name!r}: that name belongs to another"
+                " rule; give the rule a name of its own"
+            )
         if self.arg is _NO_ARG:
             return (_rule_named, (self.name,))
         return (_bound_rule, (self._family.name, self.arg))

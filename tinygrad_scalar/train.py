@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 from . import losses, optim
 from ._checks import check_int, check_number, class_indices, is_number, quote_input
 from .data import batches
-from .engine import Value, data_of, no_grad
+from .engine import Value, data_of, dot, no_grad
 from .engine import sum as value_sum
 
 LOSSES = ("hinge", "mse", "bce", "cross_entropy")
@@ -355,13 +355,13 @@ def _train_step(
         objective = spec.batch(outputs, t_batch)
         batch_loss = objective.data
         if l2:
-            objective = objective + l2 * value_sum([p * p for p in params])
+            objective = objective + l2 * dot(params, params)
         objective.backward()
     else:  # the compiled step adds the data loss's gradient; the L2 term stays eager
         sample_targets = [spec.per_sample_target(t) for t in t_batch]
         batch_loss, outputs = step(X_batch, sample_targets, return_outputs=True)
         if l2:
-            (l2 * value_sum([p * p for p in params])).backward()
+            (l2 * dot(params, params)).backward()  # one node: sum of p * p
     opt.step()
     if not spec.classification:
         return batch_loss, 0

@@ -18,10 +18,10 @@ from tinygrad_scalar.nn import MLP, Layer, Neuron
 # %% [markdown]
 # ## One neuron
 #
-# With inputs $x_1 \dots x_n$, weights $w_1 \dots w_n$ and bias $b$, a sigmoid neuron
-# computes
+# With inputs $x_0 \dots x_{n-1}$, weights $w_0 \dots w_{n-1}$ and bias $b$ (counted from 0,
+# as the library names them), a sigmoid neuron computes
 #
-# $$y = \sigma\Big(\sum_{i=1}^{n} x_i w_i + b\Big), \qquad \sigma(z) = \frac{1}{1 + e^{-z}}.$$
+# $$y = \sigma\Big(\sum_{i=0}^{n-1} x_i w_i + b\Big), \qquad \sigma(z) = \frac{1}{1 + e^{-z}}.$$
 #
 # The weighted sum $z$ can be any real number; the sigmoid squashes it into $(0, 1)$.
 
@@ -31,7 +31,7 @@ x = [0.5, -1.0, 2.0]
 
 z_by_hand = sum(xi * wi.data for xi, wi in zip(x, neuron.w)) + neuron.b.data
 y_by_hand = 1 / (1 + math.exp(-z_by_hand))
-y = neuron([Value(xi, label=f"x{i + 1}") for i, xi in enumerate(x)])
+y = neuron([Value(xi, label=f"x{i}") for i, xi in enumerate(x)])
 print("weights:", [round(w.data, 4) for w in neuron.w], " bias:", neuron.b.data)
 print(f"z = {z_by_hand:.6f},  sigmoid(z) by hand = {y_by_hand:.6f},  neuron(x) = {y.data:.6f}")
 
