@@ -582,6 +582,52 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     return _nary(rules.DOT, inputs)
 
 
+def dots(
+    weight_rows: Sequence[Sequence[Value]],
+    xs: Sequence[Operand],
+    biases: Sequence[Value] | None = None,
+) -> list[Value]:
+    """[dot(ws, xs, b) for ws, b in zip(weight_rows, biases)]: a layer of neurons' weighted
+    sums, one `dot` node each, made together so that the inputs they share are checked and
+    read once (a layer's forward pass, about twice as fast as one `dot` per neuron).
+
+    >>> [float(v) for v in dots([[1, 2], [3, 4]], [1, 1], [0.5, 0.0])]
+    [3.5, 7.0]
+    """
+    xs = tuple(x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in xs)
+    x_data = [x.data for x in xs]
+    n = len(xs)
+    if biases is None:
+        biases = [None] * len(weight_rows)
+    elif len(biases) != len(weight_rows):
+        raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
+    nodes = []
+    for ws, bias in zip(weight_rows, biases):
+        if len(ws) != n:
+            raise ValueError(f"dot: {len(ws)} weights but {n} inputs")
+        ws = tuple(ws)
+        if not _JUST_VALUES.issuperset(map(type, ws)):
+            ws = tuple(_constant_or_error(w, rules.DOT) for w in ws)
+        datas = [w.data for w in ws]
+        datas += x_data
+        if bias is None:
+            parents = (*ws, *xs)
+        else:
+            bias = bias if type(bias) is Value else _constant_or_error(bias, rules.DOT)
+            parents = (*ws, *xs, bias)
+            datas.append(bias.data)
+        if not parents:
+            nodes.append(Value(0.0))
+            continue
+        out = rules.DOT.forward(floats, datas)
+        if _modes_active:
+            nodes.append(_finish(rules.DOT, parents, datas, out))
+        else:
+            local_grads = rules.DOT.derivatives(floats, out, datas)
+            nodes.append(_new_node(out, parents, local_grads, rules.DOT))
+    return nodes
+
+
 def max_shift(values: Sequence[Value]) -> Value:
     """max(values) (0 if infinite) as a node through which no gradient flows: the shift
     softmax and logsumexp subtract before exp. They do not depend on it, so its

@@ -1,0 +1,50 @@
+"""engine.dots: a layer's weighted sums made together equal one dot per neuron."""
+
+import math
+
+import pytest
+
+from tinygrad_scalar import Value, dot, no_grad
+from tinygrad_scalar.engine import dots, gradients
+
+
+def _layer(k, n, seed):
+    import random
+
+    rng = random.Random(seed)
+    rows = [[Value(rng.uniform(-1, 1)) for _ in range(n)] for _ in range(k)]
+    biases = [Value(rng.uniform(-1, 1)) for _ in range(k)]
+    xs = [Value(rng.uniform(-2, 2)) for _ in range(n)]
+    return rows, biases, xs
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_dots_equal_one_dot_per_row_in_values_and_gradients(with_bias):
+    rows, biases, xs = _layer(4, 5, seed=1)
+    together = dots(rows, xs, biases if with_bias else None)
+    one_by_one = [dot(ws, xs, b if with_bias else None) for ws, b in zip(rows, biases)]
+    assert [v.data for v in together] == [v.data for v in one_by_one]
+    assert all(v.op == "dot" and v.parents == u.parents for v, u in zip(together, one_by_one))
+    inputs = [*xs, *(w for ws in rows for w in ws), *(biases if with_bias else [])]
+    loss_a = sum(v * v for v in together)
+    loss_b = sum(v * v for v in one_by_one)
+    assert gradients(loss_a, inputs) == gradients(loss_b, inputs)
+
+
+def test_dots_take_numbers_as_constants_and_refuse_other_things():
+    rows = [[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]
+    out = dots(rows, [1, 0.5], [0.5, 0.0])
+    assert [v.data for v in out] == [2.5, 5.0]
+    with pytest.raises(TypeError, match="dot: inputs must be numbers or Values, got str"):
+        dots(rows, ["a", 1.0])
+    with pytest.raises(ValueError, match="dot: 2 weights but 3 inputs"):
+        dots(rows, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="dots: 2 rows of weights but 1 biases"):
+        dots(rows, [1.0, 2.0], [0.0])
+
+
+def test_dots_under_no_grad_are_leaves_and_keep_ieee_numbers():
+    rows = [[Value(math.inf), Value(1.0)]]
+    with no_grad():
+        (out,) = dots(rows, [0.0, 2.0])
+    assert out.parents == () and math.isnan(out.data)  # inf * 0 is nan, as in dot
