@@ -193,10 +193,10 @@ def test_an_upward_import_is_found_at_the_top_and_inside_a_function():
 
 
 def test_the_library_parts_of_one_layer_do_not_import_each_other():
-    assert violations("nn", "from .losses import softmax\n") == [
-        "nn line 1 imports losses, which stands beside it"
+    assert violations("nn.module", "from ..losses import softmax\n") == [
+        "nn.module line 1 imports losses, which stands beside it"
     ]
-    assert violations("nn", "from .functional import softmax\n") == []
+    assert violations("nn.module", "from ..functional import softmax\n") == []
 
 
 def test_imports_of_lower_layers_and_within_a_subpackage_pass():
