@@ -73,7 +73,7 @@ def decision_boundary_picture() -> Path:
     from tinygrad_scalar.plot import plot_decision_boundary
     from tinygrad_scalar.train import fit
 
-    # the demo's configuration (tinygrad_scalar/cli.py)
+    # the demo's configuration (tinygrad_scalar/cli/commands.py)
     X, y = make_moons(100, 0.1, seed=0)
     model = MLP(2, [16, 16, 1], activation="relu", seed=0)
     fit(

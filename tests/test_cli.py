@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tinygrad_scalar import cli
+from tinygrad_scalar.cli import commands
 from tinygrad_scalar.nn import MLP
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -448,7 +449,7 @@ def test_keyboard_interrupt_exits_130_with_one_line(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run_predict", interrupted)
+    monkeypatch.setattr(commands, "run_predict", interrupted)
     assert cli.main(["predict", "m.json", "1"]) == 130
     assert capsys.readouterr().err == "tinygrad-scalar: interrupted\n"
 

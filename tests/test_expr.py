@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tinygrad_scalar import Value
-from tinygrad_scalar.expr import (
+from tinygrad_scalar.cli.expr import (
     MAX_DEPTH,
     MAX_LENGTH,
     ExpressionError,

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tinygrad_scalar import cli, graph_command
+from tinygrad_scalar import cli
+from tinygrad_scalar.cli import graph as graph_command
 from tinygrad_scalar.viz import render
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

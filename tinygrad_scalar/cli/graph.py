@@ -12,7 +12,7 @@ to every variable, and with -o writes the computation graph (with gradients) to 
 With -o f.html it writes a page that steps through the forward and backward pass instead
 (tinygrad_scalar.viz.explore).
 
-EXPR is checked by tinygrad_scalar.expr against a whitelist and never evaluated as Python.
+EXPR is checked by tinygrad_scalar.cli.expr against a whitelist and never evaluated as Python.
 Without -o nothing is written. Bad input raises the command line's BadInput (exit status 2,
 a one-line message); a missing renderer raises CommandFailed (exit status 1). No file is
 written unless everything succeeded.
@@ -28,14 +28,14 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from ._checks import quote_input
-from ._files import check_writable
-from .cli import BadInput, CommandFailed
-from .engine import Value
+from .._checks import quote_input
+from .._files import check_writable
+from ..engine import Value
+from ..viz import draw, explore
+from ..viz.graph import check_dpi
+from ..viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
+from .arguments import BadInput, CommandFailed
 from .expr import FUNCTIONS, ExpressionError, evaluate, parse, parse_bindings
-from .viz import draw, explore
-from .viz.graph import check_dpi
-from .viz.render import SUFFIX_FORMATS, RenderError, RendererUnavailable, choose_renderer
 
 # -o FILE: a picture in one of the renderer's formats, or .html for the stepping page
 OUTPUT_FORMATS = {**SUFFIX_FORMATS, ".html": "html"}

@@ -1,39 +1,22 @@
-"""The `tinygrad-scalar` command line (also `python -m tinygrad_scalar`).
+"""The subcommands demo, train and predict: each takes the parsed arguments and returns the
+exit status, or raises BadInput (exit status 2) or CommandFailed (exit status 1).
 
-    tinygrad-scalar demo [--out DIR] [--seed N] [--no-progress]
-    tinygrad-scalar train --dataset moons --layers 16,16 [--loss ...] [--optimizer ...] ...
-    tinygrad-scalar predict MODEL.json X0 X1 ...
-    tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE]
-
-Exit status: 0 on success, 2 for bad input (a one-line message on stderr naming the input;
-nothing is written), 1 when something else fails, 130 when interrupted (Ctrl-C), 143 when
-terminated (SIGTERM). Output folders are checked before any training: the files are
-assembled in a temporary folder (inside --out when it exists, beside it otherwise) and
-moved into place only when every file is complete; an error or an interrupt removes it.
+Output folders are checked before any training: the files are assembled in a temporary
+folder (inside --out when it exists, beside it otherwise) and moved into place only when
+every file is complete; an error or an interrupt removes it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
-import signal
-import sys
-import threading
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, Callable, Sequence
 
-from ._checks import quote_input
-from ._files import StagedFolder, check_replaceable
-from .nn import ACTIVATIONS, MLP
-from .train import LOSSES, OPTIMIZERS
-
-PROG = "tinygrad-scalar"
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process killed by SIGTERM
+from .._checks import quote_input
+from .._files import StagedFolder, check_replaceable
+from ..nn import MLP
+from .arguments import EXIT_OK, BadInput
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "xor")
 MULTICLASS_DATASETS = ("blobs", "spiral")
@@ -55,196 +38,6 @@ MAX_PARAMETERS = 100_000
 PICTURES = ("loss.png", "decision_boundary.png")
 DEMO_FILES = ("model.json", *PICTURES, "neuron.svg")
 TRAIN_FILES = ("model.json", *PICTURES)
-
-
-class BadInput(Exception):
-    """A problem with what the user asked for: reported in one line, exit status 2."""
-
-
-class CommandFailed(Exception):
-    """The input was fine but the work failed (no renderer, say): one line, exit status 1."""
-
-
-class _Terminated(BaseException):
-    """SIGTERM arrived: unwinds like Ctrl-C, so temporary files and folders are removed."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors are one line (the usage is one `--help` away)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
-
-    def _print_message(self, message: str, file: Any = None) -> None:
-        # argparse ignores a failed write, so `--help > /dev/full` would report success
-        if message:
-            (file or sys.stderr).write(message)
-
-
-# --- argument types: each error names what is wrong with the value ----------------------------
-# Each raises ArgumentTypeError itself: for a ValueError argparse would print the function's
-# name ("invalid _layer_sizes value").
-
-
-def _integer(text: str, description: str) -> int:
-    stripped = text.strip()
-    digits = stripped[1:] if stripped[:1] in "+-" else stripped
-    # isdecimal, not isdigit: "²" is a digit that int() refuses; very long numbers are refused
-    # by int() (ValueError) rather than computed.
-    try:
-        if not digits.isdecimal():
-            raise ValueError(text)
-        return int(stripped)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be {description}, got {quote_input(text)}"
-        ) from None
-
-
-def _positive_int(text: str) -> int:
-    value = _integer(text, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {quote_input(text)}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {quote_input(text)}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {quote_input(text)}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {quote_input(text)}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {quote_input(text)}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = _finite_float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be between 0 and 1 (exclusive), got {quote_input(text)}"
-        )
-    return value
-
-
-def _layer_sizes(text: str) -> list[int]:
-    """ "16,16" -> [16, 16]: the hidden layer widths."""
-    description = "comma-separated positive layer widths such as 16,16"
-    widths = []
-    for part in text.split(","):
-        try:
-            width = _integer(part, description)
-        except argparse.ArgumentTypeError:
-            width = 0
-        if width < 1 or not part.strip().isdecimal():
-            raise argparse.ArgumentTypeError(f"must be {description}, got {quote_input(text)}")
-        widths.append(width)
-    return widths
-
-
-def _int(text: str) -> int:
-    return _integer(text, "an integer")
-
-
-# --- the parser -------------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the whole command line, subcommands included."""
-    parser = _Parser(
-        prog=PROG,
-        description="Train small neural networks on a scalar autodiff engine, and draw them.",
-    )
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-
-    demo = commands.add_parser(
-        "demo",
-        help="train a 2-16-16-1 MLP on two moons and write the pictures",
-        description=(
-            "Train a 2-16-16-1 MLP on 100 two-moons points (hinge loss, L2, SGD) and write "
-            f"the model, its loss curve, decision boundary and one neuron's graph to {DEMO_DIR}/."
-        ),
-    )
-    demo.add_argument("--out", metavar="DIR", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}")
-    demo.add_argument("--seed", type=_int, default=0, help="seeds the data and the weights")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.set_defaults(run=run_demo)
-
-    train = commands.add_parser(
-        "train",
-        help="train an MLP on a built-in dataset",
-        description="Train an MLP on a built-in 2-D dataset, print its accuracy, and write "
-        "the model (JSON), the loss curve and the decision boundary to --out.",
-    )
-    train.add_argument("--dataset", choices=DATASETS, default="moons")
-    train.add_argument("--samples", type=_positive_int, default=200, help="points (default 200)")
-    train.add_argument(
-        "--noise", type=_nonnegative_float, default=None, help="default: the dataset's own"
-    )
-    train.add_argument(
-        "--classes", type=_positive_int, default=3, help="classes for blobs and spiral (3)"
-    )
-    train.add_argument(
-        "--layers", type=_layer_sizes, default=[16, 16], help="hidden widths (default 16,16)"
-    )
-    train.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    train.add_argument(
-        "--loss",
-        choices=LOSSES,
-        default=None,
-        help="default: hinge for two classes, cross_entropy for more",
-    )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    train.add_argument(
-        "--lr", type=_positive_float, default=None, help="default: 0.1 for sgd, 0.01 for adam"
-    )
-    train.add_argument("--epochs", type=_positive_int, default=100)
-    train.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="default: the whole training set"
-    )
-    train.add_argument("--l2", type=_nonnegative_float, default=1e-4, help="default 1e-4")
-    train.add_argument(
-        "--test-fraction", type=_fraction, default=0.2, help="held out for testing (0.2)"
-    )
-    train.add_argument("--seed", type=_int, default=0, help="seeds the data, weights, batches")
-    train.add_argument("--out", metavar="DIR", default="tinygrad-scalar-train")
-    train.add_argument("--compile", action="store_true", help="vectorized training (NumPy)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.set_defaults(run=run_train)
-
-    predict = commands.add_parser(
-        "predict",
-        help="run a saved model on one input",
-        description="Print a saved model's predicted class for one input row, with each"
-        " class's probability (softmax of the scores) for a model with several outputs. "
-        "Put -- before the numbers if one of them is written like -1e-3.",
-    )
-    predict.add_argument("model", metavar="MODEL.json")
-    predict.add_argument("features", metavar="X", nargs="+", help="the input values")
-    predict.set_defaults(run=run_predict)
-
-    from . import graph_command  # its module holds its arguments next to its code
-
-    graph_command.add_parser(commands)
-    return parser
 
 
 # --- output folders ---------------------------------------------------------------------------
@@ -295,7 +88,7 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
 def _write_pictures(staging: str, model: Any, history: Any, X: list, y: list) -> list[str]:
     """Loss curve and decision boundary; with matplotlib missing, say so and go on."""
     try:
-        from .plot import plot_decision_boundary, plot_history
+        from ..plot import plot_decision_boundary, plot_history
 
         plot_history(history, os.path.join(staging, "loss.png"))
         plot_decision_boundary(model, X, y, os.path.join(staging, "decision_boundary.png"))
@@ -306,8 +99,8 @@ def _write_pictures(staging: str, model: Any, history: Any, X: list, y: list) ->
 
 def _write_neuron_graph(staging: str, model: Any, x: list[float]) -> list[str]:
     """The first hidden neuron's graph on one input, with its gradients, as SVG."""
-    from .engine import Value
-    from .viz import draw
+    from ..engine import Value
+    from ..viz import draw
 
     neuron = model.layers[0].neurons[0]
     inputs = [Value(v, label=f"x{i}") for i, v in enumerate(x)]
@@ -355,8 +148,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace, staging: str) -> list[str]:
     """Train the demo model and write its files into `staging`; returns notes to print."""
-    from .data import make_moons
-    from .train import accuracy, fit
+    from ..data import make_moons
+    from ..train import accuracy, fit
 
     X, y = make_moons(DEMO_POINTS, DEMO_NOISE, seed=args.seed)
     model = MLP(2, DEMO_SIZES, activation="relu", seed=args.seed)
@@ -384,7 +177,7 @@ def _demo(args: argparse.Namespace, staging: str) -> list[str]:
 
 
 def _dataset(args: argparse.Namespace) -> tuple[list, list]:
-    from . import data
+    from .. import data
 
     noise = {} if args.noise is None else {"noise": args.noise}
     if args.dataset == "moons":
@@ -442,8 +235,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, loss: str, outputs: int, staging: str) -> list[str]:
     """Train the model `args` describe and write its files into `staging`; returns notes."""
-    from .data import train_test_split
-    from .train import accuracy, fit
+    from ..data import train_test_split
+    from ..train import accuracy, fit
 
     X, y = _dataset(args)
     X_train, X_test, y_train, y_test = train_test_split(X, y, args.test_fraction, seed=args.seed)
@@ -490,7 +283,7 @@ def _check_converged(model: Any, args: argparse.Namespace, loss: str, X: list, y
 def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, y: list) -> str:
     """Why training overflowed, judged from what was there before the first step: the data
     (--noise), the L2 penalty (--l2), or else the learning rate."""
-    from .train import evaluate
+    from ..train import evaluate
 
     largest = max(abs(coordinate) for row in X for coordinate in row)
     if not math.isfinite(largest):
@@ -514,7 +307,7 @@ def _divergence_cause(model: Any, args: argparse.Namespace, loss: str, X: list, 
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .train import classify, predict
+    from ..train import classify, predict
 
     features = []
     for i, text in enumerate(args.features):
@@ -546,7 +339,7 @@ def run_predict(args: argparse.Namespace) -> int:
         if model.output == "softmax":
             probabilities = output
         else:
-            from .functional import softmax
+            from ..functional import softmax
 
             probabilities = [p.data for p in softmax(output)]
         print(
@@ -557,76 +350,3 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"output: {output:.6g}")
         print(f"class: {label}")
     return EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
-    return _flush_standard_output(_run(argv))
-
-
-def _flush_standard_output(status: int) -> int:
-    """Make sure what was printed reached standard output: a full disk or /dev/full
-    (`--help > /dev/full`) is an error to report, not a success."""
-    try:
-        sys.stdout.flush()
-    except OSError as error:
-        print(
-            f"{PROG}: error: cannot write to standard output: {error.strerror or error}",
-            file=sys.stderr,
-        )
-        # what is still buffered would fail again when Python exits, with a traceback
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            os.close(devnull)
-        return status if status != EXIT_OK else EXIT_FAILURE
-    return status
-
-
-def _run(argv: Sequence[str] | None) -> int:
-    previous_handler = _catch_sigterm()
-    try:
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as stop:  # --help, --version and usage errors
-            return stop.code if isinstance(stop.code, int) else EXIT_OK
-        status: int = args.run(args)
-        return status
-    except BadInput as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except CommandFailed as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except _Terminated:
-        print(f"{PROG}: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
-    except OSError as error:
-        if error.errno is None:  # a message already written for the user
-            print(f"{PROG}: error: {error}", file=sys.stderr)
-        else:
-            # our own files are always named; an unnamed write is a print (--help > /dev/full)
-            where = f" {error.filename}" if error.filename else " to standard output"
-            print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
-
-
-def _catch_sigterm() -> Any:
-    """Turn SIGTERM (`timeout`, `kill`, a job scheduler) into an exception, so that cleanup
-    runs as it does for Ctrl-C; returns the previous handler, or None where signal handlers
-    cannot be set (outside the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def terminate(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
-        raise _Terminated
-
-    return signal.signal(signal.SIGTERM, terminate)

@@ -20,8 +20,8 @@ import math
 import unicodedata
 from typing import Callable, Iterable, Sequence
 
-from ._checks import quote_input, shorten_input
-from .engine import Value
+from .._checks import quote_input, shorten_input
+from ..engine import Value
 
 MAX_LENGTH = 1000  # characters of expression text
 # Nesting of parentheses, calls and mixed operators. A chain of one kind of operator,

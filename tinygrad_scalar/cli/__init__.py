@@ -1,0 +1,220 @@
+"""The `tinygrad-scalar` command line (also `python -m tinygrad_scalar`).
+
+    tinygrad-scalar demo [--out DIR] [--seed N] [--no-progress]
+    tinygrad-scalar train --dataset moons --layers 16,16 [--loss ...] [--optimizer ...] ...
+    tinygrad-scalar predict MODEL.json X0 X1 ...
+    tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE]
+
+Exit status: 0 on success, 2 for bad input (a one-line message on stderr naming the input;
+nothing is written), 1 when something else fails, 130 when interrupted (Ctrl-C), 143 when
+terminated (SIGTERM). Output folders are checked before any training: the files are
+assembled in a temporary folder (inside --out when it exists, beside it otherwise) and
+moved into place only when every file is complete; an error or an interrupt removes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import Any, NoReturn, Sequence
+
+from ..nn import ACTIVATIONS
+from ..train import LOSSES, OPTIMIZERS
+from . import commands, graph
+from .arguments import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    PROG,
+    BadInput,
+    CommandFailed,
+    any_int,
+    fraction,
+    layer_sizes,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+)
+from .commands import DATASETS, DEMO_DIR
+
+__all__ = ["BadInput", "CommandFailed", "build_parser", "main"]
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so temporary files and folders are removed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line (the usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse ignores a failed write, so `--help > /dev/full` would report success
+        if message:
+            (file or sys.stderr).write(message)
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the whole command line, subcommands included."""
+    parser = _Parser(
+        prog=PROG,
+        description="Train small neural networks on a scalar autodiff engine, and draw them.",
+    )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subcommands.required = True
+
+    demo = subcommands.add_parser(
+        "demo",
+        help="train a 2-16-16-1 MLP on two moons and write the pictures",
+        description=(
+            "Train a 2-16-16-1 MLP on 100 two-moons points (hinge loss, L2, SGD) and write "
+            f"the model, its loss curve, decision boundary and one neuron's graph to {DEMO_DIR}/."
+        ),
+    )
+    demo.add_argument("--out", metavar="DIR", default=DEMO_DIR, help=f"default: ./{DEMO_DIR}")
+    demo.add_argument("--seed", type=any_int, default=0, help="seeds the data and the weights")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.set_defaults(run=commands.run_demo)
+
+    train = subcommands.add_parser(
+        "train",
+        help="train an MLP on a built-in dataset",
+        description="Train an MLP on a built-in 2-D dataset, print its accuracy, and write "
+        "the model (JSON), the loss curve and the decision boundary to --out.",
+    )
+    train.add_argument("--dataset", choices=DATASETS, default="moons")
+    train.add_argument("--samples", type=positive_int, default=200, help="points (default 200)")
+    train.add_argument(
+        "--noise", type=nonnegative_float, default=None, help="default: the dataset's own"
+    )
+    train.add_argument(
+        "--classes", type=positive_int, default=3, help="classes for blobs and spiral (3)"
+    )
+    train.add_argument(
+        "--layers", type=layer_sizes, default=[16, 16], help="hidden widths (default 16,16)"
+    )
+    train.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    train.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="default: hinge for two classes, cross_entropy for more",
+    )
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument(
+        "--lr", type=positive_float, default=None, help="default: 0.1 for sgd, 0.01 for adam"
+    )
+    train.add_argument("--epochs", type=positive_int, default=100)
+    train.add_argument(
+        "--batch-size", type=positive_int, default=None, help="default: the whole training set"
+    )
+    train.add_argument("--l2", type=nonnegative_float, default=1e-4, help="default 1e-4")
+    train.add_argument(
+        "--test-fraction", type=fraction, default=0.2, help="held out for testing (0.2)"
+    )
+    train.add_argument("--seed", type=any_int, default=0, help="seeds the data, weights, batches")
+    train.add_argument("--out", metavar="DIR", default="tinygrad-scalar-train")
+    train.add_argument("--compile", action="store_true", help="vectorized training (NumPy)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(run=commands.run_train)
+
+    predict = subcommands.add_parser(
+        "predict",
+        help="run a saved model on one input",
+        description="Print a saved model's predicted class for one input row, with each"
+        " class's probability (softmax of the scores) for a model with several outputs. "
+        "Put -- before the numbers if one of them is written like -1e-3.",
+    )
+    predict.add_argument("model", metavar="MODEL.json")
+    predict.add_argument("features", metavar="X", nargs="+", help="the input values")
+    predict.set_defaults(run=commands.run_predict)
+
+    graph.add_parser(subcommands)  # its module holds its arguments next to its code
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    return _flush_standard_output(_run(argv))
+
+
+def _flush_standard_output(status: int) -> int:
+    """Make sure what was printed reached standard output: a full disk or /dev/full
+    (`--help > /dev/full`) is an error to report, not a success."""
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        print(
+            f"{PROG}: error: cannot write to standard output: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        # what is still buffered would fail again when Python exits, with a traceback
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return status if status != EXIT_OK else EXIT_FAILURE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    previous_handler = _catch_sigterm()
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, --version and usage errors
+            return stop.code if isinstance(stop.code, int) else EXIT_OK
+        status: int = args.run(args)
+        return status
+    except BadInput as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CommandFailed as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except OSError as error:
+        if error.errno is None:  # a message already written for the user
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+        else:
+            # our own files are always named; an unnamed write is a print (--help > /dev/full)
+            where = f" {error.filename}" if error.filename else " to standard output"
+            print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM (`timeout`, `kill`, a job scheduler) into an exception, so that cleanup
+    runs as it does for Ctrl-C; returns the previous handler, or None where signal handlers
+    cannot be set (outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, terminate)

@@ -1,0 +1,225 @@
+"""The array backend and the groups a compiled step runs: one NumPy call per op and level.
+
+`arrays` is the backend `o` the rules of rules.py are evaluated on when every number is a
+whole batch (a row of a `(rows, batch)` buffer). A group holds the rows of its inputs and
+outputs and runs forward and backward for all its nodes at once: `ElementwiseGroup` applies a
+rule, `SumGroup` and `DotGroup` keep the matrix layout of `sum` and `dot`, and `LayerGroup` runs a
+layer of `dot` nodes with leaf weights as one matrix product.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import rules
+from ..engine import TracerError
+
+# --- the array backend: the rules of rules.py, evaluated on whole batches -------------------
+# Every elementwise group runs its rule's own forward and derivatives functions with `o` =
+# `arrays`, on arrays of shape (nodes, batch). Nothing here knows any op's derivative.
+
+
+class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
+    """NumPy functions with the float backend's IEEE results (run under np.errstate)."""
+
+    exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
+    sin, cos, abs, maximum, minimum = np.sin, np.cos, np.abs, np.maximum, np.minimum
+    div, eq = np.divide, np.equal
+
+    @staticmethod
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        # as floats.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
+        # overflows; e^-|x| is exactly the exponential each branch needs.
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    @staticmethod
+    def power(a: Any, b: Any) -> Any:
+        # NumPy computes x ** 0.5 as sqrt(x), which differs from C's pow (math.pow) at -inf
+        # (nan instead of inf) and at -0 (-0 instead of +0); abs(x) is pow's value there.
+        out = np.power(a, b)
+        return np.where((np.equal(b, 0.5)) & ((a == -np.inf) | (a == 0.0)), np.abs(a), out)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def select(index: np.ndarray, xs: Sequence[np.ndarray]) -> np.ndarray:
+        # each sample (and node) picks its own input: a gather along a new first axis. An
+        # index out of range is reported by take's batch check once forward is done.
+        picks = np.clip(index, 0, len(xs) - 1).astype(np.intp)[None]
+        return np.take_along_axis(np.stack(np.broadcast_arrays(*xs)), picks, axis=0)[0]
+
+
+def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
+    try:
+        out = rule.evaluate(arrays, inputs)
+    except ValueError as error:
+        if "truth value of an array" not in str(error):
+            raise
+        raise TracerError(
+            f"compile: rule {rule.name!r} branches in Python on a value ('if', 'and', 'or');"
+            " write the choice with o.where(cond, a, b) so it is made per sample"
+        ) from None
+    return np.broadcast_to(out, np.broadcast(*inputs).shape) if np.ndim(out) == 0 else out
+
+
+# --- positions in a buffer -------------------------------------------------------------------
+
+
+class Positions:
+    """Row positions in a buffer (rows of the values, or entries of the parameter vector),
+    read and accumulated into as cheaply as their pattern allows: a contiguous run becomes
+    a slice (a view, no copy); repeated positions are summed before they are added."""
+
+    __slots__ = ("index", "_unique", "_order", "_starts")
+
+    def __init__(self, positions: Sequence[int]) -> None:
+        array = np.asarray(positions, dtype=np.intp)
+        first = int(array[0])
+        self._unique: np.ndarray | None = None
+        self._order: np.ndarray | None = None
+        self._starts: np.ndarray | None = None
+        if np.array_equal(array, np.arange(first, first + len(array))):
+            self.index: Any = slice(first, first + len(array))
+            return
+        self.index = array
+        unique = np.unique(array)
+        if len(unique) < len(array):  # a repeated position: sum its contributions first
+            self._order = np.argsort(array, kind="stable")
+            self._starts = np.searchsorted(array[self._order], unique)
+            self._unique = unique
+
+    def take(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer[self.index]
+
+    def add_into(self, buffer: np.ndarray, contributions: Any) -> None:
+        if self._unique is None or self._order is None or self._starts is None:
+            buffer[self.index] += contributions
+            return
+        contributions = np.broadcast_to(contributions, (len(self.index),) + buffer.shape[1:])
+        summed = np.add.reduceat(contributions[self._order], self._starts, axis=0)
+        buffer[self._unique] += summed
+
+
+# --- groups: one NumPy operation per op and level --------------------------------------------
+# Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
+# `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
+# values and `leaf_grads` its gradient (only the parameters' part is used).
+
+
+class ElementwiseGroup:
+    """k nodes of the same elementwise rule: out[i] = rule(inputs[0][i], inputs[1][i], ...).
+    An n-ary rule (logsumexp) gets its n input blocks as one list, as in the engine."""
+
+    def __init__(self, rule: rules.Rule, inputs: list, out: slice) -> None:
+        self.rule, self.inputs, self.out = rule, inputs, out
+
+    def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
+        values[self.out] = _evaluate(self.rule, [p.take(values) for p in self.inputs])
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]
+        inputs = [p.take(values) for p in self.inputs]
+        local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
+        # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
+        # (as engine.backpropagate does)
+        finite = np.isfinite(grad).all()
+        for positions, local in zip(self.inputs, local_grads):
+            contribution = local * grad if finite else np.where(local == 0.0, 0.0, local * grad)
+            positions.add_into(grads, contribution)
+
+    def describe(self) -> str:
+        return f"{self.rule.name} x{self.out.stop - self.out.start}"
+
+
+class SumGroup:
+    """k n-ary sums with n inputs each."""
+
+    def __init__(self, inputs: Positions, k: int, n: int, out: slice) -> None:
+        self.inputs, self.k, self.n, self.out = inputs, k, n, out
+
+    def forward(self, values, leaves) -> None:
+        terms = self.inputs.take(values).reshape(self.k, self.n, -1)
+        np.sum(terms, axis=1, out=values[self.out])
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]  # d sum / d term = 1 for every term
+        spread = np.broadcast_to(grad[:, None, :], (self.k, self.n, grad.shape[1]))
+        self.inputs.add_into(grads, spread.reshape(self.k * self.n, -1))
+
+    def describe(self) -> str:
+        return f"sum x{self.k} of {self.n}"
+
+
+class LayerGroup:
+    """k dot nodes whose weights are leaves and whose inputs are the same n nodes:
+    out = W @ X (+ bias), W (k, n) from the leaf vector, X (n, batch) from the rows."""
+
+    def __init__(self, weights, inputs, bias, bias_is_leaf, k, n, out, weights_need_grad):
+        self.weights = weights  # Positions into the leaf vector, k * n entries, row-major
+        self.inputs = inputs  # Positions of the n input rows
+        self.bias = bias  # None, or Positions (leaf vector if bias_is_leaf, else rows)
+        self.bias_is_leaf = bias_is_leaf
+        self.k, self.n, self.out = k, n, out
+        self.weights_need_grad = weights_need_grad
+
+    def forward(self, values, leaves) -> None:
+        w = self.weights.take(leaves).reshape(self.k, self.n)
+        out = values[self.out]
+        np.matmul(w, self.inputs.take(values), out=out)
+        if self.bias is not None:
+            bias = self.bias.take(leaves)[:, None] if self.bias_is_leaf else self.bias.take(values)
+            out += bias
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out]
+        x = self.inputs.take(values)
+        w = self.weights.take(leaves).reshape(self.k, self.n)
+        if self.weights_need_grad:
+            self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
+        self.inputs.add_into(grads, w.T @ grad)
+        if self.bias is not None:
+            if self.bias_is_leaf:
+                self.bias.add_into(leaf_grads, grad.sum(axis=1))
+            else:
+                self.bias.add_into(grads, grad)
+
+    def describe(self) -> str:
+        bias = " + bias" if self.bias is not None else ""
+        return f"matmul ({self.k} x {self.n}) @ ({self.n} x batch){bias}"
+
+
+class DotGroup:
+    """k dot nodes of n terms in general (weights computed per sample, inputs differing)."""
+
+    def __init__(self, weights, inputs, bias, k, n, out) -> None:
+        self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
+        self.k, self.n, self.out = k, n, out
+
+    def _operands(self, values):
+        w = self.weights.take(values).reshape(self.k, self.n, -1)
+        x = self.inputs.take(values).reshape(self.k, self.n, -1)
+        return w, x
+
+    def forward(self, values, leaves) -> None:
+        w, x = self._operands(values)
+        out = values[self.out]
+        np.sum(w * x, axis=1, out=out)
+        if self.bias is not None:
+            out += self.bias.take(values)
+
+    def backward(self, values, grads, leaves, leaf_grads) -> None:
+        grad = grads[self.out][:, None, :]
+        w, x = self._operands(values)
+        size = self.k * self.n
+        self.weights.add_into(grads, (x * grad).reshape(size, -1))
+        self.inputs.add_into(grads, (w * grad).reshape(size, -1))
+        if self.bias is not None:
+            self.bias.add_into(grads, grads[self.out])
+
+    def describe(self) -> str:
+        return f"dot x{self.k} of {self.n} (per sample)"

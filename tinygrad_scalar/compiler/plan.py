@@ -1,0 +1,198 @@
+"""Planning: from a traced graph to rows of a buffer and groups over them, in depth order.
+
+Nodes of one rule at one depth (and with the same layout) share a group key; each group
+becomes one NumPy operation (see groups.py). Every node gets a row of the `(rows, batch)`
+buffer: leaves used as values first, then the batch inputs, then each group's outputs.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any, Iterable, NamedTuple
+
+import numpy as np
+
+from .. import rules
+from ..engine import Value, topological_order
+from .groups import DotGroup, ElementwiseGroup, LayerGroup, Positions, SumGroup
+
+# --- planning: from the traced graph to groups over rows ----------------------------------
+
+
+class _GroupKey(NamedTuple):
+    """Nodes with equal keys run together. `kind` is "layer" (dot with leaf weights, as a
+    matrix product), "dot" (any other dot), "sum" or "elementwise"; `variant` tells
+    apart what one NumPy call cannot mix (the rule; the bias and the shared inputs)."""
+
+    depth: int
+    in_loss_graph: bool  # False for nodes only an extra output needs: no backward
+    kind: str
+    arity: int
+    variant: Any
+
+
+class Plan:
+    """Numbers every node's row and builds the groups, in depth order.
+
+    Rows: first the parameters and constants that are used as values (filled from the
+    leaf vector each call), then the placeholders argument by argument, then each group's
+    outputs as one contiguous block.
+    """
+
+    def __init__(
+        self, params: list[Value], placeholders: list[list[Value]], roots: list, checked: list
+    ) -> None:
+        loss, outputs = roots[0], roots[1:]
+        order = topological_order(*roots, *checked)
+        loss_graph = set(topological_order(loss))
+
+        # the leaf vector: parameters first (their values change every step), then constants
+        self.param_index = {p: i for i, p in enumerate(params)}
+        placeholder_set = {v for row in placeholders for v in row}
+        self.leaf_index = dict(self.param_index)
+        for node in order:
+            if not node.parents and node not in placeholder_set and node not in self.leaf_index:
+                self.leaf_index[node] = len(self.leaf_index)
+        self.constants = np.array(
+            [v.data for v in list(self.leaf_index)[len(params) :]], dtype=np.float64
+        )
+
+        # depth of every node, and the groups
+        depth: dict[Value, int] = {}
+        groups: dict[_GroupKey, list[Value]] = {}
+        self.layer_operands: dict[Value, tuple] = {}  # dot node -> (weights, inputs, bias)
+        for node in order:
+            if not node.parents:
+                depth[node] = 0
+                continue
+            depth[node] = 1 + max(depth[p] for p in node.parents)
+            key = self._group_key(node, depth[node], node in loss_graph)
+            groups.setdefault(key, []).append(node)
+
+        self.row: dict[Value, int] = {}
+        self._number_leaf_rows(self._leaves_used_as_values(groups, roots))
+        self.arg_rows = []
+        for arg in placeholders:
+            start = len(self.row)
+            for v in arg:
+                self.row[v] = len(self.row)
+            self.arg_rows.append(slice(start, len(self.row)))
+
+        built = []  # (in loss graph, group), in depth order
+        for key in sorted(groups, key=attrgetter("depth")):  # stable: first seen first
+            members = self._ordered(key, groups[key])
+            start = len(self.row)
+            for node in members:
+                self.row[node] = len(self.row)
+            built.append(
+                (key.in_loss_graph, self._build(key, members, slice(start, len(self.row))))
+            )
+        self.groups = [group for _, group in built]
+        self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
+        self.n_rows = len(self.row)
+        self.loss_row = self.row[loss]
+        self.output_rows = np.array([self.row[v] for v in outputs], dtype=np.intp)
+        self.n_nodes = len(order)
+        self.depth = max(depth.values())
+
+    def forget_nodes(self) -> None:
+        """Drop the maps keyed by traced nodes, once the step has read what it needs: a
+        kept plan must not keep the whole traced graph alive."""
+        self.row.clear()
+        self.param_index.clear()
+        self.leaf_index.clear()
+        self.layer_operands.clear()
+
+    def _is_leaf_value(self, v: Value) -> bool:
+        """A parameter or a constant: one number for the whole batch."""
+        return v in self.leaf_index
+
+    def _group_key(self, node: Value, depth: int, in_loss_graph: bool) -> _GroupKey:
+        rule, parents = node._rule, node.parents
+        if rule is rules.DOT:
+            n = len(parents) // 2
+            weights, inputs = parents[:n], parents[n : 2 * n]
+            bias = parents[2 * n] if len(parents) % 2 else None
+            leafy = self._is_leaf_value
+            if not all(map(leafy, weights)) and all(map(leafy, inputs)):
+                weights, inputs = inputs, weights  # dot(x, w) written the other way round
+            if all(map(leafy, weights)):
+                self.layer_operands[node] = (weights, inputs, bias)
+                bias_kind = "none" if bias is None else ("leaf" if leafy(bias) else "row")
+                variant = (bias_kind, tuple(map(id, inputs)))  # a layer shares its inputs
+                return _GroupKey(depth, in_loss_graph, "layer", n, variant)
+            return _GroupKey(depth, in_loss_graph, "dot", n, bias is not None)
+        if rule is rules.SUM:
+            return _GroupKey(depth, in_loss_graph, "sum", len(parents), None)
+        return _GroupKey(depth, in_loss_graph, "elementwise", len(parents), rule)
+
+    def _leaves_used_as_values(self, groups: dict, roots: list) -> set:
+        """Parameters and constants that need a row: all but a layer's weights and
+        leaf biases, which the matrix product reads from the leaf vector directly."""
+        used = set(roots)
+        for key, members in groups.items():
+            for node in members:
+                if key.kind != "layer":
+                    used.update(node.parents)
+                    continue
+                weights, inputs, bias = self.layer_operands[node]
+                used.update(inputs)
+                if bias is not None and not self._is_leaf_value(bias):
+                    used.add(bias)
+        return {v for v in used if self._is_leaf_value(v)}
+
+    def _number_leaf_rows(self, leaves: set) -> None:
+        ordered = sorted(leaves, key=self.leaf_index.__getitem__)  # parameters come first
+        for v in ordered:
+            self.row[v] = len(self.row)
+        self.leaf_rows = slice(0, len(ordered))
+        self.leaf_rows_index = np.array([self.leaf_index[v] for v in ordered], dtype=np.intp)
+        self.param_rows_count = sum(1 for v in ordered if v in self.param_index)
+
+    def _ordered(self, key: _GroupKey, members: list[Value]) -> list[Value]:
+        """Order a group's nodes so that rows stay contiguous from one level to the next:
+        a layer by its weights (the order of the parameters, so neuron order), any other
+        group by the rows of its inputs (so tanh after a layer keeps the neurons' order)."""
+        if key.kind == "layer":
+            leaf_index, operands = self.leaf_index, self.layer_operands
+            return sorted(members, key=lambda v: [leaf_index[w] for w in operands[v][0]])
+        return sorted(members, key=lambda v: [self.row[p] for p in v.parents])
+
+    def _rows(self, nodes: Iterable[Value]) -> Positions:
+        return Positions([self.row[v] for v in nodes])
+
+    def _build(self, key: _GroupKey, members: list[Value], out: slice) -> Any:
+        k, n = len(members), key.arity
+        if key.kind == "layer":
+            weights = [w for v in members for w in self.layer_operands[v][0]]
+            shared_inputs = self.layer_operands[members[0]][1]
+            biases = [self.layer_operands[v][2] for v in members]
+            bias_kind = key.variant[0]
+            bias = None
+            if bias_kind == "leaf":
+                bias = Positions([self.leaf_index[b] for b in biases])
+            elif bias_kind == "row":
+                bias = self._rows(biases)
+            return LayerGroup(
+                weights=Positions([self.leaf_index[w] for w in weights]),
+                inputs=self._rows(shared_inputs),
+                bias=bias,
+                bias_is_leaf=bias_kind == "leaf",
+                k=k,
+                n=n,
+                out=out,
+                weights_need_grad=any(w in self.param_index for w in weights),
+            )
+        if key.kind == "dot":
+            return DotGroup(
+                self._rows(p for v in members for p in v.parents[:n]),
+                self._rows(p for v in members for p in v.parents[n : 2 * n]),
+                self._rows(v.parents[-1] for v in members) if key.variant else None,
+                k,
+                n,
+                out,
+            )
+        if key.kind == "sum":
+            return SumGroup(self._rows(p for v in members for p in v.parents), k, n, out)
+        operands = [self._rows(v.parents[i] for v in members) for i in range(n)]
+        return ElementwiseGroup(key.variant, operands, out)
