@@ -22,7 +22,7 @@ import os
 from typing import Any, Iterable, Sequence, TypeVar
 
 from .._checks import check_int, finite_float, is_number, make_rng, quote_input
-from ..engine import Value, dot
+from ..engine import Value, dot, dots
 from ..functional import softmax
 from . import io
 
@@ -302,7 +302,13 @@ class Layer(Module):
             xs = _as_input_values(xs, self.nin, "Layer")
         elif len(xs) != self.nin:
             raise ValueError(f"Layer expects {self.nin} inputs, got {len(xs)}")
-        return [neuron(xs) for neuron in self.neurons]
+        # each neuron is act(dot(w, x, b)); the dots are made together (engine.dots), so
+        # the inputs they share are checked and read once
+        totals = dots([n.w for n in self.neurons], xs, [n.b for n in self.neurons])
+        return [
+            total if n._activate is None else n._activate(total)
+            for n, total in zip(self.neurons, totals)
+        ]
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
