@@ -583,20 +583,20 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 
 
 def dots(
-    weight_rows: Sequence[Sequence[Value]],
+    weight_rows: Sequence[Sequence[Operand]],
     xs: Sequence[Operand],
-    biases: Sequence[Value] | None = None,
+    biases: Sequence[Operand | None] | None = None,
 ) -> list[Value]:
     """[dot(ws, xs, b) for ws, b in zip(weight_rows, biases)]: a layer of neurons' weighted
     sums, one `dot` node each, made together so that the inputs they share are checked and
-    read once (a layer's forward pass, about twice as fast as one `dot` per neuron).
+    read once (a layer's forward pass, about a tenth faster than one `dot` per neuron).
 
     >>> [float(v) for v in dots([[1, 2], [3, 4]], [1, 1], [0.5, 0.0])]
     [3.5, 7.0]
     """
-    xs = tuple(x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in xs)
-    x_data = [x.data for x in xs]
-    n = len(xs)
+    inputs = tuple(x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in xs)
+    x_data = [x.data for x in inputs]
+    n = len(inputs)
     if biases is None:
         biases = [None] * len(weight_rows)
     elif len(biases) != len(weight_rows):
@@ -605,17 +605,17 @@ def dots(
     for ws, bias in zip(weight_rows, biases):
         if len(ws) != n:
             raise ValueError(f"dot: {len(ws)} weights but {n} inputs")
-        ws = tuple(ws)
-        if not _JUST_VALUES.issuperset(map(type, ws)):
-            ws = tuple(_constant_or_error(w, rules.DOT) for w in ws)
-        datas = [w.data for w in ws]
+        weights: tuple[Value, ...] = tuple(ws)  # type: ignore[arg-type] # checked next
+        if not _JUST_VALUES.issuperset(map(type, weights)):
+            weights = tuple(_constant_or_error(w, rules.DOT) for w in ws)
+        datas = [w.data for w in weights]
         datas += x_data
         if bias is None:
-            parents = (*ws, *xs)
+            parents = (*weights, *inputs)
         else:
-            bias = bias if type(bias) is Value else _constant_or_error(bias, rules.DOT)
-            parents = (*ws, *xs, bias)
-            datas.append(bias.data)
+            bias_node = bias if type(bias) is Value else _constant_or_error(bias, rules.DOT)
+            parents = (*weights, *inputs, bias_node)
+            datas.append(bias_node.data)
         if not parents:
             nodes.append(Value(0.0))
             continue
