@@ -265,3 +265,19 @@ def test_causal_self_attention_matches_torch(torch, n_heads):
     assert_close(grads(xs), x_t.grad.flatten().tolist())
     for ours, theirs in zip((attn.wq, attn.wk, attn.wv, attn.wo), (wq, wk, wv, wo)):
         assert_close(grads(ours), theirs.grad.flatten().tolist())
+
+
+@pytest.mark.parametrize(
+    "keys, values, message",
+    [
+        ([[1.0, 2.0]], [], "1 keys and 0 values"),
+        ([], [], "0 keys and 0 values"),
+        ([[1.0, 2.0], [1.0]], [[1.0, 2.0], [3.0, 4.0]], "key 1 has 1 numbers, the query 2"),
+        ([[1.0, 2.0]], [[1.0, 2.0, 3.0]], "value 0 has 3 numbers, the query 2"),
+    ],
+)
+def test_attention_names_keys_and_values_that_do_not_fit(keys, values, message):
+    from tinygrad_scalar.nn import attention
+
+    with pytest.raises(ValueError, match=message):
+        attention([1.0, 0.5], keys, values, n_heads=1)

@@ -102,6 +102,17 @@ def attention(
         raise ValueError(
             f"attention: a query of {len(query)} does not split into {n_heads} heads of equal size"
         )
+    if len(keys) != len(values) or not keys:
+        raise ValueError(
+            f"attention: {len(keys)} keys and {len(values)} values; pass one of each per"
+            " position, at least one"
+        )
+    for what, vectors in (("key", keys), ("value", values)):
+        for t, vector in enumerate(vectors):
+            if len(vector) != len(query):
+                raise ValueError(
+                    f"attention: {what} {t} has {len(vector)} numbers, the query {len(query)}"
+                )
     head_dim = len(query) // n_heads
     scale = head_dim**-0.5
     output: list[Value] = []
