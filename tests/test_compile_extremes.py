@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import pytest
+from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value, data, losses, train
@@ -52,25 +53,11 @@ def as_sample_argument(x):
 
 def eager(fn, params, *batches):
     """(mean loss, gradient of each parameter) from the eager engine."""
-    for p in params:
-        p.grad = 0.0
-    sample_losses = [fn(*map(as_sample_argument, sample)) for sample in zip(*batches)]
-    mean = ts.sum(sample_losses) * (1 / len(sample_losses))
-    mean.backward()
-    grads = [p.grad for p in params]
-    for p in params:
-        p.grad = 0.0
-    return mean.data, grads
+    (mean, _), grads = eager_run(fn, params, batches, as_sample_argument)
+    return mean, grads
 
 
-def compiled(step, params, *batches):
-    for p in params:
-        p.grad = 0.0
-    loss = step(*batches)
-    grads = [p.grad for p in params]
-    for p in params:
-        p.grad = 0.0
-    return loss, grads
+compiled = compiled_run
 
 
 def assert_agree(got, expected, what):

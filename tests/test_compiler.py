@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value, losses, rules
@@ -20,35 +21,22 @@ from tinygrad_scalar.nn import MLP
 RTOL = 1e-12
 
 
+def _argument(a):
+    return Value(a) if np.ndim(a) == 0 else [Value(v) for v in a]
+
+
 def eager_reference(fn, params, *batches):
     """(mean loss, gradients, per-sample first outputs) from the eager engine."""
-    for p in params:
-        p.grad = 0.0
-    sample_losses, outputs = [], []
-    for sample in zip(*batches):
-        args = [Value(a) if np.ndim(a) == 0 else [Value(v) for v in a] for a in sample]
-        result = fn(*args)
-        loss = result[0] if isinstance(result, tuple) else result
-        sample_losses.append(loss)
-        if isinstance(result, tuple):
-            out = result[1]
-            outputs.append(out.data if isinstance(out, Value) else [v.data for v in out])
-    mean = ts.sum(sample_losses) * (1 / len(sample_losses))
-    mean.backward()
-    grads = np.array([p.grad for p in params])
-    for p in params:
-        p.grad = 0.0
-    return mean.data, grads, np.array(outputs)
+    (mean, results), grads = eager_run(fn, params, batches, _argument)
+    outputs = [
+        r[1].data if isinstance(r[1], Value) else [v.data for v in r[1]]
+        for r in results
+        if isinstance(r, tuple)
+    ]
+    return mean, grads, np.array(outputs)
 
 
-def compiled_result(step, params, *batches, **options):
-    for p in params:
-        p.grad = 0.0
-    result = step(*batches, **options)
-    grads = np.array([p.grad for p in params])
-    for p in params:
-        p.grad = 0.0
-    return result, grads
+compiled_result = compiled_run
 
 
 def assert_close(actual, expected):

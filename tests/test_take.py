@@ -13,6 +13,7 @@ import random
 
 import numpy as np
 import pytest
+from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import TracerError, Value, losses, take
@@ -52,28 +53,11 @@ def next_token_loss(table, head):
 
 
 def eager_mean_and_grads(fn, params, *batches):
-    for p in params:
-        p.grad = 0.0
-    sample_losses = []
-    for sample in zip(*batches):
-        result = fn(*(int(x) for x in sample))
-        sample_losses.append(result[0] if isinstance(result, tuple) else result)
-    mean = ts.sum(sample_losses) * (1 / len(sample_losses))
-    mean.backward()
-    grads = np.array([p.grad for p in params])
-    for p in params:
-        p.grad = 0.0
-    return mean.data, grads
-
-
-def compiled_mean_and_grads(step, params, *batches):
-    for p in params:
-        p.grad = 0.0
-    mean = step(*batches)
-    grads = np.array([p.grad for p in params])
-    for p in params:
-        p.grad = 0.0
+    (mean, _), grads = eager_run(fn, params, batches, int)
     return mean, grads
+
+
+compiled_mean_and_grads = compiled_run
 
 
 # --- take, eagerly ------------------------------------------------------------------------
