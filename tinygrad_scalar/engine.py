@@ -476,11 +476,14 @@ def _exponent(c: Any) -> Any:
 
 
 def _finish(rule: Rule, parents: tuple, datas: Sequence[float], out: Any) -> Value:
-    """The slow end of every op, taken while a mode is on: anomaly check, no_grad."""
-    if _anomaly.get():
-        _check_forward(rule, out, datas)
-    if not _grad_enabled.get():
-        return _new_node(out, (), (), None)
+    """The end of every op: the new node with its local derivatives; while a mode is on,
+    first the anomaly check, and a leaf under no_grad. (The generated methods come here
+    only while a mode is on: they make the node themselves.)"""
+    if _modes_active:
+        if _anomaly.get():
+            _check_forward(rule, out, datas)
+        if not _grad_enabled.get():
+            return _new_node(out, (), (), None)
     return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
 
 
@@ -490,10 +493,7 @@ def apply(rule: Rule, inputs: Sequence[Any]) -> Any:
         return _float_result(rule, rule.evaluate(floats, [as_float(x, rule.name) for x in inputs]))
     parents = tuple(x if isinstance(x, Value) else _constant_or_error(x, rule) for x in inputs)
     datas = [p.data for p in parents]
-    out = _float_result(rule, rule.evaluate(floats, datas))
-    if _modes_active:
-        return _finish(rule, parents, datas, out)
-    return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
+    return _finish(rule, parents, datas, _float_result(rule, rule.evaluate(floats, datas)))
 
 
 def _constant_or_error(x: Any, rule: Rule) -> Value:
@@ -619,12 +619,7 @@ def dots(
         if not parents:
             nodes.append(Value(0.0))
             continue
-        out = rules.DOT.forward(floats, datas)
-        if _modes_active:
-            nodes.append(_finish(rules.DOT, parents, datas, out))
-        else:
-            local_grads = rules.DOT.derivatives(floats, out, datas)
-            nodes.append(_new_node(out, parents, local_grads, rules.DOT))
+        nodes.append(_finish(rules.DOT, parents, datas, rules.DOT.forward(floats, datas)))
     return nodes
 
 
@@ -641,10 +636,7 @@ def _nary(rule: Rule, inputs: Sequence[Any]) -> Value:
     if not _JUST_VALUES.issuperset(map(type, parents)):  # numbers become leaves
         parents = tuple(_constant_or_error(x, rule) for x in parents)
     datas = [p.data for p in parents]
-    out = rule.forward(floats, datas)
-    if _modes_active:
-        return _finish(rule, parents, datas, out)
-    return _new_node(out, parents, rule.derivatives(floats, out, datas), rule)
+    return _finish(rule, parents, datas, rule.forward(floats, datas))
 
 
 _JUST_VALUES = {Value}
