@@ -240,3 +240,24 @@ def test_grad_of_a_function_returning_a_list_names_the_problem():
 def test_detect_anomaly_covers_grad():
     with pytest.raises(FloatingPointError, match="backward of sqrt"), ts.detect_anomaly():
         grad(lambda x: x.sqrt())(0.0)
+
+
+@pytest.mark.parametrize(
+    "logits, expected",
+    [
+        ([0.0, 0.0], math.log(2.0)),
+        ([1000.0, 1000.0], 1000.0 + math.log(2.0)),
+        ([-1000.0, -1e308], -1000.0),
+        ([-math.inf, -math.inf], -math.inf),
+        ([math.inf, 1.0], math.inf),
+    ],
+)
+def test_logsumexp_is_stable_and_takes_its_shift_once(logits, expected):
+    xs = [Value(z) for z in logits]
+    out = ts.logsumexp(xs)
+    assert out.data == pytest.approx(expected, rel=1e-15) or out.data == expected
+    shifts = [n for n in ts.topological_order(out) if n.op == "max_shift"]
+    assert len(shifts) == 1
+    if math.isfinite(expected):
+        out.backward()  # d/dz_i = softmax(z)_i
+        assert sum(x.grad for x in xs) == pytest.approx(1.0, rel=1e-15)

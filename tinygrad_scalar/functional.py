@@ -187,23 +187,23 @@ def value_list(xs: Any, name: str) -> list[Value]:
     return items
 
 
-def shifted_logits(zs: list[Value]) -> tuple[list[Value], Value]:
-    """(z - m for each z, log(sum(exp(z - m)))) with m = max(z): the stable parts of
-    log_softmax, logsumexp and cross-entropy. logsumexp(z) is their second plus m."""
+def shifted_logits(zs: list[Value]) -> tuple[list[Value], Value, Value]:
+    """(z - m for each z, log(sum(exp(z - m))), m) with m = max(z): the stable parts of
+    log_softmax, logsumexp (the second plus m) and cross-entropy."""
     shift = max_shift(zs)
     shifted = [z - shift for z in zs]
-    return shifted, value_sum([s.exp() for s in shifted]).log()
+    return shifted, value_sum([s.exp() for s in shifted]).log(), shift
 
 
 def logsumexp(logits: Any) -> Value:
     """log(sum(exp(z))), stable for any logits."""
-    zs = value_list(logits, "logsumexp")
-    return shifted_logits(zs)[1] + max_shift(zs)
+    _, log_total, shift = shifted_logits(value_list(logits, "logsumexp"))
+    return log_total + shift
 
 
 def log_softmax(logits: Any) -> list[Value]:
     """z_i - logsumexp(z), stable for any logits."""
-    shifted, log_total = shifted_logits(value_list(logits, "log_softmax"))
+    shifted, log_total, _ = shifted_logits(value_list(logits, "log_softmax"))
     return [s - log_total for s in shifted]
 
 

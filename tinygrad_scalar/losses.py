@@ -175,7 +175,7 @@ def cross_entropy(logits_rows: Any, class_indices: Any) -> Value:
             width = len(zs)
         elif len(zs) != width:
             raise ValueError(f"cross_entropy: row {r} has {len(zs)} logits, row 0 has {width}")
-        shifted, log_total = shifted_logits(zs)
+        shifted, log_total, _ = shifted_logits(zs)
         if isinstance(c, Value):  # an integer input of compile: each sample its own class
             terms.append(log_total - take(shifted, c))
         else:
