@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tinygrad_scalar import Value, dot, no_grad
+from tinygrad_scalar import Value, detect_anomaly, dot, no_grad
 from tinygrad_scalar.engine import dots, gradients
 
 
@@ -48,3 +48,24 @@ def test_dots_under_no_grad_are_leaves_and_keep_ieee_numbers():
     with no_grad():
         (out,) = dots(rows, [0.0, 2.0])
     assert out.parents == () and math.isnan(out.data)  # inf * 0 is nan, as in dot
+
+
+def test_dots_take_numbers_among_weights_and_rows_without_a_bias():
+    xs = [Value(1.0), Value(2.0)]
+    with_number, plain = dots(
+        [[Value(1.0), 3.0], [Value(0.5), Value(0.25)]], xs, [Value(1.0), None]
+    )
+    assert with_number.data == 8.0 and len(with_number.parents) == 5
+    assert with_number.parents[1].is_leaf and with_number.parents[1].data == 3.0
+    assert plain.data == 1.0 and plain.parents == (*plain.parents[:2], *xs)
+
+
+def test_dots_name_a_row_of_the_wrong_length():
+    xs = [Value(1.0), Value(2.0)]
+    with pytest.raises(ValueError, match="dot: 3 weights but 2 inputs"):
+        dots([[Value(1.0), Value(1.0)], [Value(1.0)] * 3], xs)
+
+
+def test_dots_under_detect_anomaly_report_an_overflow():
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=r"dot\(1e\+308"):
+        dots([[Value(1e308), Value(1e308)]], [Value(10.0), Value(1.0)])

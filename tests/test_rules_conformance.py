@@ -417,3 +417,49 @@ def test_nary_rules_agree_on_every_backend_at_any_floats(name, xs):
     if name == "take":  # the last input is the index: a whole number among the others
         xs = [*xs[:-1], float((len(xs) - 1) // 2)]
     check_all_backends(NARY_RULES[name], tuple(xs))
+
+
+# --- engine.dots's unrolled layer kernels == DOT's rule ----------------------------------------
+
+
+def check_layer(rows: list, xs: list, biases: list | None) -> None:
+    """engine.dots makes, for each row, DOT's numbers on floats bit for bit, the nodes
+    being the row's weights, then the inputs, then the bias."""
+    inputs = [Value(x) for x in xs]
+    weights = [[Value(w) for w in row] for row in rows]
+    bias_nodes = None if biases is None else [Value(b) for b in biases]
+    nodes = engine.dots(weights, inputs, bias_nodes)
+    for i, (row, node) in enumerate(zip(rows, nodes, strict=True)):
+        bias = () if biases is None else (biases[i],)
+        out, derivatives = on_floats(rules.DOT, (*row, *xs, *bias))
+        what = f"row {i} of a layer of width {len(xs)}"
+        parents = (*weights[i], *inputs, *(() if bias_nodes is None else (bias_nodes[i],)))
+        assert node.rule is rules.DOT and node.parents == parents, what
+        assert_same(node.data, out, 0, f"{what}: value")
+        for j, (got, expected) in enumerate(zip(node.local_grads, derivatives, strict=True)):
+            assert_same(got, expected, 0, f"{what}: d/d input {j}")
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 16, 64, 65])  # 65: past the kernels
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_layer_kernels_equal_the_dot_rule_at_the_specials(width, with_bias):
+    picks = [x for x in SPECIALS if abs(x) != 709.0]
+    rows = [[picks[(r * 7 + k * 5) % len(picks)] for k in range(width)] for r in range(12)]
+    xs = [picks[(3 * k + 1) % len(picks)] for k in range(width)]
+    biases = [picks[(r * 11) % len(picks)] for r in range(12)] if with_bias else None
+    check_layer(rows, xs, biases)
+    assert (width in codegen.LAYER_KERNEL_WIDTHS) == ((width, with_bias) in codegen._layer_kernels)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 6)),
+    numbers=st.lists(any_float, min_size=40, max_size=40),
+    with_bias=st.booleans(),
+)
+def test_layer_kernels_equal_the_dot_rule_at_any_floats(shape, numbers, with_bias):
+    k, n = shape
+    draw = iter(numbers * 2)
+    rows = [[next(draw) for _ in range(n)] for _ in range(k)]
+    xs = [next(draw) for _ in range(n)]
+    check_layer(rows, xs, [next(draw) for _ in range(k)] if with_bias else None)

@@ -92,6 +92,8 @@ def _text(x: Any) -> str:
         return x.text
     if type(x) is float:
         return repr(x) if x == x and abs(x) != float("inf") else f"float({str(x)!r})"
+    if type(x) is int:  # Python's sum() starts from the int 0
+        return repr(x)
     raise TypeError(f"codegen: cannot write {type(x).__name__} {x!r} as source")
 
 
@@ -237,6 +239,87 @@ def generated_source() -> str:
     return "\n\n".join(parts)
 
 
+# --- a layer of dot nodes: DOT's rule written out for one width ---------------------------
+
+# Wider neurons take engine.dots's general path (a kernel is one line per input).
+LAYER_KERNEL_WIDTHS = range(1, 65)
+
+_LAYER_KERNEL = """\
+def layer_kernel(rows, biases, inputs, x_data):
+    {inputs} = inputs
+    {x_data} = x_data
+    nodes = []
+    append = nodes.append
+    for ws, b in zip(rows, biases):
+        if len(ws) != {n}:
+            return None
+        {weights} = ws
+        if {not_values}:
+            return None
+{reads}
+        out = {forward}
+        node = _new(Value)
+        node.data = out
+        node.grad = 0.0
+        node.label = ""
+        node.parents = ({parents})
+        node.local_grads = ({local_grads})
+        node._rule = _rule_dot
+        append(node)
+    return nodes
+"""
+
+
+def layer_kernel_source(n: int, bias: bool) -> str:
+    """The source of `layer_kernel` for neurons of n inputs, with or without a bias:
+    DOT's rule run on symbols (weights' data d0.., inputs' data x0.., the bias's bd),
+    unrolled, so a layer's forward pass costs what hand-written code would.
+
+    `layer_kernel(rows, biases, inputs, x_data)` makes one DOT node per row of weights
+    (and bias: None in `biases` when there is none), or returns None, having made nothing
+    that is kept, if a row is not n Values (engine.dots then takes its general path,
+    which converts numbers and names what is wrong).
+    """
+    o = _SourceBackend()
+    symbols = [_Source(f"d{i}") for i in range(n)] + [_Source(f"x{i}") for i in range(n)]
+    nodes = [f"w{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
+    if bias:
+        symbols.append(_Source("bd"))
+        nodes.append("b")
+    local_grads = rules.DOT.derivatives(o, _Source("out"), symbols)
+    weights = [f"w{i}" for i in range(n)]
+    checked = weights + ["b"] if bias else weights
+    reads = [f"d{i} = w{i}.data" for i in range(n)] + (["bd = b.data"] if bias else [])
+    return _LAYER_KERNEL.format(
+        n=n,
+        inputs=", ".join(f"i{i}" for i in range(n)) + ",",
+        x_data=", ".join(f"x{i}" for i in range(n)) + ",",
+        weights=", ".join(weights) + ",",
+        not_values=" or ".join(f"type({w}) is not Value" for w in checked),
+        reads="\n".join(f"        {line}" for line in reads),
+        forward=_text(rules.DOT.forward(o, symbols)),
+        parents=", ".join(nodes) + ",",
+        local_grads="".join(_text(g) + ", " for g in local_grads),
+    )
+
+
+_layer_kernels: dict = {}
+
+
+def layer_kernel(n: int, bias: bool) -> Any:
+    """The compiled layer kernel for width n (see layer_kernel_source), made once."""
+    kernel = _layer_kernels.get((n, bias))
+    if kernel is None:
+        namespace = {"Value": _value_class, "_new": object.__new__, "_rule_dot": rules.DOT}
+        source = layer_kernel_source(n, bias)
+        exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
+        kernel = _layer_kernels[(n, bias)] = namespace["layer_kernel"]
+    return kernel
+
+
+_value_class: Any = None
+
+
 def install_methods(value_class: Any, namespace: dict) -> None:
     """Compile the methods in `namespace` (the engine's globals, which hold _new, _finish,
     _constant, _exponent and _modes_active) and attach them to the Value class."""
@@ -251,6 +334,8 @@ def install_methods(value_class: Any, namespace: dict) -> None:
     namespace["_power_rules"] = rules.POWER_BY._bound  # the rules with_arg made already
     namespace["_math_exp"], namespace["_math_log"] = math.exp, math.log
     namespace["_math_sqrt"] = math.sqrt
+    global _value_class
+    _value_class = value_class
     source = generated_source()
     exec(compile(source, "<tinygrad_scalar generated Value methods>", "exec"), namespace)
     for method in [*BINARY, *UNARY, "__pow__"]:

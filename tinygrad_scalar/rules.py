@@ -277,17 +277,17 @@ def _max_shift(o: Any, xs: Sequence[Any]) -> Any:
 
 
 def _dot(o: Any, inputs: Sequence[Any]) -> Any:
-    # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end
+    # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end; the sum
+    # starts from the bias, as micrograd's neuron does: b + w_0*x_0 + w_1*x_1 + ...
     n = len(inputs) // 2
-    total = sum(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
-    return total + inputs[-1] if len(inputs) % 2 else total
+    products = map(operator.mul, inputs[:n], inputs[n : 2 * n])
+    return sum(products, inputs[-1]) if len(inputs) % 2 else sum(products)
 
 
 def _dot_derivatives(o: Any, out: Any, inputs: Sequence[Any]) -> tuple:
     # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
     n = len(inputs) // 2
-    ws, xs = inputs[:n], inputs[n : 2 * n]
-    return (*xs, *ws, 1.0) if len(inputs) % 2 else (*xs, *ws)
+    return (*inputs[n : 2 * n], *inputs[:n], 1.0) if len(inputs) % 2 else (*inputs[n:], *inputs[:n])
 
 
 # fmt: off

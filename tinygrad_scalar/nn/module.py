@@ -31,6 +31,8 @@ INITS = ("he", "xavier", "uniform")
 OUTPUTS = ("linear", "sigmoid", "softmax")
 LEAKY_RELU_SLOPE = 0.01  # PyTorch's default negative_slope, so to_torch() is exact
 
+_JUST_VALUES = {Value}
+
 # How each activation is applied to a neuron's weighted sum (None: no extra node).
 _ACTIVATION_FUNCTIONS = {
     "relu": Value.relu,
@@ -298,17 +300,16 @@ class Layer(Module):
         ]
 
     def __call__(self, xs: Any) -> list[Value]:
-        if not (isinstance(xs, list) and all(isinstance(x, Value) for x in xs)):
+        if type(xs) is not list or not _JUST_VALUES.issuperset(map(type, xs)):
             xs = _as_input_values(xs, self.nin, "Layer")
         elif len(xs) != self.nin:
             raise ValueError(f"Layer expects {self.nin} inputs, got {len(xs)}")
         # each neuron is act(dot(w, x, b)); the dots are made together (engine.dots), so
         # the inputs they share are checked and read once
-        totals = dots([n.w for n in self.neurons], xs, [n.b for n in self.neurons])
-        return [
-            total if n._activate is None else n._activate(total)
-            for n, total in zip(self.neurons, totals)
-        ]
+        neurons = self.neurons
+        totals = dots([n.w for n in neurons], xs, [n.b for n in neurons])
+        activate = _ACTIVATION_FUNCTIONS[self.activation]
+        return totals if activate is None else list(map(activate, totals))
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .._checks import check_int, make_rng
-from ..engine import Value, dot, take
+from ..engine import Value, dot, dots, take
 from ..functional import softmax
 from .module import Module
 
@@ -28,7 +28,7 @@ def _matrix(n_rows: int, n_cols: int, std: float, rng: Any) -> list[list[Value]]
 
 def linear(xs: Sequence[Any], weight: Sequence[Sequence[Any]]) -> list[Value]:
     """`weight @ xs` without a bias: one `dot` node per row of `weight` (a list of rows)."""
-    return [dot(row, xs) for row in weight]
+    return dots(weight, xs)
 
 
 def rmsnorm(xs: Sequence[Any], eps: float = 1e-5) -> list[Value]:
