@@ -562,6 +562,24 @@ def test_gradients_and_backward_agree():
     assert by_gradients == (a.grad, b.grad, c.grad)
 
 
+@pytest.mark.parametrize("n", [3, 4, 16, 64, 65, 200])  # 3-64 walk unrolled kernels
+def test_a_node_with_many_parents_sends_each_its_local_times_upstream(n):
+    ws = [Value(0.5 * i - 3.0) for i in range(n)]
+    xs = [Value(1.0 / (i + 1)) for i in range(n)]
+    bias = Value(1.0)
+    out = ts.dot(ws, xs, bias) * 3.0
+    out.backward()
+    assert [w.grad for w in ws] == [3.0 * x.data for x in xs]
+    assert [x.grad for x in xs] == [3.0 * w.data for w in ws]
+    assert bias.grad == 3.0
+    # a parent that appears several times gets every contribution
+    squares = ts.dot(xs, xs)
+    assert gradients(squares, xs) == tuple(2.0 * x.data for x in xs)
+    total = ts.sum([ws[0]] * n)
+    total.backward()
+    assert ws[0].grad == 3.0 * xs[0].data + n
+
+
 def test_backward_accumulates_into_leaves_and_overwrites_interior_nodes():
     x = Value(3.0)
     h = x * x

@@ -391,9 +391,20 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
             b.grad += local_b * grad
         elif len(parents) == 1:
             parents[0].grad += node.local_grads[0] * grad
+        elif len(parents) in _WALK_KERNEL_WIDTHS:  # the loop below, unrolled for n parents
+            _walk_kernels.get(len(parents), _first_walk)(parents, node.local_grads, grad)
         else:
             for parent, local in zip(parents, node.local_grads):
                 parent.grad += local * grad
+
+
+_WALK_KERNEL_WIDTHS = codegen.WALK_KERNEL_WIDTHS
+_walk_kernels = codegen._walk_kernels  # number of parents -> its kernel, once made
+
+
+def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
+    """The first node with this many parents: make its walk kernel, then use it."""
+    codegen.walk_kernel(len(parents))(parents, local_grads, grad)
 
 
 def _seed(gradient: Any, create_graph: bool) -> Any:
