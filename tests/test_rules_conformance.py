@@ -422,13 +422,21 @@ def test_nary_rules_agree_on_every_backend_at_any_floats(name, xs):
 # --- engine.dots's unrolled layer kernels == DOT's rule ----------------------------------------
 
 
-def check_layer(rows: list, xs: list, biases: list | None) -> None:
+def check_layer(rows: list, xs: list, biases: list | None, activation=None) -> None:
     """engine.dots makes, for each row, DOT's numbers on floats bit for bit, the nodes
-    being the row's weights, then the inputs, then the bias."""
+    being the row's weights, then the inputs, then the bias; then the activation's."""
     inputs = [Value(x) for x in xs]
     weights = [[Value(w) for w in row] for row in rows]
     bias_nodes = None if biases is None else [Value(b) for b in biases]
-    nodes = engine.dots(weights, inputs, bias_nodes)
+    nodes = engine.dots(weights, inputs, bias_nodes, activation)
+    if activation is not None:
+        for i, node in enumerate(nodes):
+            (total,) = node.parents
+            out, derivatives = on_floats(activation, (total.data,))
+            assert node.rule is activation
+            assert_same(node.data, out, 0, f"row {i}: {activation.name}")
+            assert_same(node.local_grads[0], derivatives[0], 0, f"row {i}: {activation.name}'")
+        nodes = [node.parents[0] for node in nodes]
     for i, (row, node) in enumerate(zip(rows, nodes, strict=True)):
         bias = () if biases is None else (biases[i],)
         out, derivatives = on_floats(rules.DOT, (*row, *xs, *bias))
@@ -448,7 +456,8 @@ def test_layer_kernels_equal_the_dot_rule_at_the_specials(width, with_bias):
     xs = [picks[(3 * k + 1) % len(picks)] for k in range(width)]
     biases = [picks[(r * 11) % len(picks)] for r in range(12)] if with_bias else None
     check_layer(rows, xs, biases)
-    assert (width in codegen.LAYER_KERNEL_WIDTHS) == ((width, with_bias) in codegen._layer_kernels)
+    has_kernel = (width, with_bias, None) in codegen.layer_kernels
+    assert has_kernel == (width in codegen.LAYER_KERNEL_WIDTHS)
 
 
 @settings(max_examples=150, deadline=None)
@@ -463,3 +472,40 @@ def test_layer_kernels_equal_the_dot_rule_at_any_floats(shape, numbers, with_bia
     rows = [[next(draw) for _ in range(n)] for _ in range(k)]
     xs = [next(draw) for _ in range(n)]
     check_layer(rows, xs, [next(draw) for _ in range(k)] if with_bias else None)
+
+
+SOFTPLUS_BY_USER = rules.Rule(
+    "softplus_by_a_user",
+    lambda o, x: o.log(1.0 + o.exp(x)),
+    lambda o, out, x: (o.exp(x) / (1.0 + o.exp(x)),),
+)
+ACTIVATIONS = {
+    "relu": rules.RELU,
+    "tanh": rules.TANH,
+    "sigmoid": rules.SIGMOID,
+    "leaky_relu": rules.LEAKY_RELU.with_arg(0.01),  # has a parameter: the general path
+    "user's softplus": SOFTPLUS_BY_USER,
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("width", [2, 16, 65])
+def test_layer_kernels_with_an_activation_equal_its_rule(name, width):
+    picks = [x for x in SPECIALS if abs(x) != 709.0]
+    rows = [[picks[(r * 7 + k * 5) % len(picks)] for k in range(width)] for r in range(12)]
+    xs = [picks[(3 * k + 1) % len(picks)] % 5.0 for k in range(width)]  # keep some finite
+    biases = [picks[(r * 11) % len(picks)] for r in range(12)]
+    check_layer(rows, xs, biases, ACTIVATIONS[name])
+    check_layer([[0.5] * width, [-0.25] * width], [1.0] * width, None, ACTIVATIONS[name])
+
+
+def test_a_user_activation_the_kernels_cannot_write_takes_the_general_path():
+    math_by_hand = rules.Rule(
+        "exp_through_math", lambda o, x: math.exp(min(x, 700.0)), lambda o, out, x: (out,)
+    )
+    branching = rules.Rule(
+        "relu_with_an_if", lambda o, x: x if x > 0.0 else 0.0 * x, lambda o, out, x: (1.0,)
+    )
+    for rule in (math_by_hand, branching):
+        check_layer([[0.5, 1.0], [-0.5, -1.0]], [1.0, 2.0], [0.25, 0.0], rule)
+        assert codegen.layer_kernels[(2, True, rule)] is None

@@ -57,6 +57,15 @@ class _Source:
     def __rmul__(self, other: Any) -> _Source:
         return self._op("*", other, reflected=True)
 
+    def __bool__(self) -> bool:  # a Python `if` on a symbol would freeze one branch
+        raise TypeError("codegen: a rule branches in Python; write the choice as o.where")
+
+    def __truediv__(self, other: Any) -> _Source:  # Python's / (rules use o.div)
+        return self._op("/", other)
+
+    def __rtruediv__(self, other: Any) -> _Source:
+        return self._op("/", other, reflected=True)
+
     def __neg__(self) -> _Source:
         return _Source(f"(-{self.text})")
 
@@ -77,6 +86,27 @@ class _Source:
 
     def __or__(self, other: Any) -> _Source:
         return self._op("or", other)
+
+
+class _Choice(_Source):
+    """`o.where(cond, a, b)` as source, remembering its parts (see _tuple_text)."""
+
+    __slots__ = ("cond", "a", "b")
+
+    def __init__(self, cond: Any, a: Any, b: Any) -> None:
+        super().__init__(f"({_text(a)} if {_text(cond)} else {_text(b)})")
+        self.cond, self.a, self.b = cond, a, b
+
+
+def _tuple_text(items: Any) -> str:
+    """A tuple of symbolic numbers as source. A single choice between two constants, like
+    relu's derivative, picks one of two constant tuples, so no tuple is made per node."""
+    items = list(items)
+    if len(items) == 1 and isinstance(items[0], _Choice):
+        choice = items[0]
+        if type(choice.a) is float and type(choice.b) is float:
+            return f"(({_text(choice.a)},) if {_text(choice.cond)} else ({_text(choice.b)},))"
+    return "(" + "".join(_text(g) + ", " for g in items) + ")"
 
 
 def _is_literal(text: str) -> bool:
@@ -124,7 +154,7 @@ class _SourceBackend:
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> _Source:
-        return _Source(f"({_text(a)} if {_text(cond)} else {_text(b)})")
+        return _Choice(cond, a, b)
 
     @staticmethod
     def eq(a: Any, b: Any) -> _Source:
@@ -172,7 +202,7 @@ def _body(rule: Rule, inputs: list[str], rule_name: str, parents: str) -> str:
         rule=rule_name,
         parents=parents,
         datas=f"({', '.join(inputs)},)",
-        local_grads=f"({''.join(_text(g) + ', ' for g in local_grads)})",
+        local_grads=_tuple_text(local_grads),
     )
 
 
@@ -257,28 +287,44 @@ def layer_kernel(rows, biases, inputs, x_data):
         if {not_values}:
             return None
 {reads}
+        total = {forward}
+        node = _new(Value)
+        node.data = total
+        node.grad = 0.0
+        node.label = ""
+        node.parents = ({parents})
+        node.local_grads = {local_grads}
+        node._rule = _rule_dot
+{activate}        append(node)
+    return nodes
+"""
+
+# the activation of a neuron's total, as a second node
+_ACTIVATE = """\
+        parent = node
         out = {forward}
         node = _new(Value)
         node.data = out
         node.grad = 0.0
         node.label = ""
-        node.parents = ({parents})
-        node.local_grads = ({local_grads})
-        node._rule = _rule_dot
-        append(node)
-    return nodes
+        node.parents = (parent,)
+        node.local_grads = {local_grads}
+        node._rule = _rule_activation
 """
 
 
-def layer_kernel_source(n: int, bias: bool) -> str:
-    """The source of `layer_kernel` for neurons of n inputs, with or without a bias:
-    DOT's rule run on symbols (weights' data d0.., inputs' data x0.., the bias's bd),
-    unrolled, so a layer's forward pass costs what hand-written code would.
+def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> str:
+    """The source of `layer_kernel` for neurons of n inputs, with or without a bias, and
+    an optional activation (a rule of one input and no parameter, such as RELU): DOT's
+    rule run on symbols (weights' data d0.., inputs' data x0.., the bias's bd), unrolled,
+    then the activation's rule on the total, so a layer's forward pass costs what
+    hand-written code would.
 
     `layer_kernel(rows, biases, inputs, x_data)` makes one DOT node per row of weights
-    (and bias: None in `biases` when there is none), or returns None, having made nothing
-    that is kept, if a row is not n Values (engine.dots then takes its general path,
-    which converts numbers and names what is wrong).
+    (and bias: None in `biases` when there is none), each followed by an activation node
+    if there is an activation, and returns the last node of each row; or returns None,
+    having made nothing that is kept, if a row is not n Values (engine.dots then takes
+    its general path, which converts numbers and names what is wrong).
     """
     o = _SourceBackend()
     symbols = [_Source(f"d{i}") for i in range(n)] + [_Source(f"x{i}") for i in range(n)]
@@ -286,10 +332,17 @@ def layer_kernel_source(n: int, bias: bool) -> str:
     if bias:
         symbols.append(_Source("bd"))
         nodes.append("b")
-    local_grads = rules.DOT.derivatives(o, _Source("out"), symbols)
+    local_grads = rules.DOT.derivatives(o, _Source("total"), symbols)
     weights = [f"w{i}" for i in range(n)]
     checked = weights + ["b"] if bias else weights
     reads = [f"d{i} = w{i}.data" for i in range(n)] + (["bd = b.data"] if bias else [])
+    activate = ""
+    if activation is not None:
+        total, out = _Source("total"), _Source("out")
+        activate = _ACTIVATE.format(
+            forward=_text(activation.forward(o, total)),
+            local_grads=_tuple_text(activation.derivatives(o, out, total)),
+        )
     return _LAYER_KERNEL.format(
         n=n,
         inputs=", ".join(f"i{i}" for i in range(n)) + ",",
@@ -299,22 +352,31 @@ def layer_kernel_source(n: int, bias: bool) -> str:
         reads="\n".join(f"        {line}" for line in reads),
         forward=_text(rules.DOT.forward(o, symbols)),
         parents=", ".join(nodes) + ",",
-        local_grads="".join(_text(g) + ", " for g in local_grads),
+        local_grads=_tuple_text(local_grads),
+        activate=activate,
     )
 
 
-_layer_kernels: dict = {}
+layer_kernels: dict = {}
 
 
-def layer_kernel(n: int, bias: bool) -> Any:
-    """The compiled layer kernel for width n (see layer_kernel_source), made once."""
-    kernel = _layer_kernels.get((n, bias))
-    if kernel is None:
-        namespace = {"Value": _value_class, "_new": object.__new__, "_rule_dot": rules.DOT}
-        source = layer_kernel_source(n, bias)
-        exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
-        kernel = _layer_kernels[(n, bias)] = namespace["layer_kernel"]
-    return kernel
+def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
+    """The compiled layer kernel (see layer_kernel_source), made once; None if the
+    activation's rule cannot be written as source (it calls what the symbolic backend
+    does not have)."""
+    key = (n, bias, activation)
+    if key not in layer_kernels:
+        namespace = _float_functions()
+        namespace["Value"], namespace["_new"] = _value_class, object.__new__
+        namespace["_rule_dot"], namespace["_rule_activation"] = rules.DOT, activation
+        try:
+            source = layer_kernel_source(n, bias, activation)
+        except Exception:  # a user's rule written with things only floats have
+            layer_kernels[key] = None
+        else:
+            exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
+            layer_kernels[key] = namespace["layer_kernel"]
+    return layer_kernels[key]
 
 
 # --- the chain rule for one node, written out for its number of parents ---------------------
@@ -336,38 +398,43 @@ def walk_kernel_source(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-_walk_kernels: dict = {}
+walk_kernels: dict = {}
 
 
 def walk_kernel(n: int) -> Any:
     """The compiled walk kernel for n parents (see walk_kernel_source), made once."""
-    kernel = _walk_kernels.get(n)
+    kernel = walk_kernels.get(n)
     if kernel is None:
         namespace: dict = {}
         exec(
             compile(walk_kernel_source(n), f"<tinygrad_scalar walk kernel {n}>", "exec"), namespace
         )
-        kernel = _walk_kernels[n] = namespace["walk_kernel"]
+        kernel = walk_kernels[n] = namespace["walk_kernel"]
     return kernel
 
 
 _value_class: Any = None
 
 
+def _float_functions() -> dict:
+    """What generated source may call: the float backend's functions as _f_exp ..., and
+    the math functions of _FAST_FORMS."""
+    namespace = {f"_f_{name}": getattr(rules.floats, name) for name in dir(rules.floats)}
+    namespace = {name: f for name, f in namespace.items() if not name.startswith("_f___")}
+    namespace.update(_math_exp=math.exp, _math_log=math.log, _math_sqrt=math.sqrt)
+    return namespace
+
+
 def install_methods(value_class: Any, namespace: dict) -> None:
     """Compile the methods in `namespace` (the engine's globals, which hold _new, _finish,
     _constant, _exponent and _modes_active) and attach them to the Value class."""
-    for name in dir(rules.floats):
-        if not name.startswith("__"):
-            namespace[f"_f_{name}"] = getattr(rules.floats, name)
+    namespace.update(_float_functions())
     for method, (rule, _) in BINARY.items():
         namespace[f"_rule_{method}"] = rule
     for method, rule in UNARY.items():
         namespace[f"_rule_{method}"] = rule
     namespace["_power_by"] = rules.POWER_BY.with_arg
     namespace["_power_rules"] = rules.POWER_BY._bound  # the rules with_arg made already
-    namespace["_math_exp"], namespace["_math_log"] = math.exp, math.log
-    namespace["_math_sqrt"] = math.sqrt
     global _value_class
     _value_class = value_class
     source = generated_source()

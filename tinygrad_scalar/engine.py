@@ -399,7 +399,7 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
 
 
 _WALK_KERNEL_WIDTHS = codegen.WALK_KERNEL_WIDTHS
-_walk_kernels = codegen._walk_kernels  # number of parents -> its kernel, once made
+_walk_kernels = codegen.walk_kernels  # number of parents -> its kernel, once made
 
 
 def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
@@ -592,14 +592,18 @@ def dots(
     weight_rows: Sequence[Sequence[Operand]],
     xs: Sequence[Operand],
     biases: Sequence[Operand | None] | None = None,
+    activation: Rule | None = None,
 ) -> list[Value]:
     """A layer of neurons' weighted sums, one `dot` node per row of weights: the node for
     row ws and bias b is b + ws[0] * xs[0] + ws[1] * xs[1] + ... (no bias when `biases`
-    is None or b is None). The inputs all rows share are checked and read once.
+    is None or b is None). The inputs all rows share are checked and read once. With an
+    `activation` (a rule of one input, such as rules.RELU) each sum gets an activation
+    node, and those are returned.
 
     Up to 64 inputs, Values only and no mode switched on, the nodes come from a kernel
-    with DOT's rule unrolled for that width (codegen.layer_kernel_source shows it): that
-    makes a layer's forward pass about twice as fast as the general path below it.
+    with DOT's rule (and the activation's) unrolled for that width
+    (codegen.layer_kernel_source shows it): that makes a layer's forward pass about twice
+    as fast as the general path below it.
 
     >>> [float(v) for v in dots([[1, 2], [3, 4]], [1, 1], [0.5, 0.0])]
     [3.5, 7.0]
@@ -612,9 +616,11 @@ def dots(
         biases = [None] * len(weight_rows)
     elif len(biases) != len(weight_rows):
         raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
-    if not _modes_active and n in codegen.LAYER_KERNEL_WIDTHS:
+    unrolled = activation is None or not (activation.nary or activation.takes_arg)
+    if not _modes_active and unrolled and n in codegen.LAYER_KERNEL_WIDTHS:
         # the common case, DOT's rule unrolled for this width; None if a row is not Values
-        nodes = codegen.layer_kernel(n, has_bias)(weight_rows, biases, inputs, x_data)
+        kernel = codegen.layer_kernel(n, has_bias, activation)
+        nodes = None if kernel is None else kernel(weight_rows, biases, inputs, x_data)
         if nodes is not None:
             return nodes
     nodes = []
@@ -633,6 +639,8 @@ def dots(
             nodes.append(Value(0.0))
             continue
         nodes.append(_finish(rules.DOT, parents, datas, rules.DOT.forward(floats, datas)))
+    if activation is not None:
+        return [apply(activation, (node,)) for node in nodes]
     return nodes
 
 

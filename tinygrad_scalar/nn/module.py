@@ -21,8 +21,9 @@ import math
 import os
 from typing import Any, Iterable, Sequence, TypeVar
 
+from .. import rules
 from .._checks import check_int, finite_float, is_number, make_rng, quote_input
-from ..engine import Value, dot, dots
+from ..engine import Value, dots
 from ..functional import softmax
 from . import io
 
@@ -33,12 +34,12 @@ LEAKY_RELU_SLOPE = 0.01  # PyTorch's default negative_slope, so to_torch() is ex
 
 _JUST_VALUES = {Value}
 
-# How each activation is applied to a neuron's weighted sum (None: no extra node).
-_ACTIVATION_FUNCTIONS = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "leaky_relu": lambda v: v.leaky_relu(LEAKY_RELU_SLOPE),
+# The rule each activation applies to a neuron's weighted sum (None: no extra node).
+_ACTIVATION_RULES = {
+    "relu": rules.RELU,
+    "tanh": rules.TANH,
+    "sigmoid": rules.SIGMOID,
+    "leaky_relu": rules.LEAKY_RELU.with_arg(LEAKY_RELU_SLOPE),
     "linear": None,
 }
 
@@ -254,13 +255,11 @@ class Neuron(Module):
             bias = 0.0
         self.w = [Value(x) for x in weights]
         self.b = Value(bias)
-        self._activate = _ACTIVATION_FUNCTIONS[self.activation]
 
     def __call__(self, xs: Sequence[Any]) -> Value:
         if len(xs) != self.nin:
             raise ValueError(f"Neuron expects {self.nin} inputs, got {len(xs)}")
-        total = dot(self.w, xs, self.b)
-        return total if self._activate is None else self._activate(total)
+        return dots([self.w], xs, [self.b], _ACTIVATION_RULES[self.activation])[0]
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation}
@@ -307,9 +306,8 @@ class Layer(Module):
         # each neuron is act(dot(w, x, b)); the dots are made together (engine.dots), so
         # the inputs they share are checked and read once
         neurons = self.neurons
-        totals = dots([n.w for n in neurons], xs, [n.b for n in neurons])
-        activate = _ACTIVATION_FUNCTIONS[self.activation]
-        return totals if activate is None else list(map(activate, totals))
+        rule = _ACTIVATION_RULES[self.activation]
+        return dots([n.w for n in neurons], xs, [n.b for n in neurons], rule)
 
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
