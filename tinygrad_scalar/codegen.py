@@ -88,27 +88,6 @@ class _Source:
         return self._op("or", other)
 
 
-class _Choice(_Source):
-    """`o.where(cond, a, b)` as source, remembering its parts (see _tuple_text)."""
-
-    __slots__ = ("cond", "a", "b")
-
-    def __init__(self, cond: Any, a: Any, b: Any) -> None:
-        super().__init__(f"({_text(a)} if {_text(cond)} else {_text(b)})")
-        self.cond, self.a, self.b = cond, a, b
-
-
-def _tuple_text(items: Any) -> str:
-    """A tuple of symbolic numbers as source. A single choice between two constants, like
-    relu's derivative, picks one of two constant tuples, so no tuple is made per node."""
-    items = list(items)
-    if len(items) == 1 and isinstance(items[0], _Choice):
-        choice = items[0]
-        if type(choice.a) is float and type(choice.b) is float:
-            return f"(({_text(choice.a)},) if {_text(choice.cond)} else ({_text(choice.b)},))"
-    return "(" + "".join(_text(g) + ", " for g in items) + ")"
-
-
 def _is_literal(text: str) -> bool:
     try:
         float(text)
@@ -154,7 +133,7 @@ class _SourceBackend:
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> _Source:
-        return _Choice(cond, a, b)
+        return _Source(f"({_text(a)} if {_text(cond)} else {_text(b)})")
 
     @staticmethod
     def eq(a: Any, b: Any) -> _Source:
@@ -169,7 +148,6 @@ _CONVERT_OTHER = """\
             constant.data = other
             constant.grad = 0.0
             constant.label = ""
-            constant.parents = constant.local_grads = ()
             constant._rule = None
             other = constant
         else:
@@ -180,19 +158,38 @@ _CONVERT_OTHER = """\
 
 _MAKE_NODE = """\
     if _modes_active:
-        return _finish({rule}, {parents}, {datas}, out)
+        return _finish({rule}, ({parents},), ({datas},), out)
     node = _new(Value)
     node.data = out
     node.grad = 0.0
     node.label = ""
-    node.parents = {parents}
-    node.local_grads = {local_grads}
     node._rule = {rule}
+{edges}
     return node
 """
 
 
-def _body(rule: Rule, inputs: list[str], rule_name: str, parents: str) -> str:
+def _edge_lines(node: str, parents: list[str], local_grads: Any) -> list[str]:
+    """The statements that store a new node's parents and their local derivatives, in
+    the slots Value uses for that many parents (see Value.__slots__)."""
+    local_grads = [_text(g) for g in local_grads]
+    if len(parents) > 2:
+        return [
+            f"{node}._a = {node}._b = None",
+            f"{node}._parents = ({', '.join(parents)},)",
+            f"{node}._local_grads = ({', '.join(local_grads)},)",
+        ]
+    lines = [f"{node}._a = {parents[0]}", f"{node}._da = {local_grads[0]}"]
+    if len(parents) == 2:
+        return [*lines, f"{node}._b = {parents[1]}", f"{node}._db = {local_grads[1]}"]
+    return [*lines, f"{node}._b = None"]
+
+
+def _indented(lines: list[str], spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in lines)
+
+
+def _body(rule: Rule, inputs: list[str], rule_name: str, parents: list[str]) -> str:
     o = _SourceBackend()
     symbols = [_Source(name) for name in inputs]
     arg = [_Source("c")] if rule.takes_arg else []
@@ -200,9 +197,9 @@ def _body(rule: Rule, inputs: list[str], rule_name: str, parents: str) -> str:
     local_grads = rule.derivatives(o, _Source("out"), *symbols, *arg)
     return f"    out = {_text(forward)}\n" + _MAKE_NODE.format(
         rule=rule_name,
-        parents=parents,
-        datas=f"({', '.join(inputs)},)",
-        local_grads=_tuple_text(local_grads),
+        parents=", ".join(parents),
+        datas=", ".join(inputs),
+        edges=_indented(_edge_lines("node", parents, local_grads), 4),
     )
 
 
@@ -210,12 +207,12 @@ def _binary(method: str, rule: Rule, rule_name: str, reflected: bool) -> str:
     a, b = ("other", "self") if reflected else ("self", "other")
     return (
         f"def {method}(self, other):\n{_CONVERT_OTHER}"
-        f"    a = {a}.data\n    b = {b}.data\n" + _body(rule, ["a", "b"], rule_name, f"({a}, {b})")
+        f"    a = {a}.data\n    b = {b}.data\n" + _body(rule, ["a", "b"], rule_name, [a, b])
     )
 
 
 def _unary(method: str, rule: Rule, rule_name: str) -> str:
-    return f"def {method}(self):\n    x = self.data\n" + _body(rule, ["x"], rule_name, "(self,)")
+    return f"def {method}(self):\n    x = self.data\n" + _body(rule, ["x"], rule_name, ["self"])
 
 
 def _power_by() -> str:
@@ -228,7 +225,7 @@ def _power_by() -> str:
         "    if c is NotImplemented:\n"
         "        return c\n"
         "    rule = (c and _power_rules.get(c)) or _power_by(c)  # 0 and -0.0 differ\n"
-        "    x = self.data\n" + _body(rules.POWER_BY, ["x"], "rule", "(self,)")
+        "    x = self.data\n" + _body(rules.POWER_BY, ["x"], "rule", ["self"])
     )
 
 
@@ -292,9 +289,8 @@ def layer_kernel(rows, biases, inputs, x_data):
         node.data = total
         node.grad = 0.0
         node.label = ""
-        node.parents = ({parents})
-        node.local_grads = {local_grads}
         node._rule = _rule_dot
+{edges}
 {activate}        append(node)
     return nodes
 """
@@ -307,9 +303,8 @@ _ACTIVATE = """\
         node.data = out
         node.grad = 0.0
         node.label = ""
-        node.parents = (parent,)
-        node.local_grads = {local_grads}
         node._rule = _rule_activation
+{edges}
 """
 
 
@@ -339,9 +334,10 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
     activate = ""
     if activation is not None:
         total, out = _Source("total"), _Source("out")
+        derivatives = activation.derivatives(o, out, total)
         activate = _ACTIVATE.format(
             forward=_text(activation.forward(o, total)),
-            local_grads=_tuple_text(activation.derivatives(o, out, total)),
+            edges=_indented(_edge_lines("node", ["parent"], derivatives), 8),
         )
     return _LAYER_KERNEL.format(
         n=n,
@@ -351,8 +347,7 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
         not_values=" or ".join(f"type({w}) is not Value" for w in checked),
         reads="\n".join(f"        {line}" for line in reads),
         forward=_text(rules.DOT.forward(o, symbols)),
-        parents=", ".join(nodes) + ",",
-        local_grads=_tuple_text(local_grads),
+        edges=_indented(_edge_lines("node", nodes, local_grads), 8),
         activate=activate,
     )
 

@@ -123,7 +123,13 @@ class Value:
     (4.3891, 2.0)
     """
 
-    __slots__ = ("data", "grad", "label", "parents", "local_grads", "_rule", "__weakref__")
+    # A node made by an op has a rule, and its edges in slots: most ops have one or two
+    # parents, kept in _a and _b (None if absent) with their local derivatives in _da and
+    # _db; a node of more parents (sum, dot) keeps tuples in _parents and _local_grads, with
+    # _a and _b None. Slots instead of a tuple per node: a graph is half as many objects
+    # for Python's garbage collector to walk. A leaf has no rule and none of these slots.
+    __slots__ = ("data", "grad", "label", "_rule", "_a", "_b", "_da", "_db", "_parents",
+                 "_local_grads", "__weakref__")  # fmt: skip
 
     def __init__(self, data: Any, label: str = "") -> None:
         if not isinstance(label, str):
@@ -131,9 +137,26 @@ class Value:
         self.data = as_float(data)
         self.grad: Any = 0.0
         self.label = label
-        self.parents: tuple[Value, ...] = ()
-        self.local_grads: tuple = ()
         self._rule: Rule | None = None
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the op that made this Value, in argument order (() for a leaf)."""
+        if self._rule is None:
+            return ()
+        a = self._a
+        if a is None:
+            return self._parents
+        return (a,) if self._b is None else (a, self._b)
+
+    @property
+    def local_grads(self) -> tuple:
+        """d self / d parent, one per parent (() for a leaf)."""
+        if self._rule is None:
+            return ()
+        if self._a is None:
+            return self._local_grads
+        return (self._da,) if self._b is None else (self._da, self._db)
 
     @property
     def op(self) -> str:
@@ -147,7 +170,7 @@ class Value:
 
     @property
     def is_leaf(self) -> bool:
-        return not self.parents
+        return self._rule is None
 
     # The arithmetic methods (+ - * / ** neg exp log ...) are made from the rules table at
     # import, at the end of this file: see codegen.py. `x ** c` with a number c is
@@ -228,7 +251,7 @@ class Value:
     # --- pickling and copying: the whole graph as one flat table, never recursing --------
 
     def __reduce__(self) -> tuple:
-        if not self.parents:  # a leaf pickles as itself, so graphs that share it still do
+        if self._rule is None:  # a leaf pickles as itself, so graphs that share it still do
             return (_leaf_from, (self.data, data_of(self.grad), self.label))
         return (_rebuild, (_flatten(self),))
 
@@ -247,7 +270,7 @@ class Value:
         of its own, which can be differentiated again.
         """
         seed = _seed(gradient, create_graph)
-        if not self.parents:
+        if self._rule is None:
             self.grad = self.grad + seed
             return
         with _walk_lock:
@@ -298,25 +321,41 @@ def topological_order(*roots: Value, leaves: bool = True) -> list[Value]:
     add, append = done.add, order.append
 
     def visit(node: Value, depth: int) -> None:
+        if depth > _RECURSION_BUDGET:
+            _visit_with_stack(node, done, order, leaves)
+            return
         add(node)
-        for parent in node.parents:
-            if parent.parents:
-                if parent in done:
-                    continue
-                if depth < _RECURSION_BUDGET:
-                    visit(parent, depth + 1)
-                else:
-                    _visit_with_stack(parent, done, order, leaves)
-            elif leaves and parent not in done:
-                add(parent)
-                append(parent)
+        a = node._a
+        if a is None:  # more than two parents
+            for parent in node._parents:
+                if parent._rule is not None:  # not a leaf
+                    if parent not in done:
+                        visit(parent, depth + 1)
+                elif leaves and parent not in done:
+                    add(parent)
+                    append(parent)
+        else:  # the same for one or two parents, written out: it is a third faster
+            if a._rule is not None:
+                if a not in done:
+                    visit(a, depth + 1)
+            elif leaves and a not in done:
+                add(a)
+                append(a)
+            b = node._b
+            if b is not None:
+                if b._rule is not None:
+                    if b not in done:
+                        visit(b, depth + 1)
+                elif leaves and b not in done:
+                    add(b)
+                    append(b)
         append(node)
 
     try:
         for root in roots:
             if root in done:
                 continue
-            if root.parents:
+            if root._rule is not None:
                 visit(root, 0)
             elif leaves:
                 add(root)
@@ -336,7 +375,7 @@ def _visit_with_stack(start: Value, done: set, order: list, leaves: bool) -> Non
         for parent in parents:
             if parent in done:
                 continue
-            if parent.parents:
+            if parent._rule is not None:
                 add(parent)
                 stack.append((parent, iter(parent.parents)))
                 break
@@ -368,8 +407,8 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
     slow = create_graph or check
     for node in reversed(order):
         grad = node.grad
-        parents = node.parents
         if slow or grad - grad != 0.0:  # create_graph, anomaly checks, or an inf/nan grad
+            parents = node.parents
             if create_graph:
                 with detect_anomaly(False):  # an inf here is reported as backward's, below
                     local_grads = node._rule.local_derivatives(values, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
@@ -384,17 +423,22 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
                     parent.grad = parent.grad + local * grad
             if check:
                 _check_backward(node, [p.grad for p in parents], grad)
-        elif len(parents) == 2:  # most nodes: written out, it is twice as fast as zip
-            a, b = parents
-            local_a, local_b = node.local_grads
-            a.grad += local_a * grad
-            b.grad += local_b * grad
-        elif len(parents) == 1:
-            parents[0].grad += node.local_grads[0] * grad
-        elif len(parents) in _WALK_KERNEL_WIDTHS:  # the loop below, unrolled for n parents
-            _walk_kernels.get(len(parents), _first_walk)(parents, node.local_grads, grad)
+            continue
+        # the same, written out for the common cases: it is twice as fast as zip
+        b = node._b
+        if b is not None:  # two parents
+            node._a.grad += node._da * grad
+            b.grad += node._db * grad
+            continue
+        a = node._a
+        if a is not None:  # one parent
+            a.grad += node._da * grad
+            continue
+        parents = node._parents
+        if len(parents) in _WALK_KERNEL_WIDTHS:  # the loop below, unrolled for n parents
+            _walk_kernels.get(len(parents), _first_walk)(parents, node._local_grads, grad)
         else:
-            for parent, local in zip(parents, node.local_grads):
+            for parent, local in zip(parents, node._local_grads):
                 parent.grad += local * grad
 
 
@@ -440,7 +484,7 @@ def gradients(
             for node in order:
                 node.grad = 0.0
             output.grad = seed
-            backpropagate([node for node in order if node.parents], create_graph)
+            backpropagate([node for node in order if node._rule is not None], create_graph)
             in_graph = set(order)
             return tuple(x.grad if x in in_graph else 0.0 for x in inputs)
         finally:
@@ -454,14 +498,25 @@ _new = object.__new__
 
 
 def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None) -> Value:
-    """A Value made by an op, built without __init__'s checks (data is already a float)."""
+    """A Value made by an op, built without __init__'s checks (data is already a float);
+    a leaf if there are no parents."""
     node = _new(Value)
     node.data = data
     node.grad = 0.0
     node.label = ""
-    node.parents = parents
-    node.local_grads = local_grads
+    if not parents:
+        node._rule = None
+        return node
     node._rule = rule
+    if len(parents) > 2:
+        node._a = node._b = None
+        node._parents, node._local_grads = parents, tuple(local_grads)
+        return node
+    node._a, node._da = parents[0], local_grads[0]
+    if len(parents) == 2:
+        node._b, node._db = parents[1], local_grads[1]
+    else:
+        node._b = None
     return node
 
 
@@ -751,7 +806,7 @@ def _flatten(root: Value) -> list:
     """One row per interior node, root last: (data, grad, label, rule, parents,
     local_grads), a parent being a row number or a leaf Value (pickled as itself).
     Gradients that are Values (create_graph) are stored as their numbers."""
-    interior = [node for node in topological_order(root) if node.parents]
+    interior = [node for node in topological_order(root) if node._rule is not None]
     row = {node: i for i, node in enumerate(interior)}
     return [
         (
