@@ -130,6 +130,12 @@ class Value:
     # for Python's garbage collector to walk. A leaf has no rule and none of these slots.
     __slots__ = ("data", "grad", "label", "_rule", "_a", "_b", "_da", "_db", "_parents",
                  "_local_grads", "__weakref__")  # fmt: skip
+    _a: Value | None
+    _b: Value | None
+    _da: Any
+    _db: Any
+    _parents: tuple[Value, ...]
+    _local_grads: tuple
 
     def __init__(self, data: Any, label: str = "") -> None:
         if not isinstance(label, str):
@@ -427,7 +433,7 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
         # the same, written out for the common cases: it is twice as fast as zip
         b = node._b
         if b is not None:  # two parents
-            node._a.grad += node._da * grad
+            node._a.grad += node._da * grad  # type: ignore[union-attr] # _b set: so is _a
             b.grad += node._db * grad
             continue
         a = node._a
