@@ -159,30 +159,29 @@ _CONVERT_OTHER = """\
 _MAKE_NODE = """\
     if _modes_active:
         return _finish({rule}, ({parents},), ({datas},), out)
-    node = _new(Value)
-    node.data = out
-    node.grad = 0.0
-    node.label = ""
-    node._rule = {rule}
-{edges}
+{node}
     return node
 """
 
 
-def _edge_lines(node: str, parents: list[str], local_grads: Any) -> list[str]:
-    """The statements that store a new node's parents and their local derivatives, in
-    the slots Value uses for that many parents (see Value.__slots__)."""
+def _node_lines(value: str, rule: str, parents: list[str], local_grads: Any) -> list[str]:
+    """The statements that make `node`: a new Value holding `value`, made by `rule`, with
+    its parents and their local derivatives in the slots Value uses for that many parents
+    (see Value.__slots__): engine._new_node, written out."""
+    lines = ["node = _new(Value)", f"node.data = {value}", "node.grad = 0.0", 'node.label = ""']
+    lines.append(f"node._rule = {rule}")
     local_grads = [_text(g) for g in local_grads]
     if len(parents) > 2:
         return [
-            f"{node}._a = {node}._b = None",
-            f"{node}._parents = ({', '.join(parents)},)",
-            f"{node}._local_grads = ({', '.join(local_grads)},)",
+            *lines,
+            "node._a = node._b = None",
+            f"node._parents = ({', '.join(parents)},)",
+            f"node._local_grads = ({', '.join(local_grads)},)",
         ]
-    lines = [f"{node}._a = {parents[0]}", f"{node}._da = {local_grads[0]}"]
+    lines += [f"node._a = {parents[0]}", f"node._da = {local_grads[0]}"]
     if len(parents) == 2:
-        return [*lines, f"{node}._b = {parents[1]}", f"{node}._db = {local_grads[1]}"]
-    return [*lines, f"{node}._b = None"]
+        return [*lines, f"node._b = {parents[1]}", f"node._db = {local_grads[1]}"]
+    return [*lines, "node._b = None"]
 
 
 def _indented(lines: list[str], spaces: int) -> str:
@@ -199,7 +198,7 @@ def _body(rule: Rule, inputs: list[str], rule_name: str, parents: list[str]) -> 
         rule=rule_name,
         parents=", ".join(parents),
         datas=", ".join(inputs),
-        edges=_indented(_edge_lines("node", parents, local_grads), 4),
+        node=_indented(_node_lines("out", rule_name, parents, local_grads), 4),
     )
 
 
@@ -285,12 +284,7 @@ def layer_kernel(rows, biases, inputs, x_data):
             return None
 {reads}
         total = {forward}
-        node = _new(Value)
-        node.data = total
-        node.grad = 0.0
-        node.label = ""
-        node._rule = _rule_dot
-{edges}
+{node}
 {activate}        append(node)
     return nodes
 """
@@ -299,12 +293,7 @@ def layer_kernel(rows, biases, inputs, x_data):
 _ACTIVATE = """\
         parent = node
         out = {forward}
-        node = _new(Value)
-        node.data = out
-        node.grad = 0.0
-        node.label = ""
-        node._rule = _rule_activation
-{edges}
+{node}
 """
 
 
@@ -337,7 +326,7 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
         derivatives = activation.derivatives(o, out, total)
         activate = _ACTIVATE.format(
             forward=_text(activation.forward(o, total)),
-            edges=_indented(_edge_lines("node", ["parent"], derivatives), 8),
+            node=_indented(_node_lines("out", "_rule_activation", ["parent"], derivatives), 8),
         )
     return _LAYER_KERNEL.format(
         n=n,
@@ -347,7 +336,7 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
         not_values=" or ".join(f"type({w}) is not Value" for w in checked),
         reads="\n".join(f"        {line}" for line in reads),
         forward=_text(rules.DOT.forward(o, symbols)),
-        edges=_indented(_edge_lines("node", nodes, local_grads), 8),
+        node=_indented(_node_lines("total", "_rule_dot", nodes, local_grads), 8),
         activate=activate,
     )
 
