@@ -580,6 +580,19 @@ def test_a_node_with_many_parents_sends_each_its_local_times_upstream(n):
     assert ws[0].grad == 3.0 * xs[0].data + n
 
 
+def test_the_chain_rule_walks_past_leaves_in_its_order():
+    x, c = Value(3.0), Value(2.0)
+    out = ts.sum([x * c, (x * 2.0).relu(), ts.dot([x, c, x], [c, c, x])])
+    order = topological_order(out)  # leaves included: they have no parents to visit
+    assert any(node.is_leaf and node.parents == () == node.local_grads for node in order)
+    for node in order:
+        node.grad = 0.0
+    out.grad = 1.0
+    engine.backpropagate(order)
+    # out = x*c + relu(2x) + (x*c + c*c + x*x) at x = 3, c = 2
+    assert (x.grad, c.grad) == (2.0 + 2.0 + 2.0 + 2 * 3.0, 3.0 + 3.0 + 2 * 2.0)
+
+
 def test_backward_accumulates_into_leaves_and_overwrites_interior_nodes():
     x = Value(3.0)
     h = x * x

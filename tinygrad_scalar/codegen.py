@@ -148,7 +148,8 @@ _CONVERT_OTHER = """\
             constant.data = other
             constant.grad = 0.0
             constant.label = ""
-            constant._rule = None
+            constant._rule = constant._a = constant._b = None
+            constant._parents = constant._local_grads = ()
             other = constant
         else:
             other = _constant(other)

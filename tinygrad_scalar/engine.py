@@ -127,7 +127,8 @@ class Value:
     # parents, kept in _a and _b (None if absent) with their local derivatives in _da and
     # _db; a node of more parents (sum, dot) keeps tuples in _parents and _local_grads, with
     # _a and _b None. Slots instead of a tuple per node: a graph is half as many objects
-    # for Python's garbage collector to walk. A leaf has no rule and none of these slots.
+    # for Python's garbage collector to walk. A leaf has no rule, no _a or _b, and empty
+    # tuples.
     __slots__ = ("data", "grad", "label", "_rule", "_a", "_b", "_da", "_db", "_parents",
                  "_local_grads", "__weakref__")  # fmt: skip
     _a: Value | None
@@ -144,12 +145,12 @@ class Value:
         self.grad: Any = 0.0
         self.label = label
         self._rule: Rule | None = None
+        self._a = self._b = None
+        self._parents = self._local_grads = ()
 
     @property
     def parents(self) -> tuple[Value, ...]:
         """The inputs of the op that made this Value, in argument order (() for a leaf)."""
-        if self._rule is None:
-            return ()
         a = self._a
         if a is None:
             return self._parents
@@ -158,8 +159,6 @@ class Value:
     @property
     def local_grads(self) -> tuple:
         """d self / d parent, one per parent (() for a leaf)."""
-        if self._rule is None:
-            return ()
         if self._a is None:
             return self._local_grads
         return (self._da,) if self._b is None else (self._da, self._db)
@@ -511,7 +510,8 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None
     node.grad = 0.0
     node.label = ""
     if not parents:
-        node._rule = None
+        node._rule = node._a = node._b = None
+        node._parents = node._local_grads = ()
         return node
     node._rule = rule
     if len(parents) > 2:
