@@ -69,3 +69,25 @@ def test_dots_name_a_row_of_the_wrong_length():
 def test_dots_under_detect_anomaly_report_an_overflow():
     with detect_anomaly(), pytest.raises(FloatingPointError, match=r"dot\(1e\+308"):
         dots([[Value(1e308), Value(1e308)]], [Value(10.0), Value(1.0)])
+
+
+class _LooksLikeAValue:  # micrograd's Value, say: it has .data and .grad, but is not ours
+    data, grad = 1.0, 0.0
+
+
+@pytest.mark.parametrize("width", [2, 16])  # through the layer kernels
+def test_dots_refuse_a_weight_that_only_looks_like_a_value(width):
+    row = [Value(1.0)] * (width - 1) + [_LooksLikeAValue()]
+    with pytest.raises(TypeError, match="dot: inputs must be numbers or Values, got _LooksLike"):
+        dots([row], [Value(2.0)] * width, [Value(0.0)])
+
+
+def test_dots_take_subclasses_of_value():
+    class Param(Value):
+        pass
+
+    w, x = Param(3.0), Value(2.0)
+    (out,) = dots([[w, w]], [x, x], [Param(1.0)], activation=None)
+    assert out.data == 13.0 and out.parents[:2] == (w, w)
+    out.backward()
+    assert (w.grad, x.grad) == (4.0, 6.0)
