@@ -400,7 +400,8 @@ def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
 
 # --- the chain rule for one node, written out for its number of parents ---------------------
 
-# Wider nodes take the loop in engine.backpropagate.
+# Wider nodes take the loop in engine.backpropagate (narrower ones its one- and two-parent
+# cases).
 WALK_KERNEL_WIDTHS = range(3, 65)
 
 

@@ -439,21 +439,26 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
         if a is not None:  # one parent
             a.grad += node._da * grad
             continue
-        parents = node._parents
-        if len(parents) in _WALK_KERNEL_WIDTHS:  # the loop below, unrolled for n parents
-            _walk_kernels.get(len(parents), _first_walk)(parents, node._local_grads, grad)
-        else:
-            for parent, local in zip(parents, node._local_grads):
-                parent.grad += local * grad
-
-
-_WALK_KERNEL_WIDTHS = codegen.WALK_KERNEL_WIDTHS
-_walk_kernels = codegen.walk_kernels  # number of parents -> its kernel, once made
+        parents = node._parents  # more than two: the loop, unrolled for up to 64 parents
+        walk = _walks[len(parents)] if len(parents) < _WALK_KERNEL_LIMIT else _walk_loop
+        walk(parents, node._local_grads, grad)
 
 
 def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
     """The first node with this many parents: make its walk kernel, then use it."""
-    codegen.walk_kernel(len(parents))(parents, local_grads, grad)
+    kernel = _walks[len(parents)] = codegen.walk_kernel(len(parents))
+    kernel(parents, local_grads, grad)
+
+
+def _walk_loop(parents: tuple, local_grads: tuple, grad: float) -> None:
+    for parent, local in zip(parents, local_grads):
+        parent.grad += local * grad
+
+
+# number of parents -> its walk kernel (_first_walk until that is made; the loop for a leaf)
+_WALK_KERNEL_LIMIT = codegen.WALK_KERNEL_WIDTHS.stop
+_walks: list[Callable[[tuple, tuple, float], None]] = [_walk_loop] * _WALK_KERNEL_LIMIT
+_walks[codegen.WALK_KERNEL_WIDTHS.start :] = [_first_walk] * len(codegen.WALK_KERNEL_WIDTHS)
 
 
 def _seed(gradient: Any, create_graph: bool) -> Any:
