@@ -300,20 +300,22 @@ def generated_source() -> str:
 LAYER_KERNEL_WIDTHS = range(1, 65)
 
 _LAYER_KERNEL = """\
-def layer_kernel(rows, biases, inputs, x_data):
-    {inputs} = inputs
-    {x_data} = x_data
+def layer_kernel(rows, biases, inputs):
     nodes = []
     append = nodes.append
     try:
-        for ws, b in zip(rows, biases):
+        {inputs} = inputs
+        {input_checks}  # only Values have _rule
+{input_reads}
+        x_data = ({x_data})
+        for {loop}:
             {weights} = ws  # a ValueError if the row is not {n} long
-            {checks}  # only Values have _rule
+            {checks}
 {reads}
             total = {forward}
 {node}
 {activate}            append(node)
-    except (AttributeError, TypeError, ValueError):  # a row that is not {n} Values
+    except (AttributeError, TypeError, ValueError):  # a row or inputs not {n} Values
         return None
     return nodes
 """
@@ -333,11 +335,11 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
     then the activation's rule on the total, so a layer's forward pass costs what
     hand-written code would.
 
-    `layer_kernel(rows, biases, inputs, x_data)` makes one DOT node per row of weights
-    (and bias: None in `biases` when there is none), each followed by an activation node
-    if there is an activation, and returns the last node of each row; or returns None,
-    having made nothing that is kept, if a row is not n Values (engine.dots then takes
-    its general path, which converts numbers and names what is wrong). Reading `_rule`,
+    `layer_kernel(rows, biases, inputs)` makes one DOT node per row of weights (and bias,
+    if there are biases), each followed by an activation node if there is an activation,
+    and returns the last node of each row; or returns None, having made nothing that is
+    kept, if the inputs or a row are not n Values (engine.dots then takes its general
+    path, which converts numbers and names what is wrong). Reading `_rule`,
     a slot only Values have, is the type check: it costs a third of `type(w) is Value`.
     """
     o = _SourceBackend()
@@ -363,10 +365,14 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
             forward=_text(activation.forward(o, total)),
             node=_indented(_node_lines("out", "_rule_activation", ["parent"], derivatives), 12),
         )
+    inputs = [f"i{i}" for i in range(n)]
     return _LAYER_KERNEL.format(
         n=n,
-        inputs=", ".join(f"i{i}" for i in range(n)) + ",",
+        inputs=", ".join(inputs) + ",",
+        input_checks="; ".join(f"{i}._rule" for i in inputs),
+        input_reads=_indented([f"x{i} = i{i}.data" for i in range(n)], 8),
         x_data=", ".join(f"x{i}" for i in range(n)) + ",",
+        loop="ws, b in zip(rows, biases)" if bias else "ws in rows",
         weights=", ".join(weights) + ",",
         checks="; ".join(f"{w}._rule" for w in checked),
         reads=_indented(reads, 12),

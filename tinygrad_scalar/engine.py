@@ -674,21 +674,21 @@ def dots(
     >>> [float(v) for v in dots([[1, 2], [3, 4]], [1, 1], [0.5, 0.0])]
     [3.5, 7.0]
     """
-    inputs = tuple([x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in xs])
-    x_data = tuple([x.data for x in inputs])
+    inputs = xs if type(xs) is tuple else tuple(xs)
     n = len(inputs)
-    has_bias = biases is not None
-    if biases is None:
-        biases = [None] * len(weight_rows)
-    elif len(biases) != len(weight_rows):
+    if biases is not None and len(biases) != len(weight_rows):
         raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
     unrolled = activation is None or not (activation.nary or activation.takes_arg)
     if not _modes_active and unrolled and n in codegen.LAYER_KERNEL_WIDTHS:
-        # the common case, DOT's rule unrolled for this width; None if a row is not Values
-        kernel = codegen.layer_kernel(n, has_bias, activation)
-        nodes = None if kernel is None else kernel(weight_rows, biases, inputs, x_data)
+        # the common case, DOT's rule unrolled for this width; None if not all are Values
+        kernel = codegen.layer_kernel(n, biases is not None, activation)
+        nodes = None if kernel is None else kernel(weight_rows, biases, inputs)
         if nodes is not None:
             return nodes
+    inputs = tuple([x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in inputs])
+    x_data = tuple([x.data for x in inputs])
+    if biases is None:
+        biases = [None] * len(weight_rows)
     nodes = []
     for ws, bias in zip(weight_rows, biases):
         if len(ws) != n:
