@@ -685,8 +685,8 @@ def dots(
         nodes = None if kernel is None else kernel(weight_rows, biases, inputs)
         if nodes is not None:
             return nodes
-    inputs = tuple([x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in inputs])
-    x_data = tuple([x.data for x in inputs])
+    nodes_in = tuple([x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in inputs])
+    x_data = tuple([x.data for x in nodes_in])
     if biases is None:
         biases = [None] * len(weight_rows)
     nodes = []
@@ -694,7 +694,7 @@ def dots(
         if len(ws) != n:
             raise ValueError(f"dot: {len(ws)} weights but {n} inputs")
         weights = tuple([w if type(w) is Value else _constant_or_error(w, rules.DOT) for w in ws])
-        parents = weights + inputs
+        parents = weights + nodes_in
         datas = [w.data for w in weights]
         datas += x_data
         if bias is not None:
