@@ -580,6 +580,19 @@ def test_a_node_with_many_parents_sends_each_its_local_times_upstream(n):
     assert ws[0].grad == 3.0 * xs[0].data + n
 
 
+def test_a_wide_node_with_zero_gradient_still_turns_an_infinite_local_into_nan():
+    # below a zero upstream gradient a node's parents get local * 0: exactly 0 for a finite
+    # local (so the walk may skip the node), nan for an infinite one (0 * inf, as PyTorch)
+    ws, xs = [Value(1.0), Value(2.0), Value(3.0)], [Value(INF), Value(1.0), Value(2.0)]
+    (ts.dot(ws, xs) * 0.0).backward()
+    assert math.isnan(ws[0].grad) and (ws[1].grad, ws[2].grad) == (0.0, 0.0)
+    dead = [Value(-1.0), Value(2.0), Value(3.0)]
+    out = ts.dot(dead, [Value(1.0), Value(0.5), Value(-1.0)]).relu() + dead[0]
+    out.backward()  # relu at -2 is dead: only the direct + reaches dead[0]
+    assert [w.grad for w in dead] == [1.0, 0.0, 0.0]
+    assert math.copysign(1.0, dead[1].grad) == 1.0
+
+
 def test_the_chain_rule_walks_past_leaves_in_its_order():
     x, c = Value(3.0), Value(2.0)
     out = ts.sum([x * c, (x * 2.0).relu(), ts.dot([x, c, x], [c, c, x])])

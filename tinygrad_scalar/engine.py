@@ -18,6 +18,7 @@ task (context variables), like PyTorch's grad mode.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import contextvars
 import math
@@ -439,15 +440,24 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
         if a is not None:  # one parent
             a.grad += node._da * grad
             continue
-        parents = node._parents  # more than two: the loop, unrolled for up to 64 parents
+        # more than two parents (sum, dot): the loop, unrolled for up to 64 of them
+        local_grads = node._local_grads
+        if grad == 0.0:  # below a dead relu, say: about half of an MLP's neurons
+            total = _add_up(local_grads)  # finite only if every local derivative is
+            if total - total == 0.0:
+                continue  # local * 0 is 0 for each: nothing to add (0 * inf would be nan)
+        parents = node._parents
         walk = _walks[len(parents)] if len(parents) < _WALK_KERNEL_LIMIT else _walk_loop
-        walk(parents, node._local_grads, grad)
+        walk(parents, local_grads, grad)
 
 
 def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
     """The first node with this many parents: make its walk kernel, then use it."""
     kernel = _walks[len(parents)] = codegen.walk_kernel(len(parents))
     kernel(parents, local_grads, grad)
+
+
+_add_up = builtins.sum  # this module's own sum makes a node
 
 
 def _walk_loop(parents: tuple, local_grads: tuple, grad: float) -> None:
