@@ -105,6 +105,21 @@ class Positions:
         buffer[self._unique] += summed
 
 
+def _is_constant_zero(local: Any) -> bool:
+    return type(local) is float and local == 0.0
+
+
+def _full(x: Any, shape: tuple) -> Any:
+    return x if getattr(x, "shape", None) == shape else np.broadcast_to(x, shape)
+
+
+def _row_numbers(positions: Positions) -> np.ndarray:
+    index = positions.index
+    if isinstance(index, slice):
+        return np.arange(index.start, index.stop, dtype=np.intp)
+    return np.asarray(index, dtype=np.intp)
+
+
 # --- groups: one NumPy operation per op and level --------------------------------------------
 # Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
 # `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
@@ -117,6 +132,7 @@ class ElementwiseGroup:
 
     def __init__(self, rule: rules.Rule, inputs: list, out: slice) -> None:
         self.rule, self.inputs, self.out = rule, inputs, out
+        self._scatter: dict[tuple[int, ...], Positions] = {}
 
     def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         values[self.out] = _evaluate(self.rule, [p.take(values) for p in self.inputs])
@@ -126,11 +142,27 @@ class ElementwiseGroup:
         inputs = [p.take(values) for p in self.inputs]
         local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
-        # (as engine.backpropagate does)
-        finite = np.isfinite(grad).all()
-        for positions, local in zip(self.inputs, local_grads):
-            contribution = local * grad if finite else np.where(local == 0.0, 0.0, local * grad)
-            positions.add_into(grads, contribution)
+        # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing
+        used = tuple(i for i, local in enumerate(local_grads) if not _is_constant_zero(local))
+        if not used:
+            return
+        if len(used) > 2:  # an n-ary rule (take): all its inputs in one scatter-add
+            local = np.stack([_full(local_grads[i], grad.shape) for i in used])
+            positions = self._scatter.get(used)
+            if positions is None:
+                rows = [_row_numbers(self.inputs[i]) for i in used]
+                positions = Positions(np.concatenate(rows).tolist())
+                self._scatter[used] = positions
+            positions.add_into(grads, self._times(local, grad).reshape(-1, grad.shape[-1]))
+            return
+        for i in used:
+            self.inputs[i].add_into(grads, self._times(local_grads[i], grad))
+
+    @staticmethod
+    def _times(local: Any, grad: np.ndarray) -> Any:
+        if np.isfinite(grad).all():
+            return local * grad
+        return np.where(local == 0.0, 0.0, local * grad)
 
     def describe(self) -> str:
         return f"{self.rule.name} x{self.out.stop - self.out.start}"
