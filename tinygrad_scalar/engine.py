@@ -405,8 +405,10 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
 
     A local derivative of exactly 0 adds exactly 0, even when the gradient arriving is inf
     or nan (as PyTorch's masked backward does for a dead relu, abs at 0, pow with exponent
-    0). With `create_graph` the local derivatives are computed again on the Values
-    themselves (rules on the `values` backend), so the gradients are graphs that can be
+    0). Conversely a gradient of exactly 0 sends 0 to every parent, so a node of many
+    parents (a neuron's dot) with gradient 0 and finite local derivatives is skipped. With
+    `create_graph` the local derivatives are computed again on the Values themselves
+    (rules on the `values` backend), so the gradients are graphs that can be
     differentiated again.
     """
     check = _anomaly.get() if _modes_active else False
