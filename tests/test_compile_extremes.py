@@ -165,6 +165,23 @@ def test_cross_entropy_at_extreme_logits():
 # --- issue 9's failures, one regression test each -------------------------------------------------
 
 
+def test_a_bias_added_to_an_overflowing_weighted_sum_is_added_last_as_eager():
+    # w.x overflows to -inf and the bias is +1e308: both paths give -inf (bias last), where
+    # adding the bias first would give inf + -inf = nan on one path only
+    w, b = [Value(-1.0), Value(1e308)], Value(1e308)
+    params = [*w, b]
+
+    def fn(x):
+        return ts.dot(w, x, b).relu()
+
+    step = compile(fn, params, ([0.0, 0.0],))
+    features = np.array([[-1e308, -2.0], [1.0, 1.0]])
+    compiled = compiled_run(step, params, features)
+    (mean, _), grads = eager_run(fn, params, (features,), lambda row: row.tolist())
+    assert compiled[0] == mean
+    np.testing.assert_array_equal(compiled[1], grads)
+
+
 def test_sqrt_by_pow_at_minus_inf_is_inf_as_eager():
     q = Value(1.0)
     step = compile(lambda x: (q * x) ** 0.5, [q], (4.0,))

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from tinygrad_scalar import Value, detect_anomaly, dot, no_grad
-from tinygrad_scalar.engine import dots, gradients
+from tinygrad_scalar import Value, detect_anomaly, dot, no_grad, rules
+from tinygrad_scalar.engine import apply, dots, gradients
 
 
 def _layer(k, n, seed):
@@ -91,3 +91,38 @@ def test_dots_take_subclasses_of_value():
     assert out.data == 13.0 and out.parents[:2] == (w, w)
     out.backward()
     assert (w.grad, x.grad) == (4.0, 6.0)
+
+
+def test_dots_take_rows_given_as_iterators():
+    w1, w2, x1, x2, b = Value(2.0), Value(3.0), Value(5.0), Value(7.0), Value(1.0)
+    (node,) = dots([iter([w1, w2])], [x1, x2], [b])
+    assert node.parents == (w1, w2, x1, x2, b) and node.data == 32.0
+    node.backward()
+    assert (w1.grad, w2.grad, x1.grad, x2.grad, b.grad) == (5.0, 7.0, 2.0, 3.0, 1.0)
+
+
+def test_a_weighted_sum_adds_left_to_right_on_every_path():
+    # Python 3.12's sum() compensates rounding: 1e16 + 1 - 1e16 would be 1 there, and 0
+    # added left to right; every path must give the same number
+    ws, xs = [Value(1e16), Value(1.0), Value(-1e16)], [Value(1.0)] * 3
+    expected = (0.0 + 1e16 + 1.0) - 1e16
+    assert dot(ws, xs).data == expected
+    assert apply(rules.DOT, (*ws, *xs)).data == expected
+    with no_grad():
+        assert dot(ws, xs).data == expected
+    wide = [Value(1e16), Value(1.0), Value(-1e16)] * 30  # past the kernels' 64 inputs
+    assert dot(wide, [Value(1.0)] * 90).data == sum_left_to_right([1e16, 1.0, -1e16] * 30)
+
+
+def sum_left_to_right(numbers):
+    total = 0.0
+    for x in numbers:
+        total += x
+    return total
+
+
+def test_an_activation_rule_that_returns_an_int_gives_float_nodes():
+    step = rules.Rule("step_fn", lambda o, x: o.where(x > 0.0, 1, 0), lambda o, out, x: (0.0,))
+    (node,) = dots([[Value(2.0)]], [Value(3.0)], [Value(1.0)], step)
+    assert type(node.data) is float and node.data == 1.0
+    assert float(node) == 1.0

@@ -324,7 +324,12 @@ def layer_kernel(rows, biases, inputs):
 _ACTIVATE = """\
             parent = node
             out = {forward}
-{node}
+{check}{node}
+"""
+# a user's rule may return an int, say: the general path makes it a float or says why
+_CHECK_FLOAT = """\
+            if type(out) is not float:
+                raise TypeError
 """
 
 
@@ -353,7 +358,6 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
     checked = weights + ["b"] if bias else weights
     reads = [f"d{i} = w{i}.data" for i in range(n)] + (["bd = b.data"] if bias else [])
     known = {  # tuples the kernel has already: see _tuple_source
-        tuple(weights): "tuple(ws)",
         tuple(f"i{i}" for i in range(n)): "inputs",
         tuple(f"x{i}" for i in range(n)): "x_data",
     }
@@ -361,8 +365,10 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
     if activation is not None:
         total, out = _Source("total"), _Source("out")
         derivatives = activation.derivatives(o, out, total)
+        built_in = activation.forward.__module__ == rules.__name__
         activate = _ACTIVATE.format(
             forward=_text(activation.forward(o, total)),
+            check="" if built_in else _CHECK_FLOAT,
             node=_indented(_node_lines("out", "_rule_activation", ["parent"], derivatives), 12),
         )
     inputs = [f"i{i}" for i in range(n)]
@@ -391,6 +397,8 @@ def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
     does not have)."""
     key = (n, bias, activation)
     if key not in layer_kernels:
+        if len(layer_kernels) >= 256:  # a new Rule object on every call, say
+            layer_kernels.clear()
         namespace = _float_functions()
         namespace["Value"], namespace["_new"] = _value_class, object.__new__
         namespace["_rule_dot"], namespace["_rule_activation"] = rules.DOT, activation

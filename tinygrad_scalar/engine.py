@@ -673,9 +673,9 @@ def dots(
     activation: Rule | None = None,
 ) -> list[Value]:
     """A layer of neurons' weighted sums, one `dot` node per row of weights: the node for
-    row ws and bias b is b + ws[0] * xs[0] + ws[1] * xs[1] + ... (no bias when `biases`
-    is None or b is None). The inputs all rows share are checked and read once. With an
-    `activation` (a rule of one input, such as rules.RELU) each sum gets an activation
+    row ws and bias b is ws[0] * xs[0] + ws[1] * xs[1] + ... + b, added left to right (no
+    bias when `biases` is None or b is None). The inputs all rows share are read once.
+    With an `activation` (a rule of one input, such as rules.RELU) each sum gets an activation
     node, and those are returned.
 
     Up to 64 inputs, Values only and no mode switched on, the nodes come from a kernel

@@ -34,10 +34,11 @@ exp(1000) = inf, (-8) ** 0.5 = nan, relu'(0) = abs'(0) = 0.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import pickle
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 # --- the float backend: IEEE 754 results where Python's math raises -----------------------
 
@@ -276,12 +277,19 @@ def _max_shift(o: Any, xs: Sequence[Any]) -> Any:
     return o.where(o.abs(m) < math.inf, m, 0.0)
 
 
+def _add_up(xs: Iterable[Any]) -> Any:
+    # 0 + x_0 + x_1 + ..., left to right on every backend and Python version (3.12's sum()
+    # compensates its rounding on floats, which a chain of + on Values would not)
+    return functools.reduce(operator.add, xs, 0.0)
+
+
 def _dot(o: Any, inputs: Sequence[Any]) -> Any:
-    # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end; the sum
-    # starts from the bias, as micrograd's neuron does: b + w_0*x_0 + w_1*x_1 + ...
+    # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end:
+    # ((0 + w_0*x_0) + w_1*x_1 + ...) + bias: left to right, the bias last as in a matrix
+    # product plus bias (so compile agrees with it at overflow too)
     n = len(inputs) // 2
-    products = map(operator.mul, inputs[:n], inputs[n : 2 * n])
-    return sum(products, inputs[-1]) if len(inputs) % 2 else sum(products)
+    total = _add_up(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
+    return total + inputs[-1] if len(inputs) % 2 else total
 
 
 def _dot_derivatives(o: Any, out: Any, inputs: Sequence[Any]) -> tuple:
@@ -317,7 +325,7 @@ MINIMUM    = Rule("minimum",    lambda o, a, b: o.minimum(a, b),          lambda
 SOFTPLUS   = Rule("softplus",   lambda o, x: o.maximum(x, 0.0) + o.log1p(o.exp(-o.abs(x))), lambda o, out, x: (o.sigmoid(x),))  # log(1 + e^x)
 CLAMPED_LOG = Rule("clamped_log", lambda o, x, floor: o.maximum(o.log(x), floor), lambda o, out, x, floor: (o.where(out > floor, o.div(1.0, x), 0.0),), takes_arg=True)  # max(log x, floor), slope 0 where clamped
 # n-ary ops: one node for a whole sum, a neuron's weighted sum, softmax's shift.
-SUM        = Rule("sum",        lambda o, xs: sum(xs),                    lambda o, out, xs: (1.0,) * len(xs), nary=True)
+SUM        = Rule("sum",        lambda o, xs: _add_up(xs),                lambda o, out, xs: (1.0,) * len(xs), nary=True)
 DOT        = Rule("dot",        _dot,                                     _dot_derivatives, nary=True)
 # softmax(z) = softmax(z - c) for any c: the shift makes exp safe, and no gradient flows through it
 MAX_SHIFT  = Rule("max_shift",  _max_shift,                               lambda o, out, xs: (0.0,) * len(xs), nary=True)
