@@ -43,6 +43,10 @@ from typing import Any, Callable, Iterable, Sequence
 # --- the float backend: IEEE 754 results where Python's math raises -----------------------
 
 
+def _is_odd_integer(b: float) -> bool:
+    return math.isfinite(b) and b == math.floor(b) and b % 2 == 1
+
+
 class floats:  # noqa: N801 - used as a namespace, `o.exp(x)`, like a module
     """Plain floats. Python raises on 1/0, math.log(0) and math.exp(1000); these don't."""
 
@@ -62,12 +66,10 @@ class floats:  # noqa: N801 - used as a namespace, `o.exp(x)`, like a module
         try:
             return math.pow(a, b)
         except OverflowError:
-            odd_integer = b == math.floor(b) and b % 2 == 1
-            return -math.inf if a < 0 and odd_integer else math.inf
+            return -math.inf if a < 0 and _is_odd_integer(b) else math.inf
         except ValueError:
-            if a == 0.0:  # 0 ** negative
-                odd_integer = b == math.floor(b) and b % 2 == 1
-                return math.copysign(math.inf, a) if odd_integer else math.inf
+            if a == 0.0:  # 0 ** negative (and 0 ** -inf, which Python 3.10 refuses too)
+                return math.copysign(math.inf, a) if _is_odd_integer(b) else math.inf
             return math.nan  # negative base, non-integer exponent
 
     @staticmethod
