@@ -99,17 +99,17 @@ def choose_renderer(fmt: str = "svg") -> str:
                 f"{GRAPHVIZ_INSTALL_HINT}, or unset {RENDERER_ENV_VAR}"
             )
         return "dot"
+    if fmt not in WASM_FORMATS:  # only dot can draw it, whatever else is installed
+        reason = f"{RENDERER_ENV_VAR}=wasm" if forced else "Graphviz's `dot` is not on PATH"
+        raise RendererUnavailable(
+            f"{fmt.upper()} output needs Graphviz's `dot` program ({reason}; the WebAssembly "
+            f"renderer writes SVG only): {GRAPHVIZ_INSTALL_HINT}, or save as .svg"
+        )
     if not wasm_available():
         if forced == "wasm":
             raise RendererUnavailable(f"{RENDERER_ENV_VAR}=wasm, but {_wasm_missing_message()}")
         raise RendererUnavailable(
             f"cannot render graphs: Graphviz's `dot` is not on PATH and {_wasm_missing_message()}"
-        )
-    if fmt not in WASM_FORMATS:
-        reason = f"{RENDERER_ENV_VAR}=wasm" if forced else "Graphviz's `dot` is not on PATH"
-        raise RendererUnavailable(
-            f"{fmt.upper()} output needs Graphviz's `dot` program ({reason}; the WebAssembly "
-            f"renderer writes SVG only): {GRAPHVIZ_INSTALL_HINT}, or save as .svg"
         )
     return "wasm"
 
