@@ -296,8 +296,9 @@ def generated_source() -> str:
 
 # --- a layer of dot nodes: DOT's rule written out for one width ---------------------------
 
-# Wider neurons take engine.dots's general path (a kernel is one line per input).
-LAYER_KERNEL_WIDTHS = range(1, 65)
+# The widest neuron (layer kernel) and node (walk kernel) written out: a kernel is a line
+# per input, and wider ones take engine's general loops.
+MAX_KERNEL_WIDTH = 64
 
 _LAYER_KERNEL = """\
 def layer_kernel(rows, biases, inputs):
@@ -392,9 +393,14 @@ layer_kernels: dict = {}
 
 
 def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
-    """The compiled layer kernel (see layer_kernel_source), made once; None if the
-    activation's rule cannot be written as source (it calls what the symbolic backend
-    does not have)."""
+    """The compiled layer kernel (see layer_kernel_source), made once; None where there is
+    none: more than MAX_KERNEL_WIDTH inputs, an activation with a parameter or more than
+    one input, or one whose rule cannot be written as source (it calls what the symbolic
+    backend does not have)."""
+    if not 0 < n <= MAX_KERNEL_WIDTH:
+        return None
+    if activation is not None and (activation.nary or activation.takes_arg):
+        return None
     key = (n, bias, activation)
     if key not in layer_kernels:
         if len(layer_kernels) >= 256:  # a new Rule object on every call, say
@@ -414,9 +420,8 @@ def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
 
 # --- the chain rule for one node, written out for its number of parents ---------------------
 
-# Wider nodes take the loop in engine.backpropagate (narrower ones its one- and two-parent
-# cases).
-WALK_KERNEL_WIDTHS = range(3, 65)
+# For nodes of 3 to MAX_KERNEL_WIDTH parents (backpropagate writes out one and two itself).
+WALK_KERNEL_WIDTHS = range(3, MAX_KERNEL_WIDTH + 1)
 
 
 def walk_kernel_source(n: int) -> str:
@@ -432,19 +437,12 @@ def walk_kernel_source(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-walk_kernels: dict = {}
-
-
 def walk_kernel(n: int) -> Any:
-    """The compiled walk kernel for n parents (see walk_kernel_source), made once."""
-    kernel = walk_kernels.get(n)
-    if kernel is None:
-        namespace: dict = {}
-        exec(
-            compile(walk_kernel_source(n), f"<tinygrad_scalar walk kernel {n}>", "exec"), namespace
-        )
-        kernel = walk_kernels[n] = namespace["walk_kernel"]
-    return kernel
+    """The walk kernel for n parents (see walk_kernel_source), compiled (engine keeps
+    each one it makes)."""
+    namespace: dict = {}
+    exec(compile(walk_kernel_source(n), f"<tinygrad_scalar walk kernel {n}>", "exec"), namespace)
+    return namespace["walk_kernel"]
 
 
 _value_class: Any = None

@@ -445,7 +445,7 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
         # more than two parents (sum, dot): the loop, unrolled for up to 64 of them
         local_grads = node._local_grads
         if grad == 0.0:  # below a dead relu, say: about half of an MLP's neurons
-            total = _add_up(local_grads)  # finite only if every local derivative is
+            total = _builtin_sum(local_grads)  # finite only if every local derivative is
             if total - total == 0.0:
                 continue  # local * 0 is 0 for each: nothing to add (0 * inf would be nan)
         parents = node._parents
@@ -459,7 +459,7 @@ def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
     kernel(parents, local_grads, grad)
 
 
-_add_up = builtins.sum  # this module's own sum makes a node
+_builtin_sum = builtins.sum  # this module's own sum makes a node
 
 
 def _walk_loop(parents: tuple, local_grads: tuple, grad: float) -> None:
@@ -690,9 +690,9 @@ def dots(
     n = len(inputs)
     if biases is not None and len(biases) != len(weight_rows):
         raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
-    unrolled = activation is None or not (activation.nary or activation.takes_arg)
-    if not _modes_active and unrolled and n in codegen.LAYER_KERNEL_WIDTHS:
-        # the common case, DOT's rule unrolled for this width; None if not all are Values
+    if not _modes_active:
+        # the common case: DOT's rule unrolled for this width, if there is a kernel for it;
+        # the kernel returns None if not all are Values
         kernel = codegen.layer_kernel(n, biases is not None, activation)
         nodes = None if kernel is None else kernel(weight_rows, biases, inputs)
         if nodes is not None:
