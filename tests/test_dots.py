@@ -60,6 +60,11 @@ def test_dots_take_numbers_among_weights_and_rows_without_a_bias():
     assert plain.data == 1.0 and plain.parents == (*plain.parents[:2], *xs)
 
 
+def test_dots_refuse_an_activation_that_is_not_a_rule():
+    with pytest.raises(TypeError, match="dots: activation must be a Rule .* got str"):
+        dots([[Value(1.0)]], [Value(2.0)], activation="relu")
+
+
 def test_dots_name_a_row_of_the_wrong_length():
     xs = [Value(1.0), Value(2.0)]
     with pytest.raises(ValueError, match="dot: 3 weights but 2 inputs"):

@@ -686,6 +686,11 @@ def dots(
     >>> [float(v) for v in dots([[1, 2], [3, 4]], [1, 1], [0.5, 0.0])]
     [3.5, 7.0]
     """
+    if activation is not None and not isinstance(activation, Rule):
+        raise TypeError(
+            f"dots: activation must be a Rule (such as rules.RELU) or None,"
+            f" got {type(activation).__name__}"
+        )
     inputs = xs if type(xs) is tuple else tuple(xs)
     n = len(inputs)
     if biases is not None and len(biases) != len(weight_rows):
