@@ -61,7 +61,7 @@ def test_dots_take_numbers_among_weights_and_rows_without_a_bias():
 
 
 def test_dots_refuse_an_activation_that_is_not_a_rule():
-    with pytest.raises(TypeError, match="dots: activation must be a Rule .* got str"):
+    with pytest.raises(TypeError, match=r"dots: activation must be a Rule .* got str"):
         dots([[Value(1.0)]], [Value(2.0)], activation="relu")
 
 
