@@ -14,6 +14,7 @@ from tinygrad_scalar._files import (
     MAX_READ_BYTES,
     STALE_SECONDS,
     FileRefused,
+    NotARegularFile,
     StagedFolder,
     atomic_write,
     check_writable,
@@ -66,13 +67,28 @@ def test_a_write_error_names_the_destination_and_keeps_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["model.json"]
 
 
-def test_a_failed_rename_names_the_destination_not_the_temporary_file(tmp_path):
+def test_a_failed_rename_names_the_destination_not_the_temporary_file(tmp_path, monkeypatch):
     destination = tmp_path / "taken.svg"
-    destination.mkdir()  # a folder where the file should go: the final rename fails
-    with pytest.raises(IsADirectoryError) as caught, atomic_write(destination) as file:
+
+    def failing_rename(source, target):  # as a rename over a busy or vanished target fails
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), source, None, target)
+
+    monkeypatch.setattr(os, "replace", failing_rename)
+    with pytest.raises(OSError) as caught, atomic_write(destination) as file:
         file.write(b"<svg/>")
+    assert caught.value.errno == errno.EBUSY
     assert caught.value.filename == str(destination)
     assert ".tmp" not in str(caught.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_in_the_way_is_refused_before_anything_is_written(tmp_path):
+    destination = tmp_path / "taken.svg"
+    destination.mkdir()
+    with pytest.raises(NotARegularFile) as caught, atomic_write(destination) as file:
+        file.write(b"<svg/>")
+    assert caught.value.filename == str(destination)
+    assert "it is a folder, not a regular file" in str(caught.value)
     assert os.listdir(tmp_path) == ["taken.svg"] and os.listdir(destination) == []
 
 
@@ -169,7 +185,12 @@ def test_read_limited_reads_a_regular_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "path, kind", [("/dev/zero", "a device"), ("/dev/urandom", "a device"), ("/", "a folder")]
+    "path, kind",
+    [
+        ("/dev/zero", "a character device"),
+        ("/dev/urandom", "a character device"),
+        ("/", "a folder"),
+    ],
 )
 def test_read_limited_refuses_what_is_not_a_regular_file(path, kind):
     if not os.path.exists(path):

@@ -35,6 +35,25 @@ MAX_READ_BYTES = 64 * 1024 * 1024
 STALE_SECONDS = 10 * 60
 
 
+class NotARegularFile(OSError):
+    """A write refused because its target exists and is not a regular file (a device such
+    as /dev/null, a named pipe, a socket, a folder): replacing it by a rename would destroy
+    it, and writing into it is not saving. `strerror` says what it is; `filename` names the
+    path the caller gave.
+
+    >>> str(not_a_regular_file(stat.S_IFIFO, "d/out.svg"))
+    "cannot write 'd/out.svg': it is a named pipe (FIFO), not a regular file"
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {quote_input(self.filename)}: {self.strerror}"
+
+
+def not_a_regular_file(mode: int, path: str) -> NotARegularFile:
+    """The NotARegularFile error for a write to `path`, where the file's mode is `mode`."""
+    return NotARegularFile(errno.EEXIST, f"it is {kind_of_file(mode)}, not a regular file", path)
+
+
 class FileRefused(ValueError):
     """A file `read_limited` will not read: not a regular file, or larger than the limit.
     `reason` says why without the path; str() names the path too."""
@@ -45,14 +64,16 @@ class FileRefused(ValueError):
         self.reason = reason
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def kind_of_file(mode: int) -> str:
+    """What a non-regular file is, in words (from its st_mode)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
         return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a regular file"
@@ -74,7 +95,7 @@ def read_limited(path: str | os.PathLike, limit: int = MAX_READ_BYTES) -> bytes:
     try:
         before = os.stat(path)  # refuse devices and pipes without even opening them
         if not stat.S_ISREG(before.st_mode):
-            raise FileRefused(path, f"it is {_kind(before.st_mode)}, not a regular file")
+            raise FileRefused(path, f"it is {kind_of_file(before.st_mode)}, not a regular file")
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
     except OSError as error:
@@ -82,7 +103,7 @@ def read_limited(path: str | os.PathLike, limit: int = MAX_READ_BYTES) -> bytes:
     try:
         info = os.fstat(fd)  # what was opened: the name may have changed since the stat
         if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(path, f"it is {_kind(info.st_mode)}, not a regular file")
+            raise FileRefused(path, f"it is {kind_of_file(info.st_mode)}, not a regular file")
         if info.st_size > limit:
             raise FileRefused(
                 path, f"it is {_megabytes(info.st_size)}, more than the {_megabytes(limit)} limit"
@@ -131,9 +152,11 @@ def _naming(error: OSError, path: str) -> OSError:
 
 def _existing_file(target: str, path: str) -> os.stat_result | None:
     """The status of the regular file at `target` (what `path` resolves to) that a write will
-    replace, or None when there is none. A file its owner made read-only (no write bit,
-    which root's os.access ignores) or that we may not write is refused with a
-    PermissionError naming `path`: replacing it by a rename would succeed, silently."""
+    replace, or None when there is none. Anything else there (a device, a named pipe, a
+    socket, a folder) is refused with NotARegularFile naming `path`, and so is a file its
+    owner made read-only (no write bit, which root's os.access ignores) or that we may not
+    write (PermissionError): replacing either by a rename would succeed, silently. Run as
+    root, a rename over a device node replaces the node itself (/dev/null included)."""
     try:
         info = os.stat(target)
     except (FileNotFoundError, NotADirectoryError):
@@ -141,7 +164,7 @@ def _existing_file(target: str, path: str) -> os.stat_result | None:
     except OSError as error:
         raise _naming(error, path) from None
     if not stat.S_ISREG(info.st_mode):
-        return None  # a folder or a device: the rename fails and says so
+        raise not_a_regular_file(info.st_mode, path)
     mode = stat.S_IMODE(info.st_mode)
     if not mode & 0o222:
         raise PermissionError(errno.EACCES, f"the file is read-only (mode {mode:04o})", path)
@@ -151,8 +174,9 @@ def _existing_file(target: str, path: str) -> os.stat_result | None:
 
 
 def check_replaceable(path: str | os.PathLike) -> None:
-    """Raise the PermissionError (naming `path`) that a write to `path` would meet because
-    the file there is read-only; nothing when it is writable or absent."""
+    """Raise the error (naming `path`) that a write to `path` would meet because what is
+    there is not a regular file (NotARegularFile) or is read-only (PermissionError);
+    nothing when it is a writable file or absent."""
     path = os.fspath(path)
     _existing_file(os.path.realpath(path), path)
 
@@ -231,7 +255,8 @@ def remove_stale(directory: str, prefix: str, suffix: str, folders: bool) -> Non
 
 def check_writable(path: str | os.PathLike) -> None:
     """Raise the OSError (naming `path`) that `atomic_write(path)` would meet, before any
-    work is done: a read-only file in the way, or a folder that refuses new files. A
+    work is done: a device, pipe, socket or folder in the way (NotARegularFile), a
+    read-only file, or a folder that refuses new files. A
     temporary file is made there and removed at once, because permission bits alone do not
     tell (root ignores them; /proc and read-only mounts refuse anyway)."""
     path = os.fspath(path)
@@ -256,7 +281,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
 
     As an editor saves: a symbolic link is followed (the file it points to is replaced, the
     link stays), an existing file keeps its permission bits, and a read-only file is
-    refused (PermissionError). Temporary files of this name that a killed process left
+    refused (PermissionError). A target that exists and is not a regular file (a device,
+    a named pipe, a socket, a folder) is refused before anything is written
+    (NotARegularFile). Temporary files of this name that a killed process left
     here more than STALE_SECONDS ago are removed.
 
     >>> with atomic_write("out.txt", "w") as f: f.write("hello")  # doctest: +SKIP

@@ -18,7 +18,7 @@ import os
 from typing import Any, Sequence
 
 from ._checks import check_int, class_indices
-from ._files import atomic_write
+from ._files import atomic_write, check_replaceable
 
 __all__ = ["plot_decision_boundary", "plot_history"]
 
@@ -50,7 +50,8 @@ def _new_figure(width: float, height: float) -> Any:
 
 
 def _save_format(path: str | os.PathLike | None) -> str | None:
-    """The file format from the path's suffix, checked before any drawing starts."""
+    """The file format from the path's suffix, checked before any drawing starts, as is
+    what is at the path (a device, a pipe or a folder there is refused: NotARegularFile)."""
     if path is None:
         return None
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
@@ -58,6 +59,7 @@ def _save_format(path: str | os.PathLike | None) -> str | None:
         raise ValueError(
             f"cannot save a figure as {os.fspath(path)!r}: use a .png, .svg or .pdf file name"
         )
+    check_replaceable(path)
     return suffix
 
 

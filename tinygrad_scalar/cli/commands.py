@@ -14,7 +14,7 @@ import os
 from typing import Any, Callable, Sequence
 
 from .._checks import quote_input
-from .._files import StagedFolder, check_replaceable
+from .._files import StagedFolder, check_replaceable, kind_of_file
 from ..nn import MLP
 from .arguments import EXIT_OK, BadInput
 
@@ -50,7 +50,8 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
     if not out:
         raise BadInput("--out must name a folder, got ''")
     if os.path.exists(out) and not os.path.isdir(out):
-        raise BadInput(f"--out {quote_input(out)} exists and is not a folder")
+        what = "a file" if os.path.isfile(out) else kind_of_file(os.stat(out).st_mode)
+        raise BadInput(f"--out {quote_input(out)} is {what}, not a folder")
     if os.path.islink(out) and not os.path.exists(out):
         raise BadInput(
             f"--out {quote_input(out)} is a symbolic link to {quote_input(os.readlink(out))},"

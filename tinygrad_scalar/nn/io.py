@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import finite_float, quote_input
-from .._files import MAX_READ_BYTES, FileRefused, atomic_write, read_limited
+from .._files import MAX_READ_BYTES, FileRefused, atomic_write, check_replaceable, read_limited
 
 if TYPE_CHECKING:
     from .module import Module
@@ -30,6 +30,10 @@ def save(model: Module, path: str | os.PathLike) -> None:
     to its destination under a temporary name and then renamed over it, so a failure
     never leaves a half-written file or destroys an existing one."""
     path = os.fspath(path)
+    try:  # a device, pipe or folder at `path`, or a read-only file, is refused before any work
+        check_replaceable(path)
+    except OSError as e:
+        raise OSError(f"cannot write model file {path}: {e.strerror or e}") from e
     payload: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
     payload["class"] = type(model).__name__
     payload.update(model.config())

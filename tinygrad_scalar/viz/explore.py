@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import engine
-from .._files import atomic_write
+from .._files import atomic_write, check_replaceable
 from ..engine import Value
 from .graph import Layout, build_drawing, fit_width, format_number
 
@@ -115,6 +115,7 @@ class Explorer:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the page to `path` (an .html file), all at once or not at all."""
+        check_replaceable(path)  # a device, pipe or folder there: refused before any work
         with atomic_write(path) as file:
             file.write(self.html().encode("utf-8"))
         return Path(path)

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 import graphviz
 
-from .._files import atomic_write
+from .._files import atomic_write, check_replaceable
 from ..engine import Value, data_of, topological_order
 from . import render as _render
 
@@ -165,6 +165,7 @@ class Graph:
             if fmt != "png":
                 raise ValueError(f"dpi applies to PNG only, not to {str(path)!r}")
             source = _with_graph_attribute(source, "dpi", f"{float(dpi):g}")
+        check_replaceable(path)  # a device, pipe or folder there: refused before rendering
         data = source.encode("utf-8") if fmt == "dot" else _render.render(source, fmt)
         with atomic_write(path) as file:
             file.write(data)
