@@ -8,7 +8,7 @@ CREATED     := $(VENV)/.created
 DEMO_STAMP  := $(VENV)/.installed-demo
 STAMP       := $(VENV)/.installed
 
-.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab
+.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab dist
 
 $(CREATED):
 	@echo "==> [1/3] creating the virtual environment $(VENV)"
@@ -69,9 +69,15 @@ $(VENV)/.lab-installed: $(STAMP)
 lab: $(VENV)/.lab-installed
 	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_FLAGS) notebooks/01_derivatives_and_chain_rule.ipynb
 
+# The sdist and the wheel for the package index, in dist/, checked by twine.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build
+	$(BIN)/twine check --strict dist/*
+
 # The pictures the README shows, made by the project's own code.
 pictures: $(STAMP)
 	$(BIN)/python docs/make_pictures.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache .hypothesis

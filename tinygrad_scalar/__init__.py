@@ -55,8 +55,6 @@ from .functional import (
 )
 from .rules import Rule
 
-__version__ = "0.1.0"
-
 _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
 _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
 _LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
@@ -67,11 +65,24 @@ def __getattr__(name: str) -> Any:
     # PEP 562: load the heavier layers (NumPy, graphviz, matplotlib) only when asked for.
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name == "__version__":
+        value = globals()[name] = _installed_version()
+        return value
     if name in _LAZY_NAMES:
         module = importlib.import_module(f".{_LAZY_NAMES[name]}", __name__)
         value = globals()[name] = getattr(module, name)  # later lookups skip this function
         return value
     raise AttributeError(f"module 'tinygrad_scalar' has no attribute {name!r}")
+
+
+def _installed_version() -> str:
+    # One source: the version in pyproject.toml, which installing writes into the metadata.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tinygrad-scalar")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
 
 
 # `sum`, `abs` and `compile` are left out of __all__ on purpose: `from tinygrad_scalar import *`
