@@ -8,11 +8,9 @@ batches are not: features and logits of 1e3, +-1e300, subnormals and zeros.
 
 The reference is always the eager engine on the same batch: one graph per sample, the
 losses averaged as `sum(...) * (1 / n)`, then `backward()`. Loss and gradients must agree
-to 1e-9 relative (sums and matrix products add in another order than Python's loop, so
-not bit for bit), and where eager has a finite number, so must compile. Where eager has
-inf or nan, compile must have inf or nan too, but not always the same one: BLAS fuses
-multiply and add, and fma(g, x, -inf) is -inf when g * x overflows, where eager's
-rounded g * x = inf plus -inf is nan (see the xfail test at the end).
+to 1e-9 relative (a matrix product adds in BLAS's order where no partial sum can overflow,
+so not bit for bit), and where eager has a finite number, so must compile. Where eager has
+inf or nan, compile must have inf or nan too.
 """
 
 from __future__ import annotations
@@ -280,12 +278,9 @@ def test_a_batch_with_a_non_number_raises_value_error_naming_the_batch(bad, mess
         step([1.0, bad], [1.0, 2.0])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BLAS fuses multiply-add: a layer's weight gradient where one sample overflows to"
-    " +inf and another to -inf is inf compiled, nan eager (machines without FMA give nan)",
-)
 def test_layer_gradient_overflowing_both_ways_is_nan_as_eager():
+    # BLAS fuses multiply and add (fma(g, x, -inf) is -inf where g * x overflows); where a
+    # partial sum can overflow the compiled layer adds the products one by one, as eager
     model = MLP(3, [4, 3, 1], activation="leaky_relu", seed=1)
     params = model.parameters()
     labels = LOSSES["mse"][3]

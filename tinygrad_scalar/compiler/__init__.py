@@ -12,8 +12,9 @@ While `fn` is traced, a Python branch on a Value computed from the inputs (`if x
 `float(x)`, `rows[x]`) raises TracerError instead of being frozen at the example's path,
 and the checks losses make on labels (`engine.require`) are recorded and made on every
 batch. A leaf that is neither a parameter nor a placeholder is a constant. Gradients are
-first order; sums and matrix products add in another order than Python's loop, so
-results agree with eager to rounding (about 1e-15 relative per op).
+first order. Sums add left to right as eager's; a matrix product adds in BLAS's order
+where no partial sum can overflow (so to rounding) and left to right, as eager, where one
+might (groups.py).
 """
 
 from .groups import arrays

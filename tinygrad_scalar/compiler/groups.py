@@ -113,6 +113,53 @@ def _full(x: Any, shape: tuple) -> Any:
     return x if getattr(x, "shape", None) == shape else np.broadcast_to(x, shape)
 
 
+# --- sums in eager's order -------------------------------------------------------------------
+# The engine adds a sum or a dot left to right from 0.0, the bias last (rules._add_up, _dot).
+# np.sum gives no order (with a batch of one it adds pairwise), and BLAS none either, so the
+# order could change a sample's inf or nan with the batch it is in. Sums and per-sample dots
+# therefore add left to right here too; a matrix product keeps BLAS's speed where no partial
+# sum can overflow and is added left to right, as eager, where one might (_overflow_risk).
+
+# Below this no partial sum of terms whose absolute values add up to less can overflow, in
+# any order, nor a product round to inf: 2**1020 is DBL_MAX / 8, room for rounding.
+OVERFLOW_SAFE = 2.0**1020
+
+
+def left_to_right(terms: np.ndarray, axis: int = 1) -> np.ndarray:
+    """0.0 + terms[0] + terms[1] + ... along `axis`, in that order, as rules._add_up does.
+    (Adding 0.0 last gives the same number as starting from it: only a -0.0 can change, to
+    0.0, either way.) A few terms are added one by one, more by add.accumulate, which is
+    sequential by definition."""
+    n = terms.shape[axis]
+    if n > 4:
+        total = np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
+        return np.add(total, 0.0, out=total)
+    total = np.add(terms.take(0, axis=axis), 0.0) if n else np.zeros(np.delete(terms.shape, axis))
+    for i in range(1, n):
+        total += terms.take(i, axis=axis)
+    return total
+
+
+def masked_product(local: Any, grad: Any) -> Any:
+    """local * grad, where a local derivative of exactly 0 gives exactly 0, even against an
+    inf or nan gradient (as engine.backpropagate adds nothing for it)."""
+    product = local * grad
+    if np.isfinite(product).all():
+        return product
+    return np.where(np.equal(local, 0.0), 0.0, product)
+
+
+def largest(array: np.ndarray) -> float:
+    """The largest absolute value in `array` (nan if it holds a nan, 0 if it is empty)."""
+    return float(np.abs(array).max(initial=0.0)) if array.size else 0.0
+
+
+def may_overflow(bound: float) -> bool:
+    """Whether sums whose terms' absolute values add up to at most `bound` might overflow
+    (True for inf and nan too)."""
+    return not bound < OVERFLOW_SAFE
+
+
 def _row_numbers(positions: Positions) -> np.ndarray:
     index = positions.index
     if isinstance(index, slice):
@@ -153,16 +200,10 @@ class ElementwiseGroup:
                 rows = [_row_numbers(self.inputs[i]) for i in used]
                 positions = Positions(np.concatenate(rows).tolist())
                 self._scatter[used] = positions
-            positions.add_into(grads, self._times(local, grad).reshape(-1, grad.shape[-1]))
+            positions.add_into(grads, masked_product(local, grad).reshape(-1, grad.shape[-1]))
             return
         for i in used:
-            self.inputs[i].add_into(grads, self._times(local_grads[i], grad))
-
-    @staticmethod
-    def _times(local: Any, grad: np.ndarray) -> Any:
-        if np.isfinite(grad).all():
-            return local * grad
-        return np.where(local == 0.0, 0.0, local * grad)
+            self.inputs[i].add_into(grads, masked_product(local_grads[i], grad))
 
     def describe(self) -> str:
         return f"{self.rule.name} x{self.out.stop - self.out.start}"
@@ -176,7 +217,7 @@ class SumGroup:
 
     def forward(self, values, leaves) -> None:
         terms = self.inputs.take(values).reshape(self.k, self.n, -1)
-        np.sum(terms, axis=1, out=values[self.out])
+        values[self.out] = left_to_right(terms)
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = grads[self.out]  # d sum / d term = 1 for every term
@@ -198,25 +239,57 @@ class LayerGroup:
         self.bias_is_leaf = bias_is_leaf
         self.k, self.n, self.out = k, n, out
         self.weights_need_grad = weights_need_grad
+        self._sizes = (0.0, 0.0)  # the largest |weight| and |input| of the last forward
 
     def forward(self, values, leaves) -> None:
         w = self.weights.take(leaves).reshape(self.k, self.n)
+        x = self.inputs.take(values)
         out = values[self.out]
-        np.matmul(w, self.inputs.take(values), out=out)
+        np.matmul(w, x, out=out)
+        out += 0.0  # as eager's sum from 0.0: never -0.0
+        bias = None
         if self.bias is not None:
             bias = self.bias.take(leaves)[:, None] if self.bias_is_leaf else self.bias.take(values)
             out += bias
+        # where a partial sum might overflow (or a number is inf or nan), eager's order: the
+        # whole batch is checked at once, and only if that fails sample by sample
+        self._sizes = w_size, x_size = largest(w), largest(x)  # backward's check reuses them
+        bound = w_size * self.n * x_size + (0.0 if bias is None else largest(bias))
+        if may_overflow(bound):
+            with np.errstate(all="ignore"):
+                x_bound = np.abs(x).max(axis=0) * (np.abs(w).sum(axis=1).max())
+                if bias is not None:
+                    x_bound = x_bound + np.abs(bias).max(axis=0)
+            samples = np.flatnonzero(~(x_bound < OVERFLOW_SAFE))
+            exact = left_to_right(w[:, :, None] * x[None, :, samples])
+            if bias is not None:
+                exact += bias if self.bias_is_leaf else bias[:, samples]
+            out[:, samples] = exact
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = grads[self.out]
         x = self.inputs.take(values)
         w = self.weights.take(leaves).reshape(self.k, self.n)
+        # BLAS where every product is finite and no partial sum can overflow; otherwise the
+        # products one by one, a zero local derivative adding exactly 0 (as eager), added in
+        # eager's order: a weight's over the batch last sample first (the mean's backward
+        # walks the samples in reverse), an input's over the neurons last neuron first
+        grad_size = largest(grad)
+        w_size, x_size = self._sizes  # of this batch's forward
         if self.weights_need_grad:
-            self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
-        self.inputs.add_into(grads, w.T @ grad)
+            if may_overflow(grad_size * grad.shape[1] * x_size):
+                products = masked_product(x[None, :, ::-1], grad[:, None, ::-1])
+                self.weights.add_into(leaf_grads, left_to_right(products, axis=2).ravel())
+            else:
+                self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
+        if may_overflow(grad_size * self.k * w_size):
+            products = masked_product(w[::-1, :, None], grad[::-1, None, :])
+            self.inputs.add_into(grads, left_to_right(products, axis=0))
+        else:
+            self.inputs.add_into(grads, w.T @ grad)
         if self.bias is not None:
             if self.bias_is_leaf:
-                self.bias.add_into(leaf_grads, grad.sum(axis=1))
+                self.bias.add_into(leaf_grads, left_to_right(grad[:, ::-1]))
             else:
                 self.bias.add_into(grads, grad)
 
@@ -240,7 +313,7 @@ class DotGroup:
     def forward(self, values, leaves) -> None:
         w, x = self._operands(values)
         out = values[self.out]
-        np.sum(w * x, axis=1, out=out)
+        out[...] = left_to_right(w * x)
         if self.bias is not None:
             out += self.bias.take(values)
 
@@ -248,8 +321,9 @@ class DotGroup:
         grad = grads[self.out][:, None, :]
         w, x = self._operands(values)
         size = self.k * self.n
-        self.weights.add_into(grads, (x * grad).reshape(size, -1))
-        self.inputs.add_into(grads, (w * grad).reshape(size, -1))
+        # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient
+        self.weights.add_into(grads, masked_product(x, grad).reshape(size, -1))
+        self.inputs.add_into(grads, masked_product(w, grad).reshape(size, -1))
         if self.bias is not None:
             self.bias.add_into(grads, grads[self.out])
 

@@ -109,6 +109,8 @@ class Plan:
 
     def _group_key(self, node: Value, depth: int, in_loss_graph: bool) -> _GroupKey:
         rule, parents = node._rule, node.parents
+        if rule is rules.DOT and len(parents) == 1:  # dot([], [], b) is 0.0 + b: a sum of one
+            return _GroupKey(depth, in_loss_graph, "sum", 1, None)
         if rule is rules.DOT:
             n = len(parents) // 2
             weights, inputs = parents[:n], parents[n : 2 * n]

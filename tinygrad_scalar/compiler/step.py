@@ -7,6 +7,7 @@ one CompiledStep per shape of sample, for variable-length inputs.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..engine import Value
+from .groups import left_to_right
 from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
 
@@ -62,7 +64,8 @@ class CompiledStep:
                 group.backward(values, grads, leaves, leaf_grads)
             if self._plan.param_rows_count:  # parameters used as values: sum rows over the batch
                 used = self._plan.leaf_rows_index[: self._plan.param_rows_count]
-                leaf_grads[used] += grads[: self._plan.param_rows_count].sum(axis=1)
+                # over the batch last sample first, as the eager mean's backward walks them
+                leaf_grads[used] += left_to_right(grads[: self._plan.param_rows_count, ::-1])
         for param, grad in zip(self._params, leaf_grads[: self._n_params].tolist()):
             param.grad += grad
         return self._result(values, return_outputs)
@@ -179,7 +182,10 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
         array = np.asarray(batch)
     except (TypeError, ValueError) as error:  # ragged rows
         raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
-    if array.dtype.kind not in "iuf":  # bools are refused too, as the eager losses do
+    if array.dtype.kind not in "iuf" or (
+        # NumPy turns [True, 2.5] into [1.0, 2.5]: look for a bool among numbers given as lists
+        not isinstance(batch, np.ndarray) and not _BOOLS.isdisjoint(map(type, _items(batch)))
+    ):  # bools are refused, as the eager losses do
         # as the objects given: NumPy makes [1.0, "2"] an array of strings, losing which is bad
         for position, x in np.ndenumerate(np.asarray(batch, dtype=object)):
             if isinstance(x, bool) or not isinstance(x, numbers.Real) or isinstance(x, Value):
@@ -192,6 +198,16 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
                     f"batch {i}[{', '.join(map(str, position))}] is too large for a float"
                 ) from None
     return array.astype(np.float64, copy=False)
+
+
+_BOOLS = {bool, np.bool_}
+
+
+def _items(batch: Any) -> Any:
+    """The numbers of a batch given as a sequence: of a sequence of rows, each row's."""
+    if len(batch) and isinstance(batch[0], (list, tuple)):
+        return itertools.chain.from_iterable(batch)
+    return batch
 
 
 def _check_whole_numbers(array: np.ndarray, i: int) -> None:
