@@ -676,3 +676,32 @@ def test_count_parameters_is_the_count_a_built_model_has():
     assert MLP.count_parameters(**config) == MLP(**config, seed=0).num_parameters() == 53
     with pytest.raises(ValueError, match="layer width 1 must be a positive integer"):
         MLP.count_parameters(nin=2, sizes=[3, 0], activation="relu", output="linear")
+
+
+def test_parameters_lists_what_named_parameters_names_in_the_same_order():
+    # parameters() walks without building names; it must find the same Values in the same
+    # order, through lists, tuples, nested modules, a private attribute (skipped) and a
+    # module that lists its own parameters
+    class Listed(Module):
+        def __init__(self) -> None:
+            self.extra = Value(9.0)
+
+        def named_parameters(self):
+            return [("own", self.extra)]
+
+    class Holder(Module):
+        def __init__(self) -> None:
+            self.first = Value(1.0)
+            self.nested = [(Value(2.0), [Value(3.0), Neuron(2, seed=0)]), "not a parameter"]
+            self._hidden = Value(4.0)
+            self.count = 3
+            self.listed = Listed()
+            self.mlp = MLP(2, [3, 1], seed=0)
+
+    holder = Holder()
+    named = [p for _, p in holder.named_parameters()]
+    found = holder.parameters()
+    assert len(found) == len(named) == 1 + 2 + 3 + 1 + 13
+    assert all(a is b for a, b in zip(found, named))
+    assert all(p is not holder._hidden for p in found)
+    assert holder.num_parameters() == len(named)

@@ -118,10 +118,18 @@ class Module:
 
     def parameters(self) -> list[Value]:
         """Every trainable Value, in the same order as named_parameters()."""
-        return [p for _, p in self.named_parameters()]
+        if type(self).named_parameters is not Module.named_parameters:  # a custom listing
+            return [p for _, p in self.named_parameters()]
+        # The same walk without building the dotted names, which cost more than the walk
+        # itself: zero_grad() calls this every step.
+        found: list[Value] = []
+        for attribute, value in vars(self).items():
+            if isinstance(value, _HOLDERS) and not attribute.startswith("_"):
+                _collect_values(value, found)
+        return found
 
     def num_parameters(self) -> int:
-        return len(self.named_parameters())
+        return len(self.parameters())
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0 (call before each backward pass)."""
@@ -207,6 +215,23 @@ def _collect_parameters(name: str, value: Any, named: list[tuple[str, Value]]) -
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _collect_parameters(f"{name}.{i}", item, named)
+
+
+def _collect_values(value: Any, found: list[Value]) -> None:
+    """_collect_parameters without the names: append the parameters `value` holds."""
+    if isinstance(value, Value):
+        found.append(value)
+    elif isinstance(value, Module):
+        found.extend(value.parameters())
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if type(item) is Value:  # the common case (a neuron's weights), without a call
+                found.append(item)
+            elif isinstance(item, _HOLDERS):
+                _collect_values(item, found)
+
+
+_HOLDERS = (Value, Module, list, tuple)  # what can hold a parameter
 
 
 def _shorten(names: list[str], limit: int = 5) -> str:
