@@ -2,6 +2,7 @@
 learning-rate schedules against torch.optim.lr_scheduler, state save/restore, bad input."""
 
 import math
+import random
 import warnings
 
 import pytest
@@ -365,3 +366,61 @@ def test_cosine_follows_the_closed_form():
 def test_bad_schedule_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make(SGD([Value(0.0)], lr=0.1))
+
+
+def _adam_loop_reference(weights, grad_steps, lr, betas, eps, decay, decoupled):
+    """Adam written as a loop over Python floats (torch.optim.Adam's formulas, in the
+    order optim.Adam documents): the oracle for the vectorized step."""
+    beta1, beta2 = betas
+    weights = list(weights)
+    m, v = [0.0] * len(weights), [0.0] * len(weights)
+    for t, grads in enumerate(grad_steps, 1):
+        step_size = lr / (1 - beta1**t)
+        correction = math.sqrt(1 - beta2**t)
+        for i, g in enumerate(grads):
+            if decay != 0:
+                if decoupled:
+                    weights[i] = weights[i] * (1 - lr * decay)
+                else:
+                    g = g + decay * weights[i]
+            m[i] = m[i] + (1 - beta1) * (g - m[i])
+            v[i] = v[i] * beta2 + (1 - beta2) * g * g
+            weights[i] = weights[i] - step_size * (m[i] / (math.sqrt(v[i]) / correction + eps))
+    return weights
+
+
+EXTREME_GRADS = [0.0, -0.0, 1.5, -2.5e-3, 5e-324, -5e-324, 1e308, -1e308, math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("cls, decay", [(Adam, 0.0), (Adam, 0.1), (AdamW, 0.2)])
+def test_adam_updates_all_parameters_at_once_as_a_float_loop_would(cls, decay):
+    # the vectorized step must give the loop's numbers bit for bit, at ordinary and
+    # extreme gradients (subnormals, +-1e308, +-inf, nan) and weights alike
+    rng = random.Random(3)
+    n = len(EXTREME_GRADS) + 1
+    weights = [rng.uniform(-2, 2) for _ in range(n - 3)] + [1e308, -0.0, 5e-324]
+    grad_steps = [
+        [*EXTREME_GRADS, math.nan],
+        [rng.uniform(-1, 1) for _ in range(n)],
+        list(reversed([*EXTREME_GRADS, 0.25])),
+    ]
+    params = [Value(w) for w in weights]
+    opt = cls(params, lr=0.01, betas=(0.85, 0.99), eps=1e-8, weight_decay=decay)
+    for grads in grad_steps:
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+    expected = _adam_loop_reference(
+        weights, grad_steps, 0.01, (0.85, 0.99), 1e-8, decay, cls is AdamW
+    )
+    got = [p.data for p in params]
+    assert all(type(x) is float for x in got)
+    assert [repr(x) for x in got] == [repr(x) for x in expected]
+
+
+def test_adam_state_with_a_missing_moment_is_refused():
+    opt = Adam([Value(1.0), Value(2.0)])
+    state = {**opt.state_dict(), "exp_avg": [0.0, None]}
+    with pytest.raises(ValueError, match="'exp_avg' must be a list of 2 finite numbers"):
+        opt.load_state_dict(state)
+    assert opt.state_dict()["exp_avg"] == [0.0, 0.0]

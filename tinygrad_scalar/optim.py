@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+import numpy as np
+
 from ._checks import check_int, check_number, finite_float, quote_input
 from .engine import Value, data_of
 
@@ -43,6 +45,21 @@ def _state_list(name: str, values: Any, count: int) -> list[float | None]:
     if any(c is None and v is not None for c, v in zip(checked, values)):
         raise ValueError(problem)
     return checked
+
+
+def _numbers(xs: list[Any]) -> np.ndarray:
+    """Parameters' values or gradients as one float64 array. A gradient that is a Value
+    (after backward(create_graph=True)) counts as its number."""
+    try:
+        return np.array(xs, dtype=np.float64)
+    except TypeError:
+        return np.array([data_of(x) for x in xs], dtype=np.float64)
+
+
+def _write_data(params: list[Value], weights: np.ndarray) -> None:
+    """The one write-back of a step: every parameter's new value, as a Python float."""
+    for p, w in zip(params, weights.tolist()):
+        p.data = w
 
 
 class Optimizer:
@@ -88,7 +105,8 @@ class Optimizer:
             value = getattr(self, name)
             state[name] = list(value) if isinstance(value, tuple) else value
         for name in self._state_names:
-            state[name] = list(getattr(self, name))
+            values = getattr(self, name)
+            state[name] = values.tolist() if isinstance(values, np.ndarray) else list(values)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -204,29 +222,48 @@ class Adam(Optimizer):
         )
         self.eps = check_number(eps, "eps")
         self.weight_decay = check_number(weight_decay, "weight_decay")
-        self.exp_avg = [0.0] * len(self.params)
-        self.exp_avg_sq = [0.0] * len(self.params)
+        self.exp_avg = np.zeros(len(self.params))
+        self.exp_avg_sq = np.zeros(len(self.params))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in self._state_names:  # every moment is a number (no None, as SGD allows)
+            values = state.get(name) if isinstance(state, dict) else None
+            if isinstance(values, list) and any(x is None for x in values):
+                raise ValueError(
+                    f"optimizer state {name!r} must be a list of {len(self.params)} finite numbers"
+                )
+        super().load_state_dict(state)
+        self.exp_avg = np.array(self.exp_avg, dtype=np.float64)
+        self.exp_avg_sq = np.array(self.exp_avg_sq, dtype=np.float64)
 
     def step(self) -> None:
-        """Update every parameter once from its current gradient."""
+        """Update every parameter once from its current gradient.
+
+        The moments are NumPy arrays and the update runs on all parameters at once: the
+        same float operations in the same order as a loop over the parameters would make,
+        so the same numbers, with one read of the gradients and values and one write-back."""
         self.step_count += 1
         t = self.step_count
         lr, eps, decay = self.lr, self.eps, self.weight_decay
         beta1, beta2 = self.betas
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
+        params = self.params
+        g = _numbers([p.grad for p in params])
+        w = _numbers([p.data for p in params])
         m, v = self.exp_avg, self.exp_avg_sq
-        for i, p in enumerate(self.params):
-            g = float(data_of(p.grad))  # a Value after backward(create_graph=True)
+        with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
             if decay != 0:
                 if self._decoupled:  # AdamW: shrink the weight itself, outside the moments
-                    p.data = p.data * (1 - lr * decay)
+                    w = w * (1 - lr * decay)
                 else:
-                    g = g + decay * p.data
-            m[i] = m[i] + (1 - beta1) * (g - m[i])
-            v[i] = v[i] * beta2 + (1 - beta2) * g * g
-            denom = math.sqrt(v[i]) / bias_correction2_sqrt + eps
-            p.data = p.data - step_size * (m[i] / denom)
+                    g = g + decay * w
+            m += (1 - beta1) * (g - m)
+            v *= beta2
+            v += (1 - beta2) * g * g
+            denom = np.sqrt(v) / bias_correction2_sqrt + eps
+            w = w - step_size * (m / denom)
+        _write_data(params, w)
 
 
 class AdamW(Adam):
