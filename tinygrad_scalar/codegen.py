@@ -147,7 +147,6 @@ _CONVERT_OTHER = """\
             constant = _new(Value)
             constant.data = other
             constant.grad = 0.0
-            constant.label = ""
             constant._rule = constant._a = constant._b = None
             constant._parents = constant._local_grads = ()
             other = constant
@@ -172,7 +171,7 @@ def _node_lines(
     its parents and their local derivatives in the slots Value uses for that many parents
     (see Value.__slots__): engine._new_node, written out. `known` names tuples that
     already exist (see _tuple_source)."""
-    lines = ["node = _new(Value)", f"node.data = {value}", "node.grad = 0.0", 'node.label = ""']
+    lines = ["node = _new(Value)", f"node.data = {value}", "node.grad = 0.0"]
     lines.append(f"node._rule = {rule}")
     local_grads = [_text(g) for g in local_grads]
     if len(parents) > 2:

@@ -21,8 +21,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import contextvars
+import functools
 import math
 import numbers
+import pickle
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
@@ -130,8 +132,12 @@ class Value:
     # _a and _b None. Slots instead of a tuple per node: a graph is half as many objects
     # for Python's garbage collector to walk. A leaf has no rule, no _a or _b, and empty
     # tuples.
-    __slots__ = ("data", "grad", "label", "_rule", "_a", "_b", "_da", "_db", "_parents",
-                 "_local_grads", "__weakref__")  # fmt: skip
+    # `__dict__` lets a user give a Value attributes of their own (an optimizer's `p.m`, a
+    # colour for drawing), and holds the label of the few nodes that have one: the others
+    # read the class's "" and make no dict, so a node costs what it did with a label slot.
+    __slots__ = ("data", "grad", "_rule", "_a", "_b", "_da", "_db", "_parents",
+                 "_local_grads", "__weakref__", "__dict__")  # fmt: skip
+    label: str = ""
     _a: Value | None
     _b: Value | None
     _da: Any
@@ -139,15 +145,44 @@ class Value:
     _parents: tuple[Value, ...]
     _local_grads: tuple
 
-    def __init__(self, data: Any, label: str = "") -> None:
+    def __init__(self, data: Any, _children: Any = (), _op: str = "", label: str = "") -> None:
+        """`Value(data, label="x")`; `Value(2.0, "x")` is a label too. The middle
+        arguments are micrograd's: `Value(t, (x,), "tanh")` is a node with parents whose
+        gradients flow through the `_backward` function you then give it (see
+        MicrogradOp)."""
+        if isinstance(_children, str) and not _op and not label:
+            _children, label = (), _children  # Value(2.0, "x"): a label, never children
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {type(label).__name__}")
         self.data = as_float(data)
         self.grad: Any = 0.0
-        self.label = label
+        if label:
+            self.label = label
         self._rule: Rule | None = None
         self._a = self._b = None
         self._parents = self._local_grads = ()
+        if _children or _op:
+            self._make_micrograd_node(_children, _op)
+
+    def _make_micrograd_node(self, children: Any, op: Any) -> None:
+        if not isinstance(op, str):
+            raise TypeError(f"Value: _op must be a str, got {type(op).__name__}")
+        if isinstance(children, str) or not isinstance(children, Iterable):
+            raise TypeError(
+                f"Value: _children must be a tuple of Values, got {type(children).__name__}"
+            )
+        parents = tuple(children)
+        for parent in parents:
+            if not isinstance(parent, Value):
+                raise TypeError(
+                    f"Value: _children must be Values, got {type(parent).__name__}: {parent!r:.40}"
+                )
+        if not parents:
+            raise ValueError(f"Value: _op={op!r} without _children; a leaf has no op")
+        global _micrograd_nodes_made
+        _micrograd_nodes_made = True
+        self._rule = MicrogradOp(op)
+        self._parents = parents  # kept as a tuple, like a sum's: the fast walk never sees it
 
     @property
     def parents(self) -> tuple[Value, ...]:
@@ -177,6 +212,24 @@ class Value:
     @property
     def is_leaf(self) -> bool:
         return self._rule is None
+
+    # --- micrograd's names, so its lecture code (draw_dot, trace, manual backward) runs ---
+
+    @property
+    def _prev(self) -> set[Value]:
+        """The parents as a set, as micrograd keeps them."""
+        return set(self.parents)
+
+    @property
+    def _op(self) -> str:
+        """The op's name, as micrograd calls it ("" for a leaf)."""
+        return self.op
+
+    def _backward(self) -> None:
+        """This one node's chain-rule step, as micrograd's lecture calls it by hand: each
+        parent's grad += local derivative * this node's grad. A leaf has none to take."""
+        with _walk_lock:
+            backpropagate([self])
 
     # The arithmetic methods (+ - * / ** neg exp log ...) are made from the rules table at
     # import, at the end of this file: see codegen.py. `x ** c` with a number c is
@@ -265,7 +318,7 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
-        return Value(self.data, self.label)
+        return Value(self.data, label=self.label)
 
     def backward(self, gradient: Any = 1.0, create_graph: bool = False) -> None:
         """Apply the chain rule from this node down to every node it depends on.
@@ -399,6 +452,26 @@ _walk_lock = threading.RLock()  # one walk at a time: walks use the nodes' .grad
 
 
 def backpropagate(order: list[Value], create_graph: bool = False) -> None:
+    """The chain rule, once, for `order` (see _chain_rule). A node made with micrograd's
+    constructor takes its step through the `_backward` its maker gave it, if any."""
+    if not _micrograd_nodes_made:  # nearly always: no such node exists
+        _chain_rule(order, create_graph)
+        return
+    end = len(order)
+    for i in range(end - 1, -1, -1):
+        node = order[i]
+        if type(node._rule) is MicrogradOp:
+            if create_graph:  # its _backward computes with floats: the result would be wrong
+                _no_rule(node.op)
+            _chain_rule(order[i + 1 : end], create_graph)
+            step = node.__dict__.get("_backward")
+            if step is not None:  # without one, nothing: micrograd's `lambda: None`
+                step()
+            end = i
+    _chain_rule(order[:end], create_graph)
+
+
+def _chain_rule(order: list[Value], create_graph: bool = False) -> None:
     """The chain rule, once, for `order` (interior nodes, each after its parents), whose
     last node holds the seed gradient in `.grad` and the others 0: in reverse order, add
     each node's gradient times its local derivative into each parent's `.grad`.
@@ -477,7 +550,7 @@ def _seed(gradient: Any, create_graph: bool) -> Any:
     if isinstance(gradient, Value):
         return gradient if create_graph else gradient.data
     gradient = as_float(gradient, "gradient")
-    return Value(gradient, "gradient") if create_graph else gradient
+    return Value(gradient, label="gradient") if create_graph else gradient
 
 
 def gradients(
@@ -514,6 +587,42 @@ def gradients(
                 node.grad = grad
 
 
+# --- nodes made with micrograd's constructor ------------------------------------------------
+
+_micrograd_nodes_made = False  # backpropagate looks for them only once one exists
+
+
+def _no_rule(name: str, *args: Any) -> Any:
+    raise TypeError(
+        f"the {name!r} node was made with micrograd's constructor Value(data, _children, _op):"
+        " it has no rule, so only backward (through its _backward) works on it; write the op"
+        " as a Rule to differentiate it twice or compile it"
+    )
+
+
+class MicrogradOp(Rule):
+    """The op of a node made with micrograd's constructor, `Value(t, (x,), "tanh")`: a name
+    and nothing else. Its gradient is whatever the `_backward` function assigned to the
+    node adds to its parents' `.grad` (micrograd's pattern); it is not a registered rule."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.forward = self.derivatives = functools.partial(_no_rule, name)
+        self.nary, self.takes_arg, self.arg = True, False, rules._NO_ARG
+        self._family, self._bound = self, {}
+
+    def __reduce__(self) -> tuple:
+        raise pickle.PicklingError(
+            f"cannot pickle a node made with micrograd's constructor (op {self.name!r}):"
+            " its _backward is a function of your own"
+        )
+
+    def __repr__(self) -> str:
+        return f"MicrogradOp({self.name!r})"
+
+
 # --- applying a rule -------------------------------------------------------------------------
 
 _new = object.__new__
@@ -525,7 +634,6 @@ def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None
     node = _new(Value)
     node.data = data
     node.grad = 0.0
-    node.label = ""
     if not parents:
         node._rule = node._a = node._b = None
         node._parents = node._local_grads = ()
@@ -854,14 +962,18 @@ def _rebuild(table: list) -> Value:
     for data, grad, label, rule, parents, local_grads in table:
         parents = tuple(nodes[p] if type(p) is int else p for p in parents)
         node = _new_node(data, parents, local_grads, rule)
-        node.grad, node.label = grad, label
+        node.grad = grad
+        if label:
+            node.label = label
         nodes.append(node)
     return nodes[-1]
 
 
 def _leaf_from(data: float, grad: float, label: str) -> Value:
     node = _new_node(data, (), (), None)
-    node.grad, node.label = grad, label
+    node.grad = grad
+    if label:
+        node.label = label
     return node
 
 
