@@ -608,10 +608,9 @@ class MicrogradOp(Rule):
     __slots__ = ()
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self.forward = self.derivatives = functools.partial(_no_rule, name)
-        self.nary, self.takes_arg, self.arg = True, False, rules._NO_ARG
-        self._family, self._bound = self, {}
+        refuse = functools.partial(_no_rule, name)
+        super().__init__(name or "op", refuse, refuse, nary=True, register=False)
+        self.name = name  # micrograd allows "", a Rule's name does not
 
     def __reduce__(self) -> tuple:
         raise pickle.PicklingError(

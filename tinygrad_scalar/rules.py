@@ -161,6 +161,7 @@ class Rule:
         derivatives: Callable[..., Any],
         nary: bool = False,
         takes_arg: bool = False,
+        register: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"Rule: name must be a non-empty str, got {name!r:.60}")
@@ -174,6 +175,8 @@ class Rule:
         self.arg: Any = _NO_ARG  # set on the copies with_arg makes
         self._family: Rule = self
         self._bound: dict[Any, Rule] = {}
+        if not register:  # a rule that is never pickled by name (engine.MicrogradOp)
+            return
         registered = RULES.get(name)
         if registered is None or registered.forward.__module__ != __name__:
             RULES[name] = self  # the latest definition of a name, but never over a built-in

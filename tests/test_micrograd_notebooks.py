@@ -1,0 +1,68 @@
+"""micrograd's notebooks and the lecture's run on our Value: no cell breaks that works with
+micrograd's.
+
+tests/micrograd_notebooks/ holds micrograd's trace_graph.ipynb and demo.ipynb
+(karpathy/micrograd c911406) and the two notebooks of the lecture "The spelled-out intro to
+neural networks and backpropagation" (karpathy/nn-zero-to-hero 73c3fcc,
+lectures/micrograd), outputs stripped, with their MIT licences. run_cells.py runs one
+cell by cell, with their Value and with only the Value swapped for ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # eight IPython runs, micrograd's demo among them
+
+pytest.importorskip("IPython")
+pytest.importorskip("nbformat")
+pytest.importorskip("micrograd")  # the dev extra installs micrograd==0.1.0
+
+FOLDER = Path(__file__).resolve().parent / "micrograd_notebooks"
+NOTEBOOKS = [
+    "micrograd_trace_graph.ipynb",
+    "micrograd_demo.ipynb",
+    "lecture_first_half_roughly.ipynb",
+    "lecture_second_half_roughly.ipynb",
+]
+
+
+def start(notebook: str, which: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.Popen(
+        [sys.executable, str(FOLDER / "run_cells.py"), str(FOLDER / notebook), which],
+        cwd=cwd,  # trace_graph renders gout.svg into it
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def results(run: subprocess.Popen) -> tuple[str, list]:
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err[-2000:]
+    line = next(line for line in out.splitlines() if line.startswith("RESULTS "))
+    module, cells = json.loads(line.removeprefix("RESULTS "))
+    return module, cells
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_no_cell_breaks_that_runs_with_micrograds_value(notebook, tmp_path):
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "ours").mkdir()
+    runs = {which: start(notebook, which, tmp_path / which) for which in ("theirs", "ours")}
+    (their_module, theirs), (our_module, ours) = map(results, runs.values())
+    assert our_module == "tinygrad_scalar.engine" and their_module != our_module
+    assert len(ours) == len(theirs) > 5
+    broken = {i: error for i, error in enumerate(ours) if error is not None and theirs[i] is None}
+    assert broken == {}
+    # the cells that matter ran: only a missing optional package (torch, say) may fail
+    for error in theirs:
+        assert error is None or error.startswith("ModuleNotFoundError"), error
