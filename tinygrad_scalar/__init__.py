@@ -8,8 +8,8 @@
 
 The engine (Value, grad, ...) is imported at once. The layers above it load on first use,
 so `import tinygrad_scalar` stays light: `tinygrad_scalar.nn`, `.losses`, `.optim`, `.data`,
-`.train`, `.plot`, `.viz` (also `draw`), and `compile`/`CompiledStep` (NumPy, from
-`.compiler`).
+`.train`, `.plot`, `.viz` (also `draw`), and `compile`/`CompiledStep` (NumPy, or torch with
+`backend="torch"`, from `.compiler`) and `to_torch`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ _SUBMODULES = {"nn", "losses", "optim", "data", "train", "plot", "viz"}
 _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz", "MLP": "nn"}
 _LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
 _LAZY_NAMES["compile_by_shape"] = _LAZY_NAMES["CompiledByShape"] = "compiler"  # per-shape steps
+_LAZY_NAMES["to_torch"] = "compiler"  # a traced function as a torch.nn.Module (needs torch)
 
 
 def __getattr__(name: str) -> Any:
@@ -123,6 +124,7 @@ __all__ = [
     "take",
     "sqrt",
     "tanh",
+    "to_torch",
     "topological_order",
     "value_and_grad",
 ]

@@ -15,10 +15,22 @@ batch. A leaf that is neither a parameter nor a placeholder is a constant. Gradi
 first order. Sums add left to right as eager's; a matrix product adds in BLAS's order
 where no partial sum can overflow (so to rounding) and left to right, as eager, where one
 might (groups.py).
+
+`backend="torch"` replays the same plan on torch tensors (torch_backend.py), and
+`to_torch` / `step.to_torch()` make it a `torch.nn.Module` for torch's optimizers, GPUs
+and DistributedDataParallel.
 """
 
 from .groups import arrays
-from .step import CompiledByShape, CompiledStep, compile, compile_by_shape
+from .step import CompiledByShape, CompiledStep, compile, compile_by_shape, to_torch
 from .trace import INDEX
 
-__all__ = ["INDEX", "CompiledByShape", "CompiledStep", "arrays", "compile", "compile_by_shape"]
+__all__ = [
+    "INDEX",
+    "CompiledByShape",
+    "CompiledStep",
+    "arrays",
+    "compile",
+    "compile_by_shape",
+    "to_torch",
+]

@@ -162,6 +162,13 @@ class CompiledStep:
             raise ValueError("the batch is empty: pass at least one sample")
         return arrays, batch_size
 
+    def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
+        """This step as a `torch.nn.Module` (see `to_torch`): its parameters are the traced
+        parameters, its forward(*batches) the mean loss as a 0-dim tensor."""
+        from .torch_backend import to_torch_module
+
+        return to_torch_module(self, device, dtype)
+
     def describe(self) -> str:
         """The plan, one line per group: which op runs over how many nodes."""
         lines = [repr(self)]
@@ -222,8 +229,16 @@ def _check_whole_numbers(array: np.ndarray, i: int) -> None:
             )
 
 
+BACKENDS = ("numpy", "torch")
+
+
 def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
-    fn: Callable[..., Any], params: Iterable[Value], example: Sequence[Any]
+    fn: Callable[..., Any],
+    params: Iterable[Value],
+    example: Sequence[Any],
+    backend: str = "numpy",
+    device: Any = None,
+    dtype: Any = None,
 ) -> CompiledStep:
     """Trace `fn` once and return a step that runs it over whole batches with NumPy.
 
@@ -245,8 +260,50 @@ def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
     >>> step = compile(lambda x, y: (dot(w, x, b) - y) ** 2, [*w, b], ([1.0, 2.0], 0.0))
     >>> step([[1.0, 2.0], [0.0, 1.0]], [0.0, 1.0])  # ((-1.25)**2 + (-1.75)**2) / 2
     2.3125
+
+    `backend="torch"` replays the same plan on torch tensors, `dtype` (torch.float64 by
+    default) on `device` (the CPU by default; "cuda" where there is one), with the same
+    interface; its derivatives are still the rules' own (compiler/torch_backend.py).
     """
+    if backend == "torch":
+        from .torch_backend import TorchCompiledStep
+
+        return TorchCompiledStep(fn, params, example, device=device, dtype=dtype)
+    if backend != "numpy":
+        raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r:.60}")
+    if device is not None or dtype is not None:
+        raise ValueError(
+            'compile: device and dtype are options of backend="torch"; the NumPy backend'
+            " runs in float64 on the CPU"
+        )
     return CompiledStep(fn, params, example)
+
+
+def to_torch(
+    fn: Callable[..., Any],
+    params: Iterable[Value],
+    example: Sequence[Any],
+    device: Any = None,
+    dtype: Any = None,
+) -> Any:
+    """Trace `fn` as `compile` does and return it as a `torch.nn.Module`.
+
+    The module's `parameters()` are `params`, in order, as 0-dim `nn.Parameter`s holding
+    the Values' data (`dtype`, float64 by default, on `device`); `forward(*batches)` takes
+    the batches a compiled step takes and returns the mean loss as a 0-dim tensor, whose
+    `backward()` runs the rules' derivatives under torch's autograd; `write_back()`
+    copies the trained weights into the Values. So torch's optimizers, GPUs and
+    `DistributedDataParallel` can train any model `compile` can trace:
+
+        net = ts.to_torch(lambda x, y: losses.mse(model(x), y), model.parameters(), (X[0], y[0]))
+        opt = torch.optim.Adam(net.parameters(), lr=0.01)
+        for _ in range(100):
+            opt.zero_grad(); net(X, y).backward(); opt.step()
+        net.write_back()  # the Values now hold the trained weights
+
+    Same as `compile(fn, params, example).to_torch(device, dtype)`.
+    """
+    return compile(fn, params, example).to_torch(device=device, dtype=dtype)
 
 
 # --- one compiled step per shape: variable-length samples ---------------------------------

@@ -1,7 +1,8 @@
 """The PyTorch bridge: an MLP as an equivalent float64 `torch.nn.Sequential`, and back.
 
 torch is imported only when a function here is called, and is never a dependency of the
-package: `pip install torch` to use it. `MLP.to_torch()` and `MLP.from_torch()` call these.
+package: `pip install "tinygrad-scalar[torch]"` to use it. `MLP.to_torch()` and
+`MLP.from_torch()` call these; `import_torch` is how every path that needs torch gets it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .module import LEAKY_RELU_SLOPE, MLP, OUTPUTS
 def to_torch(model: MLP) -> Any:
     """An equivalent float64 `torch.nn.Sequential` (Linear layers and activation
     modules) carrying copies of these weights."""
-    torch = _import_torch()
+    torch = import_torch("MLP.to_torch()")
     modules: list[Any] = []
     for i, layer in enumerate(model.layers):
         linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
@@ -38,7 +39,7 @@ def from_torch(cls: type[MLP], sequential: Any) -> MLP:
     """Read an MLP back from a `torch.nn.Sequential` of Linear layers, each followed by
     at most one activation module (ReLU, Tanh, Sigmoid, LeakyReLU(0.01), Identity;
     after the last Linear: nothing, Sigmoid or Softmax)."""
-    torch = _import_torch()
+    torch = import_torch("MLP.from_torch()")
     nn = torch.nn
     linears: list[Any] = []
     acts: list[str] = []
@@ -89,13 +90,17 @@ def from_torch(cls: type[MLP], sequential: Any) -> MLP:
     return model
 
 
-def _import_torch() -> Any:
+INSTALL_TORCH = 'pip install "tinygrad-scalar[torch]" (or pip install torch==2.13.0)'
+
+
+def import_torch(feature: str) -> Any:
+    """The torch module, or one ImportError that names the feature and how to install it."""
     try:
         import torch
-    except ImportError as e:
+    except ImportError as error:
         raise ImportError(
-            "the PyTorch bridge needs torch, which is not installed: pip install torch"
-        ) from e
+            f"{feature} needs PyTorch, which is not installed: {INSTALL_TORCH}"
+        ) from (error)
     return torch
 
 

@@ -1,0 +1,540 @@
+"""The torch backend: a compiled step's plan replayed on torch tensors, driven by torch's autograd.
+
+`compile(fn, params, example, backend="torch")` traces and plans exactly as the NumPy step
+does (trace.py, plan.py); this module then runs the plan's groups on torch tensors. Each
+elementwise group applies its rule through one `torch.autograd.Function` whose forward is
+the rule's `forward` and whose backward is the rule's `derivatives`, both from rules.py and
+evaluated on `tensors`, the torch backend `o`. So no op's derivative is written here, and
+a user's own `Rule` runs on torch with no extra code. `sum` and `dot` keep their matrix
+layout as torch's `sum` and `matmul` (layout, as in groups.py; their local derivatives are
+1 and the other factor).
+
+Because torch's autograd engine drives the backward pass, the same replay is also a
+`torch.nn.Module` (`step.to_torch()`, `to_torch(fn, params, example)`): its parameters
+are the traced parameters, so torch's optimizers, `DistributedDataParallel` and GPUs take
+it from there.
+
+torch is imported only here, and only when this backend is asked for; it is never a
+dependency of the package.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .. import rules
+from ..engine import TracerError, Value
+from ..nn.torch_bridge import import_torch
+from .groups import DotGroup, ElementwiseGroup, LayerGroup, Positions, SumGroup
+from .step import CompiledStep
+
+# --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
+
+
+class tensors:  # noqa: N801 - the torch backend `o`, like rules.floats and compiler.arrays
+    """The float backend's functions on torch tensors of one dtype and device.
+
+    A call whose arguments are all plain numbers is the float backend's own (a rule's
+    constant, such as `o.eq(c, 0.0)` for a parameter c); otherwise plain numbers become
+    tensors of the backend's dtype, so `where(cond, 1.0, 0.0)` is float64, not torch's
+    default float32.
+    """
+
+    def __init__(self, torch: Any, dtype: Any, device: Any) -> None:
+        self.torch, self.dtype, self.device = torch, dtype, device
+        self._constants: dict[tuple[float, float], Any] = {}
+
+    def tensor(self, x: Any) -> Any:
+        """x as a tensor of this backend (a tensor is returned as it is)."""
+        if isinstance(x, self.torch.Tensor):
+            return x
+        if isinstance(x, bool):
+            return self.torch.tensor(x, device=self.device)
+        x = float(x)
+        key = (x, math.copysign(1.0, x))  # 0.0 and -0.0 are two constants
+        constant = self._constants.get(key)
+        if constant is None:
+            constant = self.torch.tensor(x, dtype=self.dtype, device=self.device)
+            if x == x and len(self._constants) < 1024:
+                self._constants[key] = constant
+        return constant
+
+    def _any_tensor(self, *xs: Any) -> bool:
+        return any(isinstance(x, self.torch.Tensor) for x in xs)
+
+    def div(self, a: Any, b: Any) -> Any:
+        if not self._any_tensor(a, b):
+            return rules.floats.div(a, b)
+        return self.torch.div(self.tensor(a), self.tensor(b))
+
+    def power(self, a: Any, b: Any) -> Any:
+        # a tensor exponent, never a Python float: torch computes x ** 0.5 as sqrt(x) and
+        # x ** -0.5 as rsqrt(x), which differ from C's pow at -0 and -inf
+        if not self._any_tensor(a, b):
+            return rules.floats.power(a, b)
+        return self.torch.pow(self.tensor(a), self.tensor(b))
+
+    def exp(self, x: Any) -> Any:
+        return self.torch.exp(x) if self._any_tensor(x) else rules.floats.exp(x)
+
+    def log(self, x: Any) -> Any:
+        return self.torch.log(x) if self._any_tensor(x) else rules.floats.log(x)
+
+    def log1p(self, x: Any) -> Any:
+        if not self._any_tensor(x):
+            return rules.floats.log1p(x)
+        # torch's log1p flushes subnormal inputs to 0; log1p(x) rounds to x itself for any
+        # |x| below 1e-300 (x - x**2 / 2 is x to the last bit)
+        return self.torch.where(self.torch.abs(x) < 1e-300, x, self.torch.log1p(x))
+
+    def sqrt(self, x: Any) -> Any:
+        return self.torch.sqrt(x) if self._any_tensor(x) else rules.floats.sqrt(x)
+
+    def tanh(self, x: Any) -> Any:
+        return self.torch.tanh(x) if self._any_tensor(x) else rules.floats.tanh(x)
+
+    def sin(self, x: Any) -> Any:
+        return self.torch.sin(x) if self._any_tensor(x) else rules.floats.sin(x)
+
+    def cos(self, x: Any) -> Any:
+        return self.torch.cos(x) if self._any_tensor(x) else rules.floats.cos(x)
+
+    def abs(self, x: Any) -> Any:
+        return self.torch.abs(x) if self._any_tensor(x) else rules.floats.abs(x)
+
+    def sigmoid(self, x: Any) -> Any:
+        if not self._any_tensor(x):
+            return rules.floats.sigmoid(x)
+        # as floats.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
+        # overflows; e^-|x| is exactly the exponential each branch needs
+        e = self.torch.exp(-self.torch.abs(x))
+        return self.torch.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        if not self._any_tensor(cond):
+            return a if cond else b
+        return self.torch.where(cond, self.tensor(a), self.tensor(b))
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        # the float backend's definition: nan if either is nan, b when they are equal
+        # (torch.maximum(-0.0, 0.0) is -0.0, floats' and NumPy's 0.0)
+        if not self._any_tensor(a, b):
+            return rules.floats.maximum(a, b)
+        a, b = self.tensor(a), self.tensor(b)
+        return self.torch.where((a > b) | self.torch.isnan(a), a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        if not self._any_tensor(a, b):
+            return rules.floats.minimum(a, b)
+        a, b = self.tensor(a), self.tensor(b)
+        return self.torch.where((a < b) | self.torch.isnan(a), a, b)
+
+    def eq(self, a: Any, b: Any) -> Any:
+        if not self._any_tensor(a, b):
+            return a == b
+        return self.torch.eq(self.tensor(a), self.tensor(b))
+
+    def select(self, index: Any, xs: Sequence[Any]) -> Any:
+        # each sample (and node) picks its own input: a gather along a new first axis. An
+        # index out of range is reported by take's batch check once forward is done.
+        torch = self.torch
+        stacked = torch.stack(torch.broadcast_tensors(*map(self.tensor, xs)))
+        picks = torch.clamp(self.tensor(index), 0, len(xs) - 1).long()
+        picks = torch.broadcast_to(picks, stacked.shape[1:])[None]
+        return torch.gather(stacked, 0, picks)[0]
+
+
+# --- one autograd.Function for every rule ------------------------------------------------------
+
+
+def _times(o: tensors, local: Any, grad: Any) -> Any:
+    """local * grad, except that a local derivative of exactly 0 adds exactly 0, even to an
+    inf or nan gradient (as the engine's backward does); None where it is a constant 0."""
+    if not isinstance(local, o.torch.Tensor):
+        return None if local == 0.0 else local * grad
+    return o.torch.where(local == 0.0, 0.0, local * grad)
+
+
+@functools.cache
+def _rule_function(torch: Any) -> Any:
+    """The autograd.Function that applies a rule: forward and backward from rules.py."""
+
+    class RuleFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, rule: rules.Rule, o: tensors, *inputs: Any) -> Any:
+            shape = torch.broadcast_shapes(*(x.shape for x in inputs))
+            try:
+                out = rule.evaluate(o, inputs)
+            except RuntimeError as error:
+                if "Boolean value of Tensor" not in str(error):
+                    raise
+                raise TracerError(
+                    f"compile: rule {rule.name!r} branches in Python on a value ('if', 'and',"
+                    " 'or'); write the choice with o.where(cond, a, b) so it is made per sample"
+                ) from None
+            out = o.tensor(out)
+            if out.shape != shape or any(out is x for x in inputs):
+                out = torch.broadcast_to(out, shape).clone()  # a new tensor of the full shape
+            ctx.rule, ctx.o = rule, o
+            ctx.save_for_backward(out, *inputs)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            out, *inputs = ctx.saved_tensors
+            local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
+            needed = ctx.needs_input_grad[2:]
+            parent_grads = [
+                _times(ctx.o, local, grad) if need else None
+                for local, need in zip(local_grads, needed)
+            ]
+            return (None, None, *parent_grads)
+
+    return RuleFunction
+
+
+# --- the plan as operations on torch tensors ---------------------------------------------------
+# The plan numbers every node's row of a (rows, batch) buffer: the leaves used as values, then
+# each batch argument, then each group's outputs. Here each of those blocks is a tensor of its
+# own (autograd records every one), and a group reads its inputs from the blocks.
+
+
+def _row_numbers(positions: Positions) -> np.ndarray:
+    index = positions.index
+    if isinstance(index, slice):
+        return np.arange(index.start, index.stop, dtype=np.int64)
+    return np.asarray(index, dtype=np.int64)
+
+
+class _Gather:
+    """Rows of the buffer, read from the blocks: a slice of one block where they are
+    contiguous, else one index_select from the blocks they lie in."""
+
+    def __init__(self, rows: np.ndarray, starts: list[int], stops: list[int], to_index: Any):
+        blocks = [bisect.bisect_right(starts, r) - 1 for r in rows.tolist()]
+        used = sorted(set(blocks))
+        self.blocks = used
+        self.slice: slice | None = None
+        self.index = None
+        if len(used) == 1:
+            local = rows - starts[used[0]]
+            first = int(local[0])
+            if np.array_equal(local, np.arange(first, first + len(local))):
+                self.slice = slice(first, first + len(local))
+                return
+            self.index = to_index(local)
+            return
+        # rows of several blocks: the blocks side by side, then one index_select
+        offsets, offset = {}, 0
+        for b in used:
+            offsets[b] = offset
+            offset += stops[b] - starts[b]
+        local = np.array([r - starts[b] + offsets[b] for r, b in zip(rows.tolist(), blocks)])
+        self.index = to_index(local)
+
+    def __call__(self, torch: Any, blocks: list) -> Any:
+        if len(self.blocks) == 1:
+            block = blocks[self.blocks[0]]
+            return block[self.slice] if self.slice is not None else block[self.index]
+        return torch.cat([blocks[b] for b in self.blocks])[self.index]
+
+
+class TorchProgram:
+    """A plan's groups as torch operations, for one dtype and device.
+
+    `run(parameters, batches)` takes the parameter vector (a tensor; autograd follows it)
+    and the batch tensors, and returns (the per-sample losses, a function giving any row).
+    """
+
+    def __init__(self, plan: Any, checked_rows: Iterable[int], torch: Any, dtype: Any, device: Any):
+        self.torch, self.dtype, self.device = torch, dtype, device
+        self.o = tensors(torch, dtype, device)
+        self._apply_rule = _rule_function(torch).apply
+        n_leaf_rows = plan.leaf_rows.stop - plan.leaf_rows.start
+
+        # the blocks, in row order: leaves used as values, each argument, each group's outputs
+        spans = [(plan.leaf_rows.start, plan.leaf_rows.stop)] if n_leaf_rows else []
+        spans += [(rows.start, rows.stop) for rows in plan.arg_rows]
+        spans += [(group.out.start, group.out.stop) for group in plan.groups]
+        self._starts = [start for start, _ in spans]
+        self._stops = [stop for _, stop in spans]
+        self._first_arg_block = 1 if n_leaf_rows else 0
+
+        def to_index(array: Any) -> Any:
+            return torch.as_tensor(np.asarray(array, dtype=np.int64), device=device)
+
+        self._to_index = to_index
+        self.constants = torch.as_tensor(plan.constants, dtype=dtype, device=device)
+        self.leaf_rows_index = to_index(plan.leaf_rows_index) if n_leaf_rows else None
+        self._ops = [self._operation(group) for group in plan.groups]
+        self.loss = self._gather_rows([plan.loss_row])
+        self.outputs = self._gather_rows(plan.output_rows) if len(plan.output_rows) else None
+        self._checked = {row: self._gather_rows([row]) for row in checked_rows}
+
+    def _gather_rows(self, rows: Iterable[int]) -> _Gather:
+        return _Gather(np.asarray(list(rows), np.int64), self._starts, self._stops, self._to_index)
+
+    def _gather(self, positions: Positions) -> _Gather:
+        return self._gather_rows(_row_numbers(positions))
+
+    def _leaf_index(self, positions: Positions) -> Any:
+        index = positions.index
+        return index if isinstance(index, slice) else self._to_index(index)
+
+    def _operation(self, group: Any) -> Any:
+        """A function (blocks, leaves) -> the group's output block."""
+        torch = self.torch
+        if isinstance(group, ElementwiseGroup):
+            rule, inputs, o, apply = (
+                group.rule,
+                list(map(self._gather, group.inputs)),
+                self.o,
+                self._apply_rule,
+            )
+            return lambda blocks, leaves: apply(rule, o, *(g(torch, blocks) for g in inputs))
+        if isinstance(group, SumGroup):
+            terms, k, n = self._gather(group.inputs), group.k, group.n
+            return lambda blocks, leaves: terms(torch, blocks).reshape(k, n, -1).sum(dim=1)
+        if isinstance(group, LayerGroup):
+            return self._layer(group)
+        if isinstance(group, DotGroup):
+            return self._dot(group)
+        raise TypeError(f"the torch backend cannot run a {type(group).__name__}")
+
+    def _layer(self, group: LayerGroup) -> Any:
+        torch, k, n = self.torch, group.k, group.n
+        weights, inputs = self._leaf_index(group.weights), self._gather(group.inputs)
+        bias = None
+        if group.bias is not None:
+            bias = self._leaf_index(group.bias) if group.bias_is_leaf else self._gather(group.bias)
+
+        def layer(blocks: list, leaves: Any) -> Any:
+            out = leaves[weights].reshape(k, n) @ inputs(torch, blocks)
+            if bias is None:
+                return out
+            return out + (leaves[bias][:, None] if group.bias_is_leaf else bias(torch, blocks))
+
+        return layer
+
+    def _dot(self, group: DotGroup) -> Any:
+        torch, k, n = self.torch, group.k, group.n
+        weights, inputs = self._gather(group.weights), self._gather(group.inputs)
+        bias = self._gather(group.bias) if group.bias is not None else None
+
+        def dot(blocks: list, leaves: Any) -> Any:
+            w = weights(torch, blocks).reshape(k, n, -1)
+            x = inputs(torch, blocks).reshape(k, n, -1)
+            out = (w * x).sum(dim=1)
+            return out if bias is None else out + bias(torch, blocks)
+
+        return dot
+
+    def run(self, parameters: Any, batches: Sequence[Any]) -> tuple[Any, Any]:
+        """(the per-sample losses, row(r) -> row r of every sample), on these parameters."""
+        torch = self.torch
+        leaves = torch.cat((parameters, self.constants))
+        batch_size = batches[0].shape[0]
+        blocks: list[Any] = []
+        if self.leaf_rows_index is not None:
+            blocks.append(leaves[self.leaf_rows_index][:, None].expand(-1, batch_size))
+        for batch in batches:
+            blocks.append(batch[None] if batch.ndim == 1 else batch.T)
+        for operation in self._ops:
+            blocks.append(operation(blocks, leaves))
+        return self.loss(torch, blocks)[0], lambda gather: gather(torch, blocks)
+
+    def checked_row(self, row: int, read: Any) -> np.ndarray:
+        return read(self._checked[row])[0].detach().cpu().numpy()
+
+    def outputs_of(self, read: Any) -> Any:
+        assert self.outputs is not None
+        return read(self.outputs)
+
+
+# --- the compiled step on torch --------------------------------------------------------------
+
+
+def torch_dtype_and_device(torch: Any, dtype: Any, device: Any, where: str) -> tuple[Any, Any]:
+    """The torch dtype (float64 by default) and device (the CPU by default), checked."""
+    if dtype is None:
+        dtype = torch.float64
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype, dtype)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{where}: dtype must be a floating-point torch dtype, got {dtype!r}")
+    try:
+        device = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{where}: device {device!r} is not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{where}: device {str(device)!r} is not available here"
+            " (torch.cuda.is_available() is False)"
+        )
+    return dtype, device
+
+
+def program_of(step: CompiledStep, torch: Any, device: Any, dtype: Any) -> TorchProgram:
+    """The plan of a compiled step (of either backend) as torch operations."""
+    return TorchProgram(step._plan, [check[0] for check in step._checks], torch, dtype, device)
+
+
+def run_program(
+    step: CompiledStep, program: TorchProgram, parameters: Any, batches: Sequence[Any]
+) -> tuple[Any, Any]:
+    """(per-sample losses, row reader) of the step's plan on torch, with the batches
+    checked and the batch checks (labels, probabilities) made as the NumPy step makes them."""
+    torch = program.torch
+    arrays = [b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else b for b in batches]
+    checked, _ = step._checked_batches(tuple(arrays))
+    batch_tensors = [
+        torch.as_tensor(array, dtype=program.dtype, device=program.device) for array in checked
+    ]
+    losses, read = program.run(parameters, batch_tensors)
+    for row, holds, message, index in step._checks:
+        values = program.checked_row(row, read)
+        bad = np.flatnonzero(~np.asarray(holds(values), dtype=bool))
+        if len(bad):
+            failure = step._check_failure(row, int(bad[0]), _OneRow(values), message, index)
+            raise ValueError(failure)
+    return losses, read
+
+
+class _OneRow:
+    """values[row, sample] of one checked row, as CompiledStep._check_failure reads it."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __getitem__(self, key: tuple[int, int]) -> float:
+        return float(self.values[key[1]])
+
+
+def _check_outputs_wanted(step: CompiledStep, return_outputs: bool) -> None:
+    if return_outputs and not len(step._plan.output_rows):
+        raise ValueError(
+            "return_outputs=True needs fn to return (loss, outputs); it returned only a loss"
+        )
+
+
+def _mean(losses: Any) -> Any:
+    # sum * (1/n), as the NumPy step and eager's mean: d mean / d loss_i is exactly 1/n
+    return losses.sum() * (1.0 / losses.shape[0])
+
+
+class TorchCompiledStep(CompiledStep):
+    """A compiled step replayed on torch tensors: `compile(..., backend="torch")`.
+
+    Called, evaluated and read as a NumPy CompiledStep: the mean loss as a float, the
+    outputs as a NumPy array, the gradient of the mean loss added into each parameter's
+    `.grad`. The numbers are computed by torch, in `dtype` on `device`.
+    """
+
+    def __init__(
+        self, fn: Any, params: Iterable[Value], example: Any, device: Any = None, dtype: Any = None
+    ) -> None:
+        torch = import_torch('compile(..., backend="torch")')
+        self.dtype, self.device = torch_dtype_and_device(torch, dtype, device, "compile")
+        super().__init__(fn, params, example)
+        self._torch = torch
+        self._program = program_of(self, torch, self.device, self.dtype)
+
+    def _parameters(self) -> Any:
+        numbers = [p.data for p in self._params]
+        return self._torch.tensor(numbers, dtype=self.dtype, device=self.device)
+
+    def __call__(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Forward and backward over the batch (see CompiledStep.__call__)."""
+        _check_outputs_wanted(self, return_outputs)
+        parameters = self._parameters().requires_grad_()
+        losses, read = run_program(self, self._program, parameters, batches)
+        mean = _mean(losses)
+        if mean.requires_grad:  # else no parameter is in the loss's graph
+            (grads,) = self._torch.autograd.grad(mean, parameters, allow_unused=True)
+            if grads is not None:
+                for param, grad in zip(self._params, grads.tolist()):
+                    param.grad += grad
+        return self._result_of(mean, read, return_outputs)
+
+    def evaluate(self, *batches: Any, return_outputs: bool = False) -> Any:
+        """Forward only: no parameter's `.grad` changes."""
+        _check_outputs_wanted(self, return_outputs)
+        with self._torch.no_grad():
+            losses, read = run_program(self, self._program, self._parameters(), batches)
+            return self._result_of(_mean(losses), read, return_outputs)
+
+    def _result_of(self, mean: Any, read: Any, return_outputs: bool) -> Any:
+        mean = float(mean.detach())
+        if not return_outputs:
+            return mean
+        outputs = self._program.outputs_of(read).detach().cpu().double().numpy().T.copy()
+        return mean, outputs[:, 0] if self._single_output else outputs
+
+    def __repr__(self) -> str:
+        return f"Torch{super().__repr__()[:-1]}, {self.dtype} on {self.device})"
+
+
+# --- the step as a torch.nn.Module -----------------------------------------------------------
+
+
+@functools.cache
+def _module_class(torch: Any) -> Any:
+    class CompiledModule(torch.nn.Module):
+        """A compiled step as a torch module; made by `to_torch` (see there)."""
+
+        def __init__(self, step: CompiledStep, device: Any, dtype: Any) -> None:
+            super().__init__()
+            self._step = step
+            self._values = list(step._params)
+            self._empty = torch.zeros(0, dtype=dtype, device=device)
+            self.params = torch.nn.ParameterList(
+                torch.nn.Parameter(torch.tensor(v.data, dtype=dtype, device=device))
+                for v in self._values
+            )
+            self._programs: dict[tuple, TorchProgram] = {}
+
+        def _parameter_vector(self) -> Any:
+            params = list(self.params)
+            return torch.stack(params) if params else self._empty
+
+        def forward(self, *batches: Any, return_outputs: bool = False) -> Any:
+            """The mean loss over the batch as a 0-dim tensor (and with
+            `return_outputs=True` the per-sample outputs, a (batch,) or (batch, k)
+            tensor); one batch per argument of the traced function."""
+            _check_outputs_wanted(self._step, return_outputs)
+            parameters = self._parameter_vector()
+            key = (parameters.device, parameters.dtype)
+            program = self._programs.get(key)
+            if program is None:  # the first call, or the module was moved (.to(...))
+                program = program_of(self._step, torch, *key)
+                self._programs[key] = program
+            losses, read = run_program(self._step, program, parameters, batches)
+            mean = _mean(losses)
+            if not return_outputs:
+                return mean
+            outputs = program.outputs_of(read).T
+            return mean, outputs[:, 0] if self._step._single_output else outputs
+
+        def write_back(self) -> None:
+            """Copy the module's parameters into the Values it was made from, so that the
+            scalar model can be drawn, explored, evaluated or saved again."""
+            numbers = self._parameter_vector().detach().cpu().double().tolist()
+            for value, number in zip(self._values, numbers):
+                value.data = number
+
+        def extra_repr(self) -> str:
+            return f"{len(self._values)} parameters of {self._step!r}"
+
+    return CompiledModule
+
+
+def to_torch_module(step: CompiledStep, device: Any = None, dtype: Any = None) -> Any:
+    """The module `CompiledStep.to_torch` returns."""
+    torch = import_torch("to_torch()")
+    dtype, device = torch_dtype_and_device(torch, dtype, device, "to_torch")
+    return _module_class(torch)(step, device, dtype)
