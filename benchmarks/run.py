@@ -17,6 +17,8 @@ Rows (each a function below, named in ROWS):
   gpt-tokens  issue 11: the GPT step on a batch of names of equal length, per predicted
             token: reference, drop-in, sum/dot, compiled (tinygrad_scalar.compile with
             integer token inputs and take) and PyTorch float64 on the whole batch at once
+  moons-loop, gpt-loop  issue 17 (benchmarks/loops.py): the loop a user writes, zero_grad,
+            compiled step and optim.Adam, vs the same loop in PyTorch
 
 How the timing is made fair:
   * All engines run in this one process, alternated round by round (ours, micrograd,
@@ -58,6 +60,10 @@ from typing import Any, Callable
 
 import gpt
 import peers
+
+if __name__ == "__main__":  # loops.py imports this module as `run`: let it find this copy
+    sys.modules.setdefault("run", sys.modules[__name__])
+import loops  # noqa: E402 - issue 17's rows, in a module of their own
 
 LOSS_TOLERANCE = 1e-9
 MOONS_SIZES = [2, 16, 16, 1]
@@ -1058,6 +1064,8 @@ ROWS: dict[str, Callable[[Report, argparse.Namespace], None]] = {
     "spiral": row_spiral,
     "gpt": row_gpt,
     "gpt-tokens": row_gpt_tokens,
+    "moons-loop": loops.row_moons_loop,
+    "gpt-loop": loops.row_gpt_loop,
 }
 
 
