@@ -11,12 +11,15 @@ torch are at the end and run everywhere.
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import sys
 
 import numpy as np
 import pytest
+import test_compile_exact
+import test_compile_extremes
 from compiled_vs_eager import compiled_run, eager_run
 from test_compile_extremes import FEATURES, LOSSES, assert_agree
 from test_rules_conformance import (
@@ -265,6 +268,49 @@ def test_every_loss_trains_through_to_torch_as_eager():
             ours.step()
         assert trained != start, name
         assert_agree(trained, [p.data for p in params], f"{name}: weight after 5 Adam steps")
+
+
+# --- the NumPy step's own tests of exactness, run again on torch ---------------------------------
+
+
+def compile_tests_of(module):
+    """(test function, its arguments) for every test of `module` that compiles a step
+    itself, each parametrized case spelled out; training runs (train.fit) are left out."""
+    cases = []
+    for name, test in vars(module).items():
+        if not name.startswith("test_") or not inspect.isfunction(test):
+            continue
+        source = inspect.getsource(test)
+        if "compile(" not in source or "train.fit" in source:
+            continue
+        combos: list[dict] = [{}]
+        for mark in getattr(test, "pytestmark", []):
+            if mark.name != "parametrize":
+                continue
+            names = [n.strip() for n in mark.args[0].split(",")]
+            values = [v if len(names) > 1 else (v,) for v in mark.args[1]]
+            combos = [{**c, **dict(zip(names, v))} for c in combos for v in values]
+        for i, arguments in enumerate(combos):
+            cases.append(pytest.param(test, arguments, id=f"{name}-{i}"))
+    return cases
+
+
+@pytest.mark.parametrize(
+    "test, arguments",
+    compile_tests_of(test_compile_exact) + compile_tests_of(test_compile_extremes),
+)
+def test_the_numpy_steps_exactness_tests_pass_on_torch(test, arguments, monkeypatch):
+    # the same tests, with every compile in them made with backend="torch"
+    numpy_compile = ts.compiler.compile
+
+    def compile_on_torch(fn, params, example):
+        step = numpy_compile(fn, params, example, backend="torch")
+        assert type(step).__name__ == "TorchCompiledStep"
+        return step
+
+    monkeypatch.setattr(ts, "compile", compile_on_torch)
+    monkeypatch.setattr(test_compile_extremes, "compile", compile_on_torch)
+    test(**arguments)
 
 
 # --- a transformer: nn.transformer's pieces, as in notebook 11 ----------------------------------

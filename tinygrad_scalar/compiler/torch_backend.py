@@ -6,8 +6,11 @@ elementwise group applies its rule through one `torch.autograd.Function` whose f
 the rule's `forward` and whose backward is the rule's `derivatives`, both from rules.py and
 evaluated on `tensors`, the torch backend `o`. So no op's derivative is written here, and
 a user's own `Rule` runs on torch with no extra code. `sum` and `dot` keep their matrix
-layout as torch's `sum` and `matmul` (layout, as in groups.py; their local derivatives are
-1 and the other factor).
+layout, as in groups.py: sums add left to right (as eager), a per-sample dot multiplies
+through MUL's rule, and a layer of dots with leaf weights is one matrix product whose
+backward is DOT's local derivatives (x for w, w for x) in matrix layout, in eager's order
+where a partial sum could overflow. So the torch step gives the NumPy step's and eager's
+numbers, inf and nan included.
 
 Because torch's autograd engine drives the backward pass, the same replay is also a
 `torch.nn.Module` (`step.to_torch()`, `to_torch(fn, params, example)`): its parameters
@@ -30,7 +33,15 @@ import numpy as np
 from .. import rules
 from ..engine import TracerError, Value
 from ..nn.torch_bridge import import_torch
-from .groups import DotGroup, ElementwiseGroup, LayerGroup, Positions, SumGroup
+from .groups import (
+    OVERFLOW_SAFE,
+    DotGroup,
+    ElementwiseGroup,
+    LayerGroup,
+    Positions,
+    SumGroup,
+    may_overflow,
+)
 from .step import CompiledStep
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
@@ -198,6 +209,91 @@ def _rule_function(torch: Any) -> Any:
     return RuleFunction
 
 
+# --- sums in eager's order, and the layer's matrix product ------------------------------------
+# As groups.py on NumPy: sums and per-sample dots add left to right, as the engine does, so a
+# sample's inf or nan never depends on the batch; a layer keeps the matrix product where no
+# partial sum can overflow and adds in eager's order where one might.
+
+
+def _left_to_right(torch: Any, terms: Any, dim: int) -> Any:
+    """0.0 + terms[0] + terms[1] + ... along `dim`, in that order: torch's cumsum on the
+    CPU adds one term after the other (a plain sum adds pairwise)."""
+    if terms.shape[dim] == 0:
+        return terms.sum(dim=dim)
+    return torch.cumsum(terms, dim=dim).select(dim, -1) + 0.0
+
+
+def _largest(x: Any) -> float:
+    """The largest absolute value in x (nan if it holds a nan, 0 if it is empty)."""
+    return float(x.abs().max()) if x.numel() else 0.0
+
+
+def _masked_product(torch: Any, local: Any, grad: Any) -> Any:
+    """local * grad, a zero local derivative giving exactly 0 even against inf or nan."""
+    product = local * grad
+    if bool(torch.isfinite(product).all()):
+        return product
+    return torch.where(local == 0.0, 0.0, product)
+
+
+@functools.cache
+def _layer_function(torch: Any) -> Any:
+    """W @ X (+ bias): k dot nodes with leaf weights over the same n inputs, for a batch."""
+
+    class LayerFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, w: Any, x: Any, bias: Any, bias_is_leaf: bool) -> Any:
+            k, n = w.shape
+            if bias is not None and bias_is_leaf:
+                bias = bias[:, None]
+            out = w @ x + 0.0  # as eager's sum from 0.0: never -0.0
+            if bias is not None:
+                out = out + bias
+            sizes = _largest(w), _largest(x)
+            bound = sizes[0] * n * sizes[1] + (0.0 if bias is None else _largest(bias))
+            if may_overflow(bound):  # eager's order for the samples where it could matter
+                x_bound = x.abs().amax(dim=0) * w.abs().sum(dim=1).max()
+                if bias is not None:
+                    x_bound = x_bound + bias.abs().amax(dim=0)
+                samples = torch.nonzero(~(x_bound < OVERFLOW_SAFE)).flatten()
+                exact = _left_to_right(torch, w[:, :, None] * x[None, :, samples], dim=1)
+                if bias is not None:
+                    exact = exact + (bias if bias.shape[1] == 1 else bias[:, samples])
+                out[:, samples] = exact
+            ctx.save_for_backward(w, x)
+            ctx.sizes, ctx.bias_is_leaf = sizes, bias_is_leaf
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            # d/dw = x, d/dx = w, d/dbias = 1, DOT's local derivatives in matrix layout:
+            # BLAS where every product is finite and no partial sum can overflow, otherwise
+            # the products one by one (a zero local derivative adding exactly 0) in eager's
+            # order, as groups.LayerGroup does
+            w, x = ctx.saved_tensors
+            k, batch = w.shape[0], grad.shape[1]
+            w_size, x_size = ctx.sizes
+            grad_size = _largest(grad)
+            grad_w = grad_x = grad_bias = None
+            if ctx.needs_input_grad[0]:
+                if may_overflow(grad_size * batch * x_size):
+                    products = _masked_product(torch, x.flip(1)[None], grad.flip(1)[:, None])
+                    grad_w = _left_to_right(torch, products, dim=2)
+                else:
+                    grad_w = grad @ x.T
+            if ctx.needs_input_grad[1]:
+                if may_overflow(grad_size * k * w_size):
+                    products = _masked_product(torch, w.flip(0)[:, :, None], grad.flip(0)[:, None])
+                    grad_x = _left_to_right(torch, products, dim=0)
+                else:
+                    grad_x = w.T @ grad
+            if ctx.needs_input_grad[2]:
+                grad_bias = _left_to_right(torch, grad.flip(1), 1) if ctx.bias_is_leaf else grad
+            return grad_w, grad_x, grad_bias, None
+
+    return LayerFunction
+
+
 # --- the plan as operations on torch tensors ---------------------------------------------------
 # The plan numbers every node's row of a (rows, batch) buffer: the leaves used as values, then
 # each batch argument, then each group's outputs. Here each of those blocks is a tensor of its
@@ -299,7 +395,9 @@ class TorchProgram:
             return lambda blocks, leaves: apply(rule, o, *(g(torch, blocks) for g in inputs))
         if isinstance(group, SumGroup):
             terms, k, n = self._gather(group.inputs), group.k, group.n
-            return lambda blocks, leaves: terms(torch, blocks).reshape(k, n, -1).sum(dim=1)
+            return lambda blocks, leaves: _left_to_right(
+                torch, terms(torch, blocks).reshape(k, n, -1), dim=1
+            )
         if isinstance(group, LayerGroup):
             return self._layer(group)
         if isinstance(group, DotGroup):
@@ -307,29 +405,34 @@ class TorchProgram:
         raise TypeError(f"the torch backend cannot run a {type(group).__name__}")
 
     def _layer(self, group: LayerGroup) -> Any:
-        torch, k, n = self.torch, group.k, group.n
+        torch, k, n, bias_is_leaf = self.torch, group.k, group.n, group.bias_is_leaf
         weights, inputs = self._leaf_index(group.weights), self._gather(group.inputs)
-        bias = None
+        apply = _layer_function(torch).apply
+        bias: Any = None
         if group.bias is not None:
-            bias = self._leaf_index(group.bias) if group.bias_is_leaf else self._gather(group.bias)
+            bias = self._leaf_index(group.bias) if bias_is_leaf else self._gather(group.bias)
 
         def layer(blocks: list, leaves: Any) -> Any:
-            out = leaves[weights].reshape(k, n) @ inputs(torch, blocks)
+            w = leaves[weights].reshape(k, n)
             if bias is None:
-                return out
-            return out + (leaves[bias][:, None] if group.bias_is_leaf else bias(torch, blocks))
+                return apply(w, inputs(torch, blocks), None, False)
+            bias_values = leaves[bias] if bias_is_leaf else bias(torch, blocks)
+            return apply(w, inputs(torch, blocks), bias_values, bias_is_leaf)
 
         return layer
 
     def _dot(self, group: DotGroup) -> Any:
-        torch, k, n = self.torch, group.k, group.n
+        # the products through MUL's rule (its derivatives (b, a), a zero one adding
+        # exactly 0), then added left to right, the bias last: as eager's dot
+        torch, k, n, o = self.torch, group.k, group.n, self.o
         weights, inputs = self._gather(group.weights), self._gather(group.inputs)
         bias = self._gather(group.bias) if group.bias is not None else None
+        apply = self._apply_rule
 
         def dot(blocks: list, leaves: Any) -> Any:
             w = weights(torch, blocks).reshape(k, n, -1)
             x = inputs(torch, blocks).reshape(k, n, -1)
-            out = (w * x).sum(dim=1)
+            out = _left_to_right(torch, apply(rules.MUL, o, w, x), dim=1)
             return out if bias is None else out + bias(torch, blocks)
 
         return dot
