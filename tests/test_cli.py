@@ -102,7 +102,27 @@ def test_predict_prints_the_models_output_and_class(demo, capsys):
         assert cli.main(["predict", str(out / "model.json"), *map(str, x)]) == 0
         printed = capsys.readouterr().out.splitlines()
         score = model(x).data
-        assert printed == [f"output: {score:.6g}", f"class: {int(score > 0)}"]
+        class_1 = 1.0 / (1.0 + math.exp(-score))  # the softmax of (0, score): see predict
+        label = int(score > 0)
+        assert printed == [
+            f"output: {score:.6g}",
+            f"probabilities: class 0 {1.0 - class_1:.4f}, class 1 {class_1:.4f}",
+            f"class: {label} (probability {[1.0 - class_1, class_1][label]:.4f})",
+        ]
+        assert (class_1 > 0.5) == (label == 1)
+
+
+def test_predict_on_a_sigmoid_model_prints_its_output_as_the_probability(tmp_path, capsys):
+    model = MLP(2, [3, 1], output="sigmoid", seed=1)
+    model.save(tmp_path / "m.json")
+    assert cli.main(["predict", str(tmp_path / "m.json"), "0.5", "-1"]) == 0
+    probability = model([0.5, -1.0]).data  # no second sigmoid on top
+    label = int(probability > 0.5)
+    assert capsys.readouterr().out.splitlines() == [
+        f"output: {probability:.6g}",
+        f"probabilities: class 0 {1.0 - probability:.4f}, class 1 {probability:.4f}",
+        f"class: {label} (probability {max(probability, 1.0 - probability):.4f})",
+    ]
 
 
 def test_predict_in_a_subprocess_accepts_negative_numbers(demo):

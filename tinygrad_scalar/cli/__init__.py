@@ -41,7 +41,7 @@ from .arguments import (
     positive_float,
     positive_int,
 )
-from .commands import DATASETS, DEMO_DIR
+from .commands import DATASETS, DEMO_DIR, TRAIN_DIR
 
 __all__ = ["BadInput", "CommandFailed", "build_parser", "main"]
 
@@ -50,11 +50,40 @@ class _Terminated(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C, so temporary files and folders are removed."""
 
 
+# argparse takes "-x" or "-1e-3" for an option: for the commands whose arguments may start
+# with "-", the error shows where they go instead
+AFTER_DASHES = {
+    "graph": f'{PROG} graph -- "-x" x=1',
+    "predict": f"{PROG} predict MODEL.json -- -1e-3 2",
+}
+
+
+def _dashes_hint(command: str | None, arguments: Sequence[str]) -> str:
+    if command in AFTER_DASHES and any(a.startswith("-") for a in arguments):
+        return f"; a value starting with '-' goes after '--': {AFTER_DASHES[command]}"
+    return ""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are one line (the usage is one `--help` away)."""
 
+    arguments: Sequence[str] = ()  # what the last parse was given, for _dashes_hint
+
     def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):  # `graph -x`
+            message += _dashes_hint(self.prog.split()[-1], self.arguments)
         self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.arguments = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(args, namespace)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # `graph -x x=1`: x=1 is taken for the EXPR and -x is left over
+            hint = _dashes_hint(getattr(parsed, "command", None), extras)
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # argparse ignores a failed write, so `--help > /dev/full` would report success
@@ -96,38 +125,55 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP on a built-in 2-D dataset, print its accuracy, and write "
         "the model (JSON), the loss curve and the decision boundary to --out.",
     )
-    train.add_argument("--dataset", choices=DATASETS, default="moons")
+    train.add_argument(
+        "--dataset", choices=DATASETS, default="moons", help="the data set (default moons)"
+    )
     train.add_argument("--samples", type=positive_int, default=200, help="points (default 200)")
     train.add_argument(
         "--noise", type=nonnegative_float, default=None, help="default: the dataset's own"
     )
     train.add_argument(
-        "--classes", type=positive_int, default=3, help="classes for blobs and spiral (3)"
+        "--classes", type=positive_int, default=3, help="classes for blobs and spiral (default 3)"
     )
     train.add_argument(
         "--layers", type=layer_sizes, default=[16, 16], help="hidden widths (default 16,16)"
     )
-    train.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    train.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default="relu",
+        help="of the hidden layers (default relu)",
+    )
     train.add_argument(
         "--loss",
         choices=LOSSES,
         default=None,
         help="default: hinge for two classes, cross_entropy for more",
     )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default="adam", help="the update rule (default adam)"
+    )
     train.add_argument(
         "--lr", type=positive_float, default=None, help="default: 0.1 for sgd, 0.01 for adam"
     )
-    train.add_argument("--epochs", type=positive_int, default=100)
+    train.add_argument(
+        "--epochs", type=positive_int, default=100, help="passes over the data (default 100)"
+    )
     train.add_argument(
         "--batch-size", type=positive_int, default=None, help="default: the whole training set"
     )
-    train.add_argument("--l2", type=nonnegative_float, default=1e-4, help="default 1e-4")
     train.add_argument(
-        "--test-fraction", type=fraction, default=0.2, help="held out for testing (0.2)"
+        "--l2", type=nonnegative_float, default=1e-4, help="L2 regularisation (default 1e-4)"
     )
-    train.add_argument("--seed", type=any_int, default=0, help="seeds the data, weights, batches")
-    train.add_argument("--out", metavar="DIR", default="tinygrad-scalar-train")
+    train.add_argument(
+        "--test-fraction", type=fraction, default=0.2, help="held out for testing (default 0.2)"
+    )
+    train.add_argument(
+        "--seed", type=any_int, default=0, help="seeds the data, weights, batches (default 0)"
+    )
+    train.add_argument(
+        "--out", metavar="DIR", default=TRAIN_DIR, help=f"the files go here (default ./{TRAIN_DIR})"
+    )
     train.add_argument("--compile", action="store_true", help="vectorized training (NumPy)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=commands.run_train)
@@ -136,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="run a saved model on one input",
         description="Print a saved model's predicted class for one input row, with each"
-        " class's probability (softmax of the scores) for a model with several outputs. "
-        "Put -- before the numbers if one of them is written like -1e-3.",
+        " class's probability (the softmax of the scores; for one output, its sigmoid, the"
+        " probability of class 1). Put -- before the numbers if one of them is written like"
+        " -1e-3.",
     )
     predict.add_argument("model", metavar="MODEL.json")
     predict.add_argument("features", metavar="X", nargs="+", help="the input values")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from .._checks import quote_input
 from .._files import StagedFolder, check_replaceable, kind_of_file
 from ..nn import MLP
+from ..rules import floats
 from .arguments import EXIT_OK, BadInput
 
 DATASETS = ("moons", "circles", "blobs", "spiral", "xor")
@@ -24,6 +25,7 @@ MULTICLASS_DATASETS = ("blobs", "spiral")
 # The demo: micrograd's moons demo (2-16-16-1, 100 points, hinge loss + 1e-4 L2, full-batch
 # SGD with the rate decaying linearly from 1.0 to 0.1 over 100 steps).
 DEMO_DIR = "tinygrad-scalar-demo"
+TRAIN_DIR = "tinygrad-scalar-train"  # train --out
 DEMO_SIZES = [16, 16, 1]
 DEMO_POINTS = 100
 DEMO_NOISE = 0.1
@@ -343,11 +345,13 @@ def run_predict(args: argparse.Namespace) -> int:
             from ..functional import softmax
 
             probabilities = [p.data for p in softmax(output)]
-        print(
-            "probabilities: " + ", ".join(f"class {k} {p:.4f}" for k, p in enumerate(probabilities))
-        )
-        print(f"class: {label} (probability {probabilities[label]:.4f})")
     else:
+        # One output is class 1's score against class 0's, whose score is 0: the softmax
+        # of (0, score) is (1 - sigmoid(score), sigmoid(score)). A sigmoid output layer
+        # has already applied it.
         print(f"output: {output:.6g}")
-        print(f"class: {label}")
+        class_1 = output if model.output == "sigmoid" else floats.sigmoid(output)
+        probabilities = [1.0 - class_1, class_1]
+    print("probabilities: " + ", ".join(f"class {k} {p:.4f}" for k, p in enumerate(probabilities)))
+    print(f"class: {label} (probability {probabilities[label]:.4f})")
     return EXIT_OK

@@ -2,10 +2,10 @@
 
 The text is parsed with Python's `ast` module and the tree is checked against a whitelist
 before anything is computed: numbers, names, `+ - * / **`, unary minus and plus,
-parentheses, and calls of exp log sqrt tanh sigmoid relu abs with one argument. Evaluation
-walks that checked tree (with a stack, not recursion) and builds engine Values; nothing is
-ever given to eval or exec. Names are Python identifiers, compared as Python compares them:
-after NFKC normalisation, so "ﬁ" in the expression is the name bound by fi=1.
+parentheses, and calls of the FUNCTIONS below (exp, log, sin, ...) with one argument.
+Evaluation walks that checked tree (with a stack, not recursion) and builds engine Values;
+nothing is ever given to eval or exec. Names are Python identifiers, compared as Python
+compares them: after NFKC normalisation, so "ﬁ" in the expression is the name bound by fi=1.
 
 >>> tree = parse("x**2 + exp(y)", names=["x", "y"])
 >>> evaluate(tree, {"x": Value(3.0), "y": Value(0.0)}).data
@@ -36,6 +36,10 @@ FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     "sigmoid": Value.sigmoid,
     "relu": Value.relu,
     "abs": Value.abs,
+    "sin": Value.sin,
+    "cos": Value.cos,
+    "log1p": Value.log1p,
+    "softplus": Value.softplus,
 }
 
 _BINARY_OPERATORS: dict[type, Callable] = {
