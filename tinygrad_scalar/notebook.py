@@ -42,6 +42,12 @@ def check(answer: Any, expected: Any, tolerance: float = 1e-9) -> None:
         print(NOT_ANSWERED)
         return
     target = float(expected.data if isinstance(expected, Value) else expected)
+    if isinstance(answer, Value):
+        print(
+            f"not quite, the answer should be a number and this is a Value: give its .data"
+            f" ({answer.data!r:.40}), or its .grad if the gradient is asked for"
+        )
+        return
     if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
         print(f"not quite, the answer should be a number, got {answer!r:.40}")
         return

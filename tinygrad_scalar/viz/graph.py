@@ -153,6 +153,12 @@ class Graph:
         size, for slides). Nothing is written unless rendering succeeds. Returns the path."""
         path = Path(path)
         fmt = _render.SUFFIX_FORMATS.get(path.suffix.lower())
+        if fmt is None and path.suffix.lower() in (".html", ".htm"):
+            raise ValueError(
+                f"cannot save graph to {str(path)!r}: a Graph is a picture (.svg, .png, .pdf,"
+                " .dot); for a page that steps through the passes use"
+                f" explore(root).save({str(path)!r})"
+            )
         if fmt is None:
             known = ", ".join(_render.SUFFIX_FORMATS)
             raise ValueError(
@@ -261,8 +267,10 @@ def draw(
 ) -> Graph:
     """Draw the graph that computes `root`.
 
-    params: a Module (anything with `named_parameters()`), (name, Value) pairs, or a dict
-        {name: Value}; those leaves are coloured as parameters and show their names.
+    params: a Module (anything with `named_parameters()`), (name, Value) pairs, a dict
+        {name: Value}, or a list of Values such as `model.parameters()` (named by their
+        labels, else `params[i]`); those leaves are coloured as parameters and show their
+        names.
     highlight: a Value in the graph; the paths from it to `root` are marked, and the graph
         notes the chain-rule product of the local derivatives along them.
     collapse: draw each neuron (a `dot` node and the activation after it) as one box.
@@ -500,15 +508,20 @@ def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
 
 
 def _parameter_names(params: Any) -> dict[int, str]:
-    """{id(parameter): name} from a Module, a dict {name: Value} or (name, Value) pairs."""
+    """{id(parameter): name} from a Module, a dict {name: Value}, (name, Value) pairs or a
+    list of Values (`model.parameters()`), each named by its label or as `params[i]`."""
     if params is None:
         return {}
     if hasattr(params, "named_parameters"):
         pairs: Iterable = params.named_parameters()
     elif isinstance(params, dict):
         pairs = params.items()
+    elif isinstance(params, Value):
+        raise TypeError("params must be a Module or a list of Values, not one Value")
     else:
-        pairs = params
+        pairs = list(params) if isinstance(params, Iterable) else params
+        if isinstance(pairs, list) and pairs and all(isinstance(p, Value) for p in pairs):
+            pairs = [(p.label or f"params[{i}]", p) for i, p in enumerate(pairs)]
     names: dict[int, str] = {}
     try:
         for name, value in pairs:
@@ -517,7 +530,8 @@ def _parameter_names(params: Any) -> dict[int, str]:
             names.setdefault(id(value), str(name))
     except (TypeError, ValueError) as error:
         raise TypeError(
-            f"params must be a Module, a dict {{name: Value}} or (name, Value) pairs: {error}"
+            "params must be a Module, a list of Values, a dict {name: Value} or (name, Value)"
+            f" pairs: {error}"
         ) from None
     return names
 
