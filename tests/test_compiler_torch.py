@@ -397,6 +397,41 @@ def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_st
     assert our_losses[-1] < our_losses[0]
 
 
+def test_compile_by_shape_on_torch_and_its_module_train_on_every_length_as_numpy():
+    # notebook 11's setting: one step per length of document, one module for all of them
+    model = TinyGPT(seed=5)
+    params = model.parameters()
+    start = [p.data for p in params]
+    batches = [token_columns(4, 3 + s % 3, seed=s)[1] for s in range(9)]  # lengths 3, 4, 5
+
+    numpy_steps = ts.compile_by_shape(model.loss, params)
+    torch_steps = ts.compile_by_shape(model.loss, params, backend="torch")
+    for columns in batches[:3]:
+        numpy_result = compiled_run(numpy_steps, params, *columns)
+        torch_result = compiled_run(torch_steps, params, *columns)
+        assert_agree(torch_result[0], numpy_result[0], "loss")
+        assert_agree(torch_result[1], numpy_result[1], "gradient")
+    assert type(torch_steps.step_for(*batches[0])).__name__ == "TorchCompiledStep"
+
+    ours = optim.Adam(params, lr=0.02)
+    for columns in batches:
+        ours.zero_grad()
+        numpy_steps(*columns)
+        ours.step()
+    ours_trained = [p.data for p in params]
+    for p, x in zip(params, start):
+        p.data = x
+    net = numpy_steps.to_torch()
+    adam = torch.optim.Adam(net.parameters(), lr=0.02)
+    for columns in batches:
+        adam.zero_grad()
+        net(*(torch.tensor(column) for column in columns)).backward()
+        adam.step()
+    net.write_back()
+    assert numpy_steps.traces == 3  # the module used the steps already traced
+    assert_agree([p.data for p in params], ours_trained, "weight after 9 Adam steps")
+
+
 # --- the module and the step: interface --------------------------------------------------------
 
 
@@ -534,4 +569,8 @@ def test_without_torch_the_torch_paths_say_how_to_install_it_and_nothing_else_ch
         step.to_torch()
     with pytest.raises(ImportError, match=r"MLP.to_torch\(\) needs PyTorch.*" + install):
         MLP(2, [1], seed=0).to_torch()
+    with pytest.raises(
+        ImportError, match=r"compile_by_shape\(..., backend=\"torch\"\) needs PyTorch"
+    ):
+        ts.compile_by_shape(fn, params, backend="torch")
     assert step([1.0, 2.0], [0.0, 1.0]) == 0.625  # the NumPy step is untouched

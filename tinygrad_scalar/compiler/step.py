@@ -265,18 +265,29 @@ def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
     default) on `device` (the CPU by default; "cuda" where there is one), with the same
     interface; its derivatives are still the rules' own (compiler/torch_backend.py).
     """
+    options = _checked_backend(backend, device, dtype, "compile")
     if backend == "torch":
         from .torch_backend import TorchCompiledStep
 
-        return TorchCompiledStep(fn, params, example, device=device, dtype=dtype)
+        return TorchCompiledStep(fn, params, example, **options)
+    return CompiledStep(fn, params, example)
+
+
+def _checked_backend(backend: str, device: Any, dtype: Any, where: str) -> dict[str, Any]:
+    """compile's keyword arguments for the backend, checked: a clear error for an unknown
+    backend, for device or dtype without torch, and for torch not installed."""
+    if backend == "torch":
+        from .torch_backend import checked_torch_options
+
+        return checked_torch_options(device, dtype, where)
     if backend != "numpy":
-        raise ValueError(f"compile: backend must be one of {BACKENDS}, got {backend!r:.60}")
+        raise ValueError(f"{where}: backend must be one of {BACKENDS}, got {backend!r:.60}")
     if device is not None or dtype is not None:
         raise ValueError(
-            'compile: device and dtype are options of backend="torch"; the NumPy backend'
+            f'{where}: device and dtype are options of backend="torch"; the NumPy backend'
             " runs in float64 on the CPU"
         )
-    return CompiledStep(fn, params, example)
+    return {}
 
 
 def to_torch(
@@ -315,7 +326,15 @@ class CompiledByShape:
     Made by `compile_by_shape(fn, params)`; see that function.
     """
 
-    def __init__(self, fn: Callable[..., Any], params: Iterable[Value], max_shapes: int) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        params: Iterable[Value],
+        max_shapes: int,
+        backend: str = "numpy",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"compile_by_shape: fn must be callable, got {type(fn).__name__}")
         if isinstance(max_shapes, bool) or not isinstance(max_shapes, int) or max_shapes < 1:
@@ -325,6 +344,8 @@ class CompiledByShape:
         self._fn = fn
         self._params = checked_params(params)  # a generator is read once, here
         self.max_shapes = max_shapes
+        self._options = {"backend": backend}
+        self._options.update(_checked_backend(backend, device, dtype, "compile_by_shape"))
         self.traces = 0  # how many times fn was traced (a shape traced again after eviction counts)
         self._steps: dict[tuple, CompiledStep] = {}  # insertion order = least recently used first
 
@@ -343,12 +364,20 @@ class CompiledByShape:
         shape = tuple(sample_argument(value, i) for i, value in enumerate(example))
         step = self._steps.pop(shape, None)
         if step is None:
-            step = CompiledStep(self._fn, self._params, example)
+            step = compile(self._fn, self._params, example, **self._options)
             self.traces += 1
             if len(self._steps) >= self.max_shapes:  # forget the least recently used shape
                 del self._steps[next(iter(self._steps))]
         self._steps[shape] = step  # (re)inserted last: the most recently used
         return step
+
+    def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
+        """These steps as one `torch.nn.Module` (see `to_torch`): its parameters are the
+        shared parameters, and forward(*batches) runs the step for the batches' shape
+        (traced if new), so one module trains on batches of every shape."""
+        from .torch_backend import to_torch_module
+
+        return to_torch_module(self, device, dtype)
 
     @property
     def shapes(self) -> list[tuple]:
@@ -382,7 +411,12 @@ def _first_sample(batch: Any, i: int) -> Any:
 
 
 def compile_by_shape(
-    fn: Callable[..., Any], params: Iterable[Value], max_shapes: int = 64
+    fn: Callable[..., Any],
+    params: Iterable[Value],
+    max_shapes: int = 64,
+    backend: str = "numpy",
+    device: Any = None,
+    dtype: Any = None,
 ) -> CompiledByShape:
     """Like `compile`, for samples whose shape varies: one CompiledStep per shape.
 
@@ -397,7 +431,8 @@ def compile_by_shape(
     At most `max_shapes` steps are kept (64 by default; a step holds its buffers, a few
     MB for a large graph); past that the least recently used one is dropped and traced
     again if needed. `.traces` counts the traces made, `.shapes` lists the cached shapes.
-    Calling it and `.evaluate(...)` work as on a CompiledStep.
+    Calling it and `.evaluate(...)` work as on a CompiledStep; `backend`, `device` and
+    `dtype` are compile's, and `.to_torch()` makes all the shapes one torch module.
 
     >>> import tinygrad_scalar as ts
     >>> table = [ts.Value(1.0), ts.Value(2.0), ts.Value(3.0)]
@@ -409,4 +444,4 @@ def compile_by_shape(
     >>> total.traces, total.shapes
     (2, [('index', 'index'), ('index', 'index', 'index')])
     """
-    return CompiledByShape(fn, params, max_shapes)
+    return CompiledByShape(fn, params, max_shapes, backend, device, dtype)

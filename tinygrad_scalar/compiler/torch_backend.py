@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+import weakref
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -42,7 +43,7 @@ from .groups import (
     SumGroup,
     may_overflow,
 )
-from .step import CompiledStep
+from .step import CompiledByShape, CompiledStep
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
 
@@ -482,6 +483,13 @@ def torch_dtype_and_device(torch: Any, dtype: Any, device: Any, where: str) -> t
     return dtype, device
 
 
+def checked_torch_options(device: Any, dtype: Any, where: str) -> dict[str, Any]:
+    """compile's device and dtype for backend="torch", checked (torch imported here)."""
+    torch = import_torch(f'{where}(..., backend="torch")')
+    dtype, device = torch_dtype_and_device(torch, dtype, device, where)
+    return {"device": device, "dtype": dtype}
+
+
 def program_of(step: CompiledStep, torch: Any, device: Any, dtype: Any) -> TorchProgram:
     """The plan of a compiled step (of either backend) as torch operations."""
     return TorchProgram(step._plan, [check[0] for check in step._checks], torch, dtype, device)
@@ -493,8 +501,7 @@ def run_program(
     """(per-sample losses, row reader) of the step's plan on torch, with the batches
     checked and the batch checks (labels, probabilities) made as the NumPy step makes them."""
     torch = program.torch
-    arrays = [b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else b for b in batches]
-    checked, _ = step._checked_batches(tuple(arrays))
+    checked, _ = step._checked_batches(tuple(_as_numpy(torch, batch) for batch in batches))
     batch_tensors = [
         torch.as_tensor(array, dtype=program.dtype, device=program.device) for array in checked
     ]
@@ -541,10 +548,10 @@ class TorchCompiledStep(CompiledStep):
     def __init__(
         self, fn: Any, params: Iterable[Value], example: Any, device: Any = None, dtype: Any = None
     ) -> None:
-        torch = import_torch('compile(..., backend="torch")')
-        self.dtype, self.device = torch_dtype_and_device(torch, dtype, device, "compile")
+        options = checked_torch_options(device, dtype, "compile")
+        self.dtype, self.device = options["dtype"], options["device"]
         super().__init__(fn, params, example)
-        self._torch = torch
+        self._torch = torch = import_torch("compile")
         self._program = program_of(self, torch, self.device, self.dtype)
 
     def _parameters(self) -> Any:
@@ -585,21 +592,27 @@ class TorchCompiledStep(CompiledStep):
 # --- the step as a torch.nn.Module -----------------------------------------------------------
 
 
+def _as_numpy(torch: Any, batch: Any) -> Any:
+    return batch.detach().cpu().numpy() if isinstance(batch, torch.Tensor) else batch
+
+
 @functools.cache
 def _module_class(torch: Any) -> Any:
     class CompiledModule(torch.nn.Module):
-        """A compiled step as a torch module; made by `to_torch` (see there)."""
+        """A compiled step (or one per shape) as a torch module; made by `to_torch`."""
 
-        def __init__(self, step: CompiledStep, device: Any, dtype: Any) -> None:
+        def __init__(self, steps: CompiledStep | CompiledByShape, device: Any, dtype: Any):
             super().__init__()
-            self._step = step
-            self._values = list(step._params)
+            self._steps = steps
+            self._values = list(steps._params)
             self._empty = torch.zeros(0, dtype=dtype, device=device)
             self.params = torch.nn.ParameterList(
                 torch.nn.Parameter(torch.tensor(v.data, dtype=dtype, device=device))
                 for v in self._values
             )
-            self._programs: dict[tuple, TorchProgram] = {}
+            # step -> {(device, dtype): its plan on torch}; a step dropped by
+            # compile_by_shape takes its programs with it
+            self._programs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
         def _parameter_vector(self) -> Any:
             params = list(self.params)
@@ -609,19 +622,22 @@ def _module_class(torch: Any) -> Any:
             """The mean loss over the batch as a 0-dim tensor (and with
             `return_outputs=True` the per-sample outputs, a (batch,) or (batch, k)
             tensor); one batch per argument of the traced function."""
-            _check_outputs_wanted(self._step, return_outputs)
+            batches = tuple(_as_numpy(torch, batch) for batch in batches)
+            steps = self._steps
+            step = steps if isinstance(steps, CompiledStep) else steps.step_for(*batches)
+            _check_outputs_wanted(step, return_outputs)
             parameters = self._parameter_vector()
             key = (parameters.device, parameters.dtype)
-            program = self._programs.get(key)
-            if program is None:  # the first call, or the module was moved (.to(...))
-                program = program_of(self._step, torch, *key)
-                self._programs[key] = program
-            losses, read = run_program(self._step, program, parameters, batches)
+            programs = self._programs.setdefault(step, {})
+            program = programs.get(key)
+            if program is None:  # the first call, a new shape, or the module was moved
+                program = programs[key] = program_of(step, torch, *key)
+            losses, read = run_program(step, program, parameters, batches)
             mean = _mean(losses)
             if not return_outputs:
                 return mean
             outputs = program.outputs_of(read).T
-            return mean, outputs[:, 0] if self._step._single_output else outputs
+            return mean, outputs[:, 0] if step._single_output else outputs
 
         def write_back(self) -> None:
             """Copy the module's parameters into the Values it was made from, so that the
@@ -631,13 +647,15 @@ def _module_class(torch: Any) -> Any:
                 value.data = number
 
         def extra_repr(self) -> str:
-            return f"{len(self._values)} parameters of {self._step!r}"
+            return f"{len(self._values)} parameters of {self._steps!r}"
 
     return CompiledModule
 
 
-def to_torch_module(step: CompiledStep, device: Any = None, dtype: Any = None) -> Any:
-    """The module `CompiledStep.to_torch` returns."""
+def to_torch_module(
+    steps: CompiledStep | CompiledByShape, device: Any = None, dtype: Any = None
+) -> Any:
+    """The module `CompiledStep.to_torch` and `CompiledByShape.to_torch` return."""
     torch = import_torch("to_torch()")
     dtype, device = torch_dtype_and_device(torch, dtype, device, "to_torch")
-    return _module_class(torch)(step, device, dtype)
+    return _module_class(torch)(steps, device, dtype)
