@@ -26,6 +26,7 @@ import math
 import numbers
 import pickle
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
 
 from . import codegen, rules
@@ -307,14 +308,27 @@ class Value:
         op = f", op={self.op!r}" if self._rule is not None else ""
         return f"Value(data={self.data!r}, grad={self.grad!r}{label}{op})"
 
-    # --- pickling and copying: the whole graph as one flat table, never recursing --------
+    # --- pickling and copying: node by node, shared nodes once, never recursing --------
 
     def __reduce__(self) -> tuple:
         if self._rule is None:  # a leaf pickles as itself, so graphs that share it still do
             return (_leaf_from, (self.data, data_of(self.grad), self.label))
-        return (_rebuild, (_flatten(self),))
+        return _reduce_interior(self)
 
     # --- differentiation ------------------------------------------------------------
+
+    def __setstate__(self, state: tuple) -> None:
+        # an interior node's slots, as _reduce_interior lists them
+        self.data, self.grad, label, self._rule = state[:4]
+        if label:  # most nodes have none, and then no __dict__ either
+            self.label = label
+        if len(state) == 6 and type(state[4]) is tuple:  # more than two parents
+            self._a = self._b = None
+            self._parents, self._local_grads = state[4], state[5]
+        elif len(state) == 6:
+            self._a, self._da, self._b = state[4], state[5], None
+        else:
+            self._a, self._da, self._b, self._db = state[4:]
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
@@ -934,38 +948,98 @@ def _check_backward(node: Value, parent_grads: Sequence[Any], upstream: Any) -> 
             )
 
 
-# --- pickling: a graph as a flat table -------------------------------------------------------
+# --- pickling: node by node, each interior node's ancestors first --------------------------
+# Every node pickles as an object of its own, so pickle's memo keeps a node that several
+# pickled objects share (`pickle.dumps([loss_a, loss_b])`, deepcopy too) shared: written
+# once, the same object after loading. Pickle recurses into what an object refers to, which
+# would fail on a deep graph; so the node that starts a pickling (a "root") first lists its
+# interior ancestors, parents before children, as the argument of its constructor. Each of
+# them, pickled from that list, finds its parents already written and recurses no further.
+#
+# A later root of the same pickling must not list again what an earlier one wrote (the size
+# would be the sum of the graphs, not their union). Pickle's memo keeps every object it
+# wrote alive until the pickling ends, the list of ancestors included, so a node is
+# "written in this pickling" when the list that holds it is still alive: `_pickling.owner`
+# maps a node's id to a weak reference to its list. None of this decides what is written,
+# only in what order: a wrong guess costs recursion depth, never a wrong graph.
+
+_pickling = threading.local()
 
 
-def _flatten(root: Value) -> list:
-    """One row per interior node, root last: (data, grad, label, rule, parents,
-    local_grads), a parent being a row number or a leaf Value (pickled as itself).
-    Gradients that are Values (create_graph) are stored as their numbers."""
-    interior = [node for node in topological_order(root) if node._rule is not None]
-    row = {node: i for i, node in enumerate(interior)}
-    return [
-        (
-            node.data,
-            data_of(node.grad),
-            node.label,
-            node._rule,
-            tuple(row.get(p, p) for p in node.parents),
-            tuple(data_of(g) for g in node.local_grads),
-        )
-        for node in interior
-    ]
+class _Ancestors(list):
+    """The list of nodes a root pickles before itself (a list that can be weakly referred to)."""
+
+    __slots__ = ("__weakref__",)
+
+    def __reduce__(self) -> tuple:
+        return (_Ancestors, (list(self),))  # every protocol, 0 and 1 included
 
 
-def _rebuild(table: list) -> Value:
-    nodes: list[Value] = []
-    for data, grad, label, rule, parents, local_grads in table:
-        parents = tuple(nodes[p] if type(p) is int else p for p in parents)
-        node = _new_node(data, parents, local_grads, rule)
-        node.grad = grad
-        if label:
-            node.label = label
-        nodes.append(node)
-    return nodes[-1]
+def _reduce_interior(node: Value) -> tuple:
+    owner: dict[int, Any] | None = getattr(_pickling, "owner", None)
+    if owner is None:
+        owner = _pickling.owner = {}
+    mine = owner.get(id(node))
+    if mine is not None and mine() is not None:  # listed by a root of this pickling
+        constructor_args: tuple = ()
+    else:  # a root: list the interior ancestors not written yet, parents first
+        if owner:
+            ancestors = _Ancestors(_unwritten_ancestors(node, owner))
+        else:
+            ancestors = _Ancestors(topological_order(node, leaves=False))
+            ancestors.pop()  # the node itself
+        # when the pickling ends its lists are freed: the first to go forgets them all
+        listed = weakref.ref(ancestors, _forget(owner))
+        for ancestor in ancestors:
+            owner[id(ancestor)] = listed
+        owner[id(node)] = listed
+        constructor_args = (ancestors,)
+    # The slots as _new_node lays them out; gradients that are Values (create_graph) are
+    # stored as their numbers.
+    a = node._a
+    if a is None:
+        local_grads = tuple([data_of(g) for g in node._local_grads])
+        edges: tuple = (node._parents, local_grads)
+    elif node._b is None:
+        edges = (a, data_of(node._da))
+    else:
+        edges = (a, data_of(node._da), node._b, data_of(node._db))
+    state = (node.data, data_of(node.grad), node.label, node._rule, *edges)
+    return (_node_after, constructor_args, state)
+
+
+def _forget(owner: dict[int, Any]) -> Callable[[Any], None]:
+    return lambda _: owner.clear()
+
+
+def _unwritten_ancestors(root: Value, owner: dict[int, Any]) -> list[Value]:
+    """The interior ancestors of `root` in topological order, not going past a node that
+    this pickling has already written."""
+    order: list[Value] = []
+    seen = {root}
+    stack = [(root, iter(root.parents))]
+    while stack:
+        node, parents = stack[-1]
+        for parent in parents:
+            if parent._rule is None or parent in seen:
+                continue
+            seen.add(parent)
+            listed = owner.get(id(parent))
+            if listed is not None and listed() is not None:
+                continue
+            stack.append((parent, iter(parent.parents)))
+            break
+        else:
+            stack.pop()
+            order.append(node)
+    order.pop()  # the root itself
+    return order
+
+
+def _node_after(ancestors: Sequence[Value] = ()) -> Value:
+    """An empty node for unpickling to fill; `ancestors` were unpickled before it, so its
+    parents are ready when its slots are set."""
+    return _new(Value)
 
 
 def _leaf_from(data: float, grad: float, label: str) -> Value:
