@@ -45,12 +45,12 @@ def start(notebook: str, which: str, cwd: Path) -> subprocess.Popen:
     )
 
 
-def results(run: subprocess.Popen) -> tuple[str, list]:
+def results(run: subprocess.Popen) -> tuple[dict, list]:
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-2000:]
     line = next(line for line in out.splitlines() if line.startswith("RESULTS "))
-    module, cells = json.loads(line.removeprefix("RESULTS "))
-    return module, cells
+    modules, cells = json.loads(line.removeprefix("RESULTS "))
+    return modules, cells
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -58,11 +58,18 @@ def test_no_cell_breaks_that_runs_with_micrograds_value(notebook, tmp_path):
     (tmp_path / "theirs").mkdir()
     (tmp_path / "ours").mkdir()
     runs = {which: start(notebook, which, tmp_path / which) for which in ("theirs", "ours")}
-    (their_module, theirs), (our_module, ours) = map(results, runs.values())
-    assert our_module == "tinygrad_scalar.engine" and their_module != our_module
+    (their_modules, theirs), (our_modules, ours) = map(results, runs.values())
+    assert our_modules["Value"] == "tinygrad_scalar.engine" != their_modules["Value"]
     assert len(ours) == len(theirs) > 5
     broken = {i: error for i, error in enumerate(ours) if error is not None and theirs[i] is None}
     assert broken == {}
     # the cells that matter ran: only a missing optional package (torch, say) may fail
     for error in theirs:
         assert error is None or error.startswith("ModuleNotFoundError"), error
+
+
+def test_micrograds_demo_runs_on_our_nn_too(tmp_path):
+    # the README's advice: our Neuron, Layer and MLP, with init="uniform" for micrograd's
+    (modules, cells) = results(start("micrograd_demo.ipynb", "ours-nn", tmp_path))
+    assert modules == {"Value": "tinygrad_scalar.engine", "model": "tinygrad_scalar.nn.module"}
+    assert cells == [None] * len(cells) and len(cells) > 5

@@ -1,9 +1,9 @@
 """Run one of these notebooks cell by cell in IPython, with micrograd's Value or ours.
 
-    python run_cells.py NOTEBOOK theirs|ours
+    python run_cells.py NOTEBOOK theirs|ours|ours-nn
 
-prints, as JSON, the module of the `Value` the notebook ended with and one entry per
-code cell: null if the cell ran, else the error's type and message. A cell that fails
+prints, as JSON, the modules of the `Value` (and `model`) the notebook ended with, and
+one entry per code cell: null if the cell ran, else the error's type and message. A cell that fails
 does not stop the run (the next cells run anyway, as a learner would run them). With
 `ours` only the Value is swapped:
 
@@ -11,6 +11,10 @@ does not stop the run (the next cells run anyway, as a learner would run them). 
   `from micrograd.engine import Value` and micrograd's own `nn` use ours;
 * a cell that defines `class Value` (the lecture writes its own) imports ours instead,
   keeping the rest of the cell.
+
+`ours-nn` also swaps micrograd's nn for ours, as the README's "Coming from micrograd" says:
+`from tinygrad_scalar.nn import ...`, and `MLP(..., init="uniform")` for micrograd's
+initialisation.
 
 The same two changes to the data apply to both runs: scikit-learn, if it is not
 installed, is stood in for by a `make_moons` of the same shape (NumPy arrays of 0/1
@@ -27,6 +31,11 @@ import types
 # micrograd's demo, made shorter for a test (each of its training steps takes a second and
 # a half with micrograd's Value, the decision boundary's 400 forward passes four seconds)
 SHORTER = {"for k in range(100):": "for k in range(2):", "h = 0.25\n": "h = 1.0\n"}
+
+OUR_NN = {
+    "from micrograd.nn import": "from tinygrad_scalar.nn import",
+    "MLP(2, [16, 16, 1])": 'MLP(2, [16, 16, 1], init="uniform")',
+}
 
 
 def _without_class_value(source: str) -> str:
@@ -71,7 +80,7 @@ def run(path: str, which: str) -> list:
     from IPython.core.interactiveshell import InteractiveShell
 
     _stand_in_for_sklearn()
-    if which == "ours":
+    if which in ("ours", "ours-nn"):
         import micrograd.engine
 
         import tinygrad_scalar
@@ -86,13 +95,17 @@ def run(path: str, which: str) -> list:
         source = cell.source
         for long, short in SHORTER.items():
             source = source.replace(long, short)
-        if which == "ours":
+        if which in ("ours", "ours-nn"):
             source = _without_class_value(source)
+        if which == "ours-nn":
+            for theirs, ours in OUR_NN.items():
+                source = source.replace(theirs, ours)
         outcome = shell.run_cell(source, silent=False)
         error = outcome.error_before_exec or outcome.error_in_exec
         results.append(None if error is None else f"{type(error).__name__}: {error}")
-    value = shell.user_ns.get("Value")
-    return [getattr(value, "__module__", None), results]
+    ended_with = {name: shell.user_ns.get(name) for name in ("Value", "model")}
+    modules = {name: getattr(x, "__module__", None) for name, x in ended_with.items()}
+    return [modules, results]
 
 
 if __name__ == "__main__":
