@@ -4,6 +4,7 @@ The lecture "The spelled-out intro to neural networks and backpropagation" uses 
 them its code runs on our Value (tests/test_micrograd_notebooks.py runs the notebooks).
 """
 
+import copy
 import math
 import pickle
 
@@ -151,3 +152,46 @@ def test_labels_and_unlabelled_nodes():
     assert repr(b) == "Value(data=2.0, grad=0.0, label='b', op='*')"
     assert pickle.loads(pickle.dumps(b)).label == "b"
     assert pickle.loads(pickle.dumps(a)).label == "a"
+
+
+def test_backward_twice_gives_leaves_twice_their_gradient_where_micrograd_gives_more():
+    # the figures the README's "Coming from micrograd" states
+    a, b = Value(2.0), Value(-3.0)
+    d = (a * b + a) ** 2
+    d.backward()
+    assert a.grad == 16.0
+    d.backward()
+    assert a.grad == 32.0
+    engine = pytest.importorskip("micrograd.engine")
+    a, b = engine.Value(2.0), engine.Value(-3.0)
+    d = (a * b + a) ** 2
+    d.backward()
+    assert a.grad == 16.0
+    d.backward()
+    assert a.grad == 72.0
+
+
+def test_own_attributes_are_not_pickled_or_copied():
+    p = Value(1.0, label="p")
+    p.m = 0.5
+    for twin in (pickle.loads(pickle.dumps(p)), copy.copy(p), copy.deepcopy(p)):
+        assert (twin.data, twin.label) == (1.0, "p") and not hasattr(twin, "m")
+
+
+def test_bool_and_repr_differ_from_micrograds_as_the_readme_says():
+    assert not Value(0.0) and Value(-0.5)
+    assert repr(Value(2.0, label="a") + 1) == "Value(data=3.0, grad=0.0, op='+')"
+    with pytest.raises(TypeError, match="got str"):
+        Value("x")
+
+
+def test_a_layer_returns_a_list_and_an_mlp_one_value_for_one_output():
+    from tinygrad_scalar.nn import MLP, Layer
+
+    (only,) = Layer(2, 1, seed=0)([1.0, 2.0])  # micrograd's Layer would return the Value
+    assert isinstance(only, Value)
+    assert isinstance(MLP(2, [3, 1], seed=0)([1.0, 2.0]), Value)
+    uniform = MLP(2, [16, 16, 1], init="uniform", seed=0)  # micrograd's initialisation
+    weights = [p.data for layer in uniform.layers for n in layer.neurons for p in n.w]
+    biases = [n.b.data for layer in uniform.layers for n in layer.neurons]
+    assert all(-1.0 <= w <= 1.0 for w in weights) and set(biases) == {0.0}

@@ -29,6 +29,11 @@ def test_engine_example_prints_micrographs_numbers(tmp_path):
     assert run(block, tmp_path).split() == ["24.7041", "138.8338", "645.5773"]
 
 
+def test_coming_from_micrograd_example_prints_what_it_says(tmp_path):
+    block = next(b for b in python_blocks() if "e._backward()" in b)
+    assert run(block, tmp_path).splitlines() == ["* True", "-3.0 2.0", "0.786448"]
+
+
 def test_functional_examples_give_the_values_in_their_comments(tmp_path):
     block = next(b for b in python_blocks() if "grad(grad(grad(" in b)
     # each line `expression   # expected  (note)` becomes a print of the expression, and the
