@@ -8,7 +8,7 @@ CREATED     := $(VENV)/.created
 DEMO_STAMP  := $(VENV)/.installed-demo
 STAMP       := $(VENV)/.installed
 
-.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab dist
+.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab docs dist
 
 $(CREATED):
 	@echo "==> [1/3] creating the virtual environment $(VENV)"
@@ -68,6 +68,17 @@ $(VENV)/.lab-installed: $(STAMP)
 
 lab: $(VENV)/.lab-installed
 	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_FLAGS) notebooks/01_derivatives_and_chain_rule.ipynb
+
+# The course and reference site, built offline into site/ (open site/index.html). The `docs`
+# extra (MkDocs, Material, mkdocs-jupyter, mkdocstrings) goes into .venv, never into the package.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): pyproject.toml $(DEMO_STAMP)
+	@echo "==> installing the site builder (the docs extra)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python docs/build_site.py
 
 # The sdist and the wheel for the package index, in dist/, checked by twine.
 dist: $(STAMP)
