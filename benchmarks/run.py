@@ -19,6 +19,8 @@ Rows (each a function below, named in ROWS):
             integer token inputs and take) and PyTorch float64 on the whole batch at once
   moons-loop, gpt-loop  issue 17 (benchmarks/loops.py): the loop a user writes, zero_grad,
             compiled step and optim.Adam, vs the same loop in PyTorch
+  torch-moons, torch-gpt  issue 18 (benchmarks/torch_rows.py): compile(backend="torch")
+            and to_torch() vs the NumPy compile and hand-written PyTorch (no CPU target)
 
 How the timing is made fair:
   * All engines run in this one process, alternated round by round (ours, micrograd,
@@ -64,6 +66,7 @@ import peers
 if __name__ == "__main__":  # loops.py imports this module as `run`: let it find this copy
     sys.modules.setdefault("run", sys.modules[__name__])
 import loops  # noqa: E402 - issue 17's rows, in a module of their own
+import torch_rows  # noqa: E402 - issue 18's rows, in a module of their own
 
 LOSS_TOLERANCE = 1e-9
 MOONS_SIZES = [2, 16, 16, 1]
@@ -1066,6 +1069,8 @@ ROWS: dict[str, Callable[[Report, argparse.Namespace], None]] = {
     "gpt-tokens": row_gpt_tokens,
     "moons-loop": loops.row_moons_loop,
     "gpt-loop": loops.row_gpt_loop,
+    "torch-moons": torch_rows.row_torch_moons,
+    "torch-gpt": torch_rows.row_torch_gpt,
 }
 
 

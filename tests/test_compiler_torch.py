@@ -222,7 +222,7 @@ def test_a_users_rule_trains_through_the_torch_backend_and_to_torch_as_eager():
         mean = ts.sum([fn(sample_argument(x), y) for x, y in zip(xs, ys)]) * (1 / len(xs))
         mean.backward()
         ours.step()
-    trained = [p.item() for p in net.parameters()]
+    trained = net.params.tolist()
     assert trained != start
     assert_agree(trained, [w.data for w in weights], "weight after 20 steps")
 
@@ -381,7 +381,7 @@ def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_st
     for p, x in zip(params, start):
         p.data = x
     net = step.to_torch()
-    assert [p.item() for p in net.parameters()] == start
+    assert net.params.tolist() == start
     adam = torch.optim.Adam(net.parameters(), lr=0.02, betas=(0.85, 0.99))
     torch_losses = []
     for columns in batches:
@@ -444,21 +444,19 @@ def test_the_module_holds_the_parameters_in_order_and_returns_a_0_dim_mean():
     params, fn = line_model()
     net = ts.to_torch(fn, params, (1.0, 0.0))
     assert isinstance(net, torch.nn.Module)
-    assert [(p.shape, p.dtype, p.item()) for p in net.parameters()] == [
-        (torch.Size([]), torch.float64, 0.5),
-        (torch.Size([]), torch.float64, -1.0),
-    ]
-    assert all(isinstance(p, torch.nn.Parameter) for p in net.parameters())
+    (vector,) = net.parameters()  # one Parameter: the traced parameters in order
+    assert vector is net.params and isinstance(vector, torch.nn.Parameter)
+    assert vector.dtype == torch.float64 and vector.tolist() == [0.5, -1.0]
     loss = net([1.0, 2.0], [0.0, 1.0])  # ((0.5 - 1)^2 + (1 - 1 - 1)^2) / 2
     assert loss.shape == () and loss.item() == 0.625
     loss.backward()
     # d/dw mean = mean(2 (wx + b - y) x) = (2 * -0.5 * 1 + 2 * -1 * 2) / 2
-    assert [p.grad.item() for p in net.parameters()] == [-2.5, -1.5]
+    assert net.params.grad.tolist() == [-2.5, -1.5]
     mean, outputs = net(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]), return_outputs=True)
     assert outputs.tolist() == [-0.5, 0.0] and mean.item() == 0.625
     with torch.no_grad():
-        for p in net.parameters():
-            p.add_(1.0)
+        net.params.add_(1.0)
+    assert [p.data for p in params] == [0.5, -1.0]  # the Values change only on write_back()
     net.write_back()
     assert [p.data for p in params] == [1.5, 0.0]
 
@@ -536,7 +534,7 @@ def test_on_cuda_the_step_and_the_module_equal_the_cpu():
     loss = net(*columns)
     assert loss.device.type == "cuda"
     loss.backward()
-    assert_agree([p.grad.item() for p in net.parameters()], cpu[1], "module gradient")
+    assert_agree(net.params.grad.tolist(), cpu[1], "module gradient")
 
 
 def test_cuda_where_there_is_none_is_a_clear_error():

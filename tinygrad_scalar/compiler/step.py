@@ -163,8 +163,9 @@ class CompiledStep:
         return arrays, batch_size
 
     def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
-        """This step as a `torch.nn.Module` (see `to_torch`): its parameters are the traced
-        parameters, its forward(*batches) the mean loss as a 0-dim tensor."""
+        """This step as a `torch.nn.Module` (see `to_torch`): its parameter `params` holds
+        the traced parameters in order, its forward(*batches) is the mean loss as a 0-dim
+        tensor."""
         from .torch_backend import to_torch_module
 
         return to_torch_module(self, device, dtype)
@@ -299,11 +300,13 @@ def to_torch(
 ) -> Any:
     """Trace `fn` as `compile` does and return it as a `torch.nn.Module`.
 
-    The module's `parameters()` are `params`, in order, as 0-dim `nn.Parameter`s holding
-    the Values' data (`dtype`, float64 by default, on `device`); `forward(*batches)` takes
-    the batches a compiled step takes and returns the mean loss as a 0-dim tensor, whose
-    `backward()` runs the rules' derivatives under torch's autograd; `write_back()`
-    copies the trained weights into the Values. So torch's optimizers, GPUs and
+    The module has one `nn.Parameter`, `net.params`, holding the data of `params` in
+    order (`net.params[i]` is `params[i].data`; `dtype`, float64 by default, on `device`):
+    one vector rather than one tensor per scalar, so torch's optimizers and DDP make one
+    call for all of them. `forward(*batches)` takes the batches a compiled step takes and
+    returns the mean loss as a 0-dim tensor, whose `backward()` runs the rules'
+    derivatives under torch's autograd; `write_back()` copies the trained weights into
+    the Values. So torch's optimizers, GPUs and
     `DistributedDataParallel` can train any model `compile` can trace:
 
         net = ts.to_torch(lambda x, y: losses.mse(model(x), y), model.parameters(), (X[0], y[0]))

@@ -605,18 +605,15 @@ def _module_class(torch: Any) -> Any:
             super().__init__()
             self._steps = steps
             self._values = list(steps._params)
-            self._empty = torch.zeros(0, dtype=dtype, device=device)
-            self.params = torch.nn.ParameterList(
-                torch.nn.Parameter(torch.tensor(v.data, dtype=dtype, device=device))
-                for v in self._values
-            )
+            # one Parameter, the traced parameters in order: params[i] is Value i. (One
+            # 0-dim Parameter per Value made torch's Adam and the backward of their stack
+            # ten times slower than the whole step, and a GPU would launch a kernel per
+            # scalar.)
+            numbers = [v.data for v in self._values]
+            self.params = torch.nn.Parameter(torch.tensor(numbers, dtype=dtype, device=device))
             # step -> {(device, dtype): its plan on torch}; a step dropped by
             # compile_by_shape takes its programs with it
             self._programs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-        def _parameter_vector(self) -> Any:
-            params = list(self.params)
-            return torch.stack(params) if params else self._empty
 
         def forward(self, *batches: Any, return_outputs: bool = False) -> Any:
             """The mean loss over the batch as a 0-dim tensor (and with
@@ -626,7 +623,7 @@ def _module_class(torch: Any) -> Any:
             steps = self._steps
             step = steps if isinstance(steps, CompiledStep) else steps.step_for(*batches)
             _check_outputs_wanted(step, return_outputs)
-            parameters = self._parameter_vector()
+            parameters = self.params
             key = (parameters.device, parameters.dtype)
             programs = self._programs.setdefault(step, {})
             program = programs.get(key)
@@ -642,7 +639,7 @@ def _module_class(torch: Any) -> Any:
         def write_back(self) -> None:
             """Copy the module's parameters into the Values it was made from, so that the
             scalar model can be drawn, explored, evaluated or saved again."""
-            numbers = self._parameter_vector().detach().cpu().double().tolist()
+            numbers = self.params.detach().cpu().double().tolist()
             for value, number in zip(self._values, numbers):
                 value.data = number
 
