@@ -164,11 +164,13 @@ class tensors:  # noqa: N801 - the torch backend `o`, like rules.floats and comp
 # --- one autograd.Function for every rule ------------------------------------------------------
 
 
-def _times(o: tensors, local: Any, grad: Any) -> Any:
+def _times(o: tensors, local: Any, grad: Any, grad_is_finite: bool) -> Any:
     """local * grad, except that a local derivative of exactly 0 adds exactly 0, even to an
     inf or nan gradient (as the engine's backward does); None where it is a constant 0."""
     if not isinstance(local, o.torch.Tensor):
         return None if local == 0.0 else local * grad
+    if grad_is_finite:  # 0 * a finite gradient is 0 already
+        return local * grad
     return o.torch.where(local == 0.0, 0.0, local * grad)
 
 
@@ -179,7 +181,9 @@ def _rule_function(torch: Any) -> Any:
     class RuleFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, rule: rules.Rule, o: tensors, *inputs: Any) -> Any:
-            shape = torch.broadcast_shapes(*(x.shape for x in inputs))
+            shape = inputs[0].shape  # every input is (nodes, batch); broadcast just in case
+            if any(x.shape != shape for x in inputs):
+                shape = torch.broadcast_shapes(*(x.shape for x in inputs))
             try:
                 out = rule.evaluate(o, inputs)
             except RuntimeError as error:
@@ -201,8 +205,9 @@ def _rule_function(torch: Any) -> Any:
             out, *inputs = ctx.saved_tensors
             local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
             needed = ctx.needs_input_grad[2:]
+            finite = bool(torch.isfinite(grad).all())
             parent_grads = [
-                _times(ctx.o, local, grad) if need else None
+                _times(ctx.o, local, grad, finite) if need else None
                 for local, need in zip(local_grads, needed)
             ]
             return (None, None, *parent_grads)
@@ -337,8 +342,10 @@ class _Gather:
     def __call__(self, torch: Any, blocks: list) -> Any:
         if len(self.blocks) == 1:
             block = blocks[self.blocks[0]]
-            return block[self.slice] if self.slice is not None else block[self.index]
-        return torch.cat([blocks[b] for b in self.blocks])[self.index]
+            if self.slice is not None:
+                return block[self.slice]
+            return torch.index_select(block, 0, self.index)  # faster than block[index]
+        return torch.index_select(torch.cat([blocks[b] for b in self.blocks]), 0, self.index)
 
 
 class TorchProgram:
