@@ -73,36 +73,43 @@ def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
 class Positions:
     """Row positions in a buffer (rows of the values, or entries of the parameter vector),
     read and accumulated into as cheaply as their pattern allows: a contiguous run becomes
-    a slice (a view, no copy); repeated positions are summed before they are added."""
+    a slice (a view, no copy); other rows of a (rows, batch) buffer are gathered and added
+    into through their positions in the flattened buffer, as NumPy's 1-D indexing and
+    `add.at` are several times faster than the 2-D ones. `add.at` adds a repeated
+    position's contributions one after another."""
 
-    __slots__ = ("index", "_unique", "_order", "_starts")
+    __slots__ = ("index", "_flat")
 
     def __init__(self, positions: Sequence[int]) -> None:
         array = np.asarray(positions, dtype=np.intp)
         first = int(array[0])
-        self._unique: np.ndarray | None = None
-        self._order: np.ndarray | None = None
-        self._starts: np.ndarray | None = None
+        self._flat: tuple[int, np.ndarray] | None = None  # (batch size, flat positions)
         if np.array_equal(array, np.arange(first, first + len(array))):
             self.index: Any = slice(first, first + len(array))
             return
         self.index = array
-        unique = np.unique(array)
-        if len(unique) < len(array):  # a repeated position: sum its contributions first
-            self._order = np.argsort(array, kind="stable")
-            self._starts = np.searchsorted(array[self._order], unique)
-            self._unique = unique
+
+    def _flat_positions(self, batch: int) -> np.ndarray:
+        """Where each (row, sample) of the positions sits in a flattened (rows, batch) buffer."""
+        if self._flat is None or self._flat[0] != batch:
+            self._flat = (batch, (self.index[:, None] * batch + np.arange(batch)).ravel())
+        return self._flat[1]
 
     def take(self, buffer: np.ndarray) -> np.ndarray:
-        return buffer[self.index]
+        if type(self.index) is slice or buffer.ndim == 1:
+            return buffer[self.index]
+        batch = buffer.shape[1]
+        return buffer.reshape(-1)[self._flat_positions(batch)].reshape(-1, batch)
 
     def add_into(self, buffer: np.ndarray, contributions: Any) -> None:
-        if self._unique is None or self._order is None or self._starts is None:
+        if type(self.index) is slice:
             buffer[self.index] += contributions
-            return
-        contributions = np.broadcast_to(contributions, (len(self.index),) + buffer.shape[1:])
-        summed = np.add.reduceat(contributions[self._order], self._starts, axis=0)
-        buffer[self._unique] += summed
+        elif buffer.ndim == 1:
+            np.add.at(buffer, self.index, contributions)
+        else:
+            batch = buffer.shape[1]
+            contributions = np.broadcast_to(contributions, (len(self.index), batch))
+            np.add.at(buffer.reshape(-1), self._flat_positions(batch), contributions.ravel())
 
 
 def _is_constant_zero(local: Any) -> bool:
@@ -180,18 +187,45 @@ class ElementwiseGroup:
     def __init__(self, rule: rules.Rule, inputs: list, out: slice) -> None:
         self.rule, self.inputs, self.out = rule, inputs, out
         self._scatter: dict[tuple[int, ...], Positions] = {}
+        self._adds_nothing = False  # set once backward finds every local derivative a constant 0
+        self._picked: Any = None  # take: the rows each node and sample picked in forward
+        if rule is rules.TAKE:
+            # take's forward is select and its derivative 1 at the picked input, 0 elsewhere:
+            # the same numbers come from gathering each (node, sample)'s picked row, and from
+            # adding the gradient into that row alone (a 0 adds nothing, as in eager)
+            self._choices = np.stack([_row_numbers(p) for p in inputs[:-1]], axis=1)
+            self.forward = self._take_forward  # type: ignore[method-assign]
+            self.backward = self._take_backward  # type: ignore[method-assign]
 
     def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         values[self.out] = _evaluate(self.rule, [p.take(values) for p in self.inputs])
 
+    def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
+        choices = self._choices
+        index = self.inputs[-1].take(values)  # whole numbers; out of range is reported later
+        picks = np.clip(index, 0, choices.shape[1] - 1).astype(np.intp)
+        rows = choices[np.arange(len(choices))[:, None], picks]
+        batch = values.shape[1]
+        # as positions in the flattened (rows, batch) buffer: NumPy's 1-D gather and add.at
+        # are several times faster than the 2-D ones
+        self._picked = (rows * batch + np.arange(batch)).ravel()
+        values[self.out] = values.reshape(-1)[self._picked].reshape(rows.shape)
+
+    def _take_backward(self, values, grads, leaves, leaf_grads) -> None:
+        np.add.at(grads.reshape(-1), self._picked, grads[self.out].ravel())
+
     def backward(self, values, grads, leaves, leaf_grads) -> None:
+        if self._adds_nothing:
+            return
         grad = grads[self.out]
         inputs = [p.take(values) for p in self.inputs]
         local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
-        # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing
+        # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
+        # locals are constants depends on the rule alone (a rule has no `if` on a value).
         used = tuple(i for i, local in enumerate(local_grads) if not _is_constant_zero(local))
         if not used:
+            self._adds_nothing = True
             return
         if len(used) > 2:  # an n-ary rule (take): all its inputs in one scatter-add
             local = np.stack([_full(local_grads[i], grad.shape) for i in used])
