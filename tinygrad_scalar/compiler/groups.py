@@ -264,26 +264,50 @@ class SumGroup:
 
 class LayerGroup:
     """k dot nodes whose weights are leaves and whose inputs are the same n nodes:
-    out = W @ X (+ bias), W (k, n) from the leaf vector, X (n, batch) from the rows."""
+    out = W @ X (+ bias), W (k, n) from the leaf vector, X (n, batch) from the rows.
 
-    def __init__(self, weights, inputs, bias, bias_is_leaf, k, n, out, weights_need_grad):
+    With `sets` > 1 the same k nodes' weights are applied to several sets of n inputs (a
+    transformer's positions): `inputs` and `out` hold the sets one after another, and the
+    product runs once over all sets' columns, as if they were one batch `sets` times as
+    wide (sample b of set s is column b * sets + s: sample by sample, as eager goes)."""
+
+    def __init__(self, weights, inputs, bias, bias_is_leaf, k, n, out, weights_need_grad, sets=1):
         self.weights = weights  # Positions into the leaf vector, k * n entries, row-major
-        self.inputs = inputs  # Positions of the n input rows
+        self.inputs = inputs  # Positions of the sets * n input rows
         self.bias = bias  # None, or Positions (leaf vector if bias_is_leaf, else rows)
         self.bias_is_leaf = bias_is_leaf
         self.k, self.n, self.out = k, n, out
         self.weights_need_grad = weights_need_grad
+        self.sets = sets
         self._sizes = (0.0, 0.0)  # the largest |weight| and |input| of the last forward
+
+    def _columns(self, block: np.ndarray) -> np.ndarray:
+        """(sets * r, batch) rows -> (r, sets * batch) columns."""
+        if self.sets == 1:
+            return block
+        sets, batch = self.sets, block.shape[1]
+        return block.reshape(sets, -1, batch).transpose(1, 2, 0).reshape(-1, batch * sets)
+
+    def _rows_of(self, columns: np.ndarray) -> np.ndarray:
+        """(r, sets * batch) columns -> (sets * r, batch) rows: _columns undone."""
+        if self.sets == 1:
+            return columns
+        sets = self.sets
+        batch = columns.shape[1] // sets
+        return columns.reshape(-1, batch, sets).transpose(2, 0, 1).reshape(-1, batch)
 
     def forward(self, values, leaves) -> None:
         w = self.weights.take(leaves).reshape(self.k, self.n)
-        x = self.inputs.take(values)
-        out = values[self.out]
+        x = self._columns(self.inputs.take(values))
+        out = values[self.out] if self.sets == 1 else np.empty((self.k, x.shape[1]))
         np.matmul(w, x, out=out)
         out += 0.0  # as eager's sum from 0.0: never -0.0
         bias = None
         if self.bias is not None:
-            bias = self.bias.take(leaves)[:, None] if self.bias_is_leaf else self.bias.take(values)
+            if self.bias_is_leaf:
+                bias = self.bias.take(leaves)[:, None]
+            else:
+                bias = self._columns(self.bias.take(values))
             out += bias
         # where a partial sum might overflow (or a number is inf or nan), eager's order: the
         # whole batch is checked at once, and only if that fails sample by sample
@@ -299,10 +323,12 @@ class LayerGroup:
             if bias is not None:
                 exact += bias if self.bias_is_leaf else bias[:, samples]
             out[:, samples] = exact
+        if self.sets > 1:
+            values[self.out] = self._rows_of(out)
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
-        grad = grads[self.out]
-        x = self.inputs.take(values)
+        grad = self._columns(grads[self.out])
+        x = self._columns(self.inputs.take(values))
         w = self.weights.take(leaves).reshape(self.k, self.n)
         # BLAS where every product is finite and no partial sum can overflow; otherwise the
         # products one by one, a zero local derivative adding exactly 0 (as eager), added in
@@ -318,18 +344,19 @@ class LayerGroup:
                 self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
         if may_overflow(grad_size * self.k * w_size):
             products = masked_product(w[::-1, :, None], grad[::-1, None, :])
-            self.inputs.add_into(grads, left_to_right(products, axis=0))
+            self.inputs.add_into(grads, self._rows_of(left_to_right(products, axis=0)))
         else:
-            self.inputs.add_into(grads, w.T @ grad)
+            self.inputs.add_into(grads, self._rows_of(w.T @ grad))
         if self.bias is not None:
             if self.bias_is_leaf:
                 self.bias.add_into(leaf_grads, left_to_right(grad[:, ::-1]))
             else:
-                self.bias.add_into(grads, grad)
+                self.bias.add_into(grads, self._rows_of(grad))
 
     def describe(self) -> str:
         bias = " + bias" if self.bias is not None else ""
-        return f"matmul ({self.k} x {self.n}) @ ({self.n} x batch){bias}"
+        sets = f" on {self.sets} sets of inputs" if self.sets > 1 else ""
+        return f"matmul ({self.k} x {self.n}) @ ({self.n} x batch){bias}{sets}"
 
 
 class DotGroup:

@@ -7,6 +7,7 @@ buffer: leaves used as values first, then the batch inputs, then each group's ou
 
 from __future__ import annotations
 
+import itertools
 from operator import attrgetter
 from typing import Any, Iterable, NamedTuple
 
@@ -79,14 +80,30 @@ class Plan:
             self.arg_rows.append(slice(start, len(self.row)))
 
         built = []  # (in loss graph, group), in depth order
-        for key in sorted(groups, key=attrgetter("depth")):  # stable: first seen first
-            members = self._ordered(key, groups[key])
-            start = len(self.row)
-            for node in members:
-                self.row[node] = len(self.row)
-            built.append(
-                (key.in_loss_graph, self._build(key, members, slice(start, len(self.row))))
-            )
+        # stable: first seen first. Nodes of one depth never depend on each other, so a
+        # depth's groups are all ordered (by the rows of earlier depths) before any is numbered
+        by_depth = attrgetter("depth")
+        for _, keys in itertools.groupby(sorted(groups, key=by_depth), by_depth):
+            pending: list[tuple[_GroupKey, list[list[Value]]]] = []
+            layers: dict[tuple, list[list[Value]]] = {}
+            for key in keys:
+                members = self._ordered(key, groups[key])
+                if key.kind == "layer":
+                    # layers with the same weights on other inputs (a transformer's positions)
+                    # run as one batched matrix product: one set of inputs each
+                    signature = self._layer_signature(key, members)
+                    if signature in layers:
+                        layers[signature].append(members)
+                        continue
+                    layers[signature] = [members]
+                pending.append((key, layers[signature] if key.kind == "layer" else [members]))
+            for key, sets in pending:
+                start = len(self.row)
+                for members in sets:
+                    for node in members:
+                        self.row[node] = len(self.row)
+                group = self._build(key, sets, slice(start, len(self.row)))
+                built.append((key.in_loss_graph, group))
         self.groups = [group for _, group in built]
         self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
         self.n_rows = len(self.row)
@@ -163,27 +180,38 @@ class Plan:
     def _rows(self, nodes: Iterable[Value]) -> Positions:
         return Positions([self.row[v] for v in nodes])
 
-    def _build(self, key: _GroupKey, members: list[Value], out: slice) -> Any:
+    def _layer_signature(self, key: _GroupKey, members: list[Value]) -> tuple:
+        """Layer groups of one depth with equal signatures share their weight matrix (and
+        leaf biases): they differ only in their inputs."""
+        operands, leaf_index = self.layer_operands, self.leaf_index
+        weights = tuple(leaf_index[w] for v in members for w in operands[v][0])
+        bias_kind = key.variant[0]
+        biases = tuple(leaf_index[operands[v][2]] for v in members) if bias_kind == "leaf" else ()
+        return (key.in_loss_graph, bias_kind, key.arity, weights, biases)
+
+    def _build(self, key: _GroupKey, sets: list[list[Value]], out: slice) -> Any:
+        members = sets[0]  # a layer may have several sets of inputs; other groups one
         k, n = len(members), key.arity
         if key.kind == "layer":
             weights = [w for v in members for w in self.layer_operands[v][0]]
-            shared_inputs = self.layer_operands[members[0]][1]
-            biases = [self.layer_operands[v][2] for v in members]
+            inputs = [x for nodes in sets for x in self.layer_operands[nodes[0]][1]]
+            biases = [self.layer_operands[v][2] for nodes in sets for v in nodes]
             bias_kind = key.variant[0]
             bias = None
-            if bias_kind == "leaf":
-                bias = Positions([self.leaf_index[b] for b in biases])
+            if bias_kind == "leaf":  # the same leaves for every set of inputs
+                bias = Positions([self.leaf_index[b] for b in biases[:k]])
             elif bias_kind == "row":
                 bias = self._rows(biases)
             return LayerGroup(
                 weights=Positions([self.leaf_index[w] for w in weights]),
-                inputs=self._rows(shared_inputs),
+                inputs=self._rows(inputs),
                 bias=bias,
                 bias_is_leaf=bias_kind == "leaf",
                 k=k,
                 n=n,
                 out=out,
                 weights_need_grad=any(w in self.param_index for w in weights),
+                sets=len(sets),
             )
         if key.kind == "dot":
             return DotGroup(

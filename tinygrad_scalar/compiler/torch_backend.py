@@ -300,6 +300,22 @@ def _layer_function(torch: Any) -> Any:
     return LayerFunction
 
 
+def _columns(block: Any, sets: int) -> Any:
+    """(sets * r, batch) rows -> (r, batch * sets) columns, as LayerGroup._columns."""
+    if sets == 1:
+        return block
+    batch = block.shape[1]
+    return block.reshape(sets, -1, batch).permute(1, 2, 0).reshape(-1, batch * sets)
+
+
+def _rows_of(columns: Any, sets: int) -> Any:
+    """_columns undone, as LayerGroup._rows_of."""
+    if sets == 1:
+        return columns
+    batch = columns.shape[1] // sets
+    return columns.reshape(-1, batch, sets).permute(2, 0, 1).reshape(-1, batch)
+
+
 # --- the plan as operations on torch tensors ---------------------------------------------------
 # The plan numbers every node's row of a (rows, batch) buffer: the leaves used as values, then
 # each batch argument, then each group's outputs. Here each of those blocks is a tensor of its
@@ -413,7 +429,8 @@ class TorchProgram:
         raise TypeError(f"the torch backend cannot run a {type(group).__name__}")
 
     def _layer(self, group: LayerGroup) -> Any:
-        torch, k, n, bias_is_leaf = self.torch, group.k, group.n, group.bias_is_leaf
+        torch, k, n, sets = self.torch, group.k, group.n, group.sets
+        bias_is_leaf = group.bias_is_leaf
         weights, inputs = self._leaf_index(group.weights), self._gather(group.inputs)
         apply = _layer_function(torch).apply
         bias: Any = None
@@ -421,11 +438,13 @@ class TorchProgram:
             bias = self._leaf_index(group.bias) if bias_is_leaf else self._gather(group.bias)
 
         def layer(blocks: list, leaves: Any) -> Any:
+            # several sets of inputs: one product over all their columns, as LayerGroup
             w = leaves[weights].reshape(k, n)
+            x = _columns(inputs(torch, blocks), sets)
             if bias is None:
-                return apply(w, inputs(torch, blocks), None, False)
-            bias_values = leaves[bias] if bias_is_leaf else bias(torch, blocks)
-            return apply(w, inputs(torch, blocks), bias_values, bias_is_leaf)
+                return _rows_of(apply(w, x, None, False), sets)
+            bias_values = leaves[bias] if bias_is_leaf else _columns(bias(torch, blocks), sets)
+            return _rows_of(apply(w, x, bias_values, bias_is_leaf), sets)
 
         return layer
 

@@ -1,0 +1,97 @@
+"""A layer applied to several sets of inputs (a transformer's positions) runs as one
+batched matrix product in the compiled step; it must give eager's numbers, values and
+gradients, at ordinary and extreme inputs, with no bias, a leaf bias or a computed one."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from compiled_vs_eager import compiled_run, eager_run
+
+import tinygrad_scalar as ts
+from tinygrad_scalar import Value
+
+EXTREMES = [0.0, -0.0, 1.5, -2.0, 5e-324, -5e-324, 1e308, -1e308, math.inf, -math.inf, math.nan]
+
+
+def same_float(a: float, b: float) -> bool:
+    """Equal as IEEE numbers: nan matches nan, and 0.0 does not match -0.0."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def agrees(a: float, b: float) -> bool:
+    """The same inf, nan or signed zero as eager; a finite number to rounding (where no sum
+    can overflow the product runs in BLAS's order, as a layer of one set does)."""
+    if math.isfinite(a) and math.isfinite(b) and a != 0.0 and b != 0.0:
+        return math.isclose(a, b, rel_tol=1e-12)
+    return same_float(a, b)
+
+
+def shared_layer_model(bias_kind: str, seed: int):
+    """(fn, params): the same 3 x 2 weights (and bias) on three pairs of inputs, each
+    pair's outputs through relu, all added up."""
+    rng = random.Random(seed)
+    weights = [[Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(3)]
+    leaf_bias = [Value(rng.uniform(-1, 1)) for _ in range(3)]
+    scale = Value(0.5)
+    params = [w for row in weights for w in row] + leaf_bias + [scale]
+
+    def fn(x):
+        outputs = []
+        for pair in (x[0:2], x[2:4], x[4:6]):
+            if bias_kind == "none":
+                layer = [ts.dot(row, pair) for row in weights]
+            elif bias_kind == "leaf":
+                layer = [ts.dot(row, pair, b) for row, b in zip(weights, leaf_bias)]
+            else:  # a bias computed per sample: a row of the buffer
+                layer = [ts.dot(row, pair, scale * pair[0]) for row in weights]
+            outputs += [v.relu() for v in layer]
+        return ts.sum(outputs)
+
+    return fn, params
+
+
+@pytest.mark.parametrize("bias_kind", ["none", "leaf", "row"])
+def test_a_layer_on_several_sets_of_inputs_is_one_product_and_equals_eager(bias_kind):
+    fn, params = shared_layer_model(bias_kind, seed=1)
+    step = ts.compile(fn, params, ([1.0] * 6,))
+    assert "on 3 sets of inputs" in step.describe()
+    rng = random.Random(2)
+    batches = [[[rng.uniform(-3, 3) for _ in range(6)] for _ in range(5)]]
+    batches += [[[rng.choice(EXTREMES) for _ in range(6)] for _ in range(4)] for _ in range(40)]
+    for batch in batches:
+        loss, grads = compiled_run(step, params, batch)
+        (eager_loss, results), eager_grads = eager_run(
+            fn, params, (batch,), lambda row: [Value(v) for v in row]
+        )
+        assert agrees(loss, eager_loss), (batch, loss, eager_loss)
+        for sample, result in zip(batch, results):  # a sample's loss, alone and in eager
+            assert agrees(step.evaluate([sample]), result.data), sample
+        # inf and nan where eager has them (a zero local adds exactly 0), else to rounding
+        assert [agrees(a, b) for a, b in zip(grads, eager_grads)] == [True] * len(params), (
+            batch,
+            grads,
+            eager_grads,
+        )
+
+
+@pytest.mark.parametrize("bias_kind", ["none", "leaf", "row"])
+def test_the_torch_backend_runs_a_layer_on_several_sets_as_the_numpy_one(bias_kind):
+    pytest.importorskip("torch")
+    fn, params = shared_layer_model(bias_kind, seed=4)
+    steps = {
+        backend: ts.compile(fn, params, ([1.0] * 6,), backend=backend)
+        for backend in ("numpy", "torch")
+    }
+    rng = random.Random(5)
+    batches = [[[rng.uniform(-3, 3) for _ in range(6)] for _ in range(5)]]
+    batches += [[[rng.choice(EXTREMES) for _ in range(6)] for _ in range(4)] for _ in range(20)]
+    for batch in batches:
+        numpy_loss, numpy_grads = compiled_run(steps["numpy"], params, batch)
+        torch_loss, torch_grads = compiled_run(steps["torch"], params, batch)
+        assert agrees(torch_loss, numpy_loss), batch
+        assert [agrees(a, b) for a, b in zip(torch_grads, numpy_grads)] == [True] * len(params)
