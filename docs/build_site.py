@@ -403,6 +403,8 @@ def build(source_dir: Path = SOURCE_DIR, site_dir: Path = SITE_DIR) -> None:
         docs_dir=str(source_dir),
         site_dir=str(site_dir),
     )
+    options = config["plugins"]["mkdocstrings"].config["handlers"]["python"]["options"]
+    options["extensions"] = [str(ROOT / e) for e in options.get("extensions", [])]
     for social in config["extra"].get("social", []):
         social["link"] = laid_out["urls"].get(social["link"], social["link"])
     mkdocs_build.build(config)

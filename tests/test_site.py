@@ -313,3 +313,15 @@ def test_search_finds_gradcheck_offline(open_page):
     page.wait_for_load_state("load")
     assert "gradcheck" in page.inner_text("article").lower()
     assert errors == []
+
+
+def test_docstrings_read_as_markdown_on_the_api_pages():
+    spec = importlib.util.spec_from_file_location("site_griffe", ROOT / "docs" / "site_griffe.py")
+    assert spec and spec.loader
+    site_griffe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_griffe)
+    doc = "Add.\n\n>>> add(1, 2)\n3\n\nx: the first\n    number.\nNote: not a parameter.\n"
+    fenced = site_griffe.fence_doctests(doc)
+    assert "```pycon\n>>> add(1, 2)\n3\n```\n" in fenced
+    listed = site_griffe.list_parameters(fenced, {"x"})
+    assert "\n- `x`: the first\n  number.\n\nNote: not a parameter." in listed
