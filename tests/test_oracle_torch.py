@@ -182,7 +182,6 @@ UNARY = {
 # Where PyTorch and IEEE/C99 disagree, or PyTorch's answer is an artifact of its kernel,
 # the engine follows C's pow and the kink conventions; these points are left out.
 NOT_COMPARED = {
-    ("relu", NAN): "torch's relu backward lets the gradient through at nan",
     ("x**0.5", -0.0): "torch takes sqrt(-0.0) = -0.0, so its slope there is -inf",
     ("x**0.5", -INF): "torch takes sqrt(-inf) = nan; C's pow(-inf, 0.5) is +inf",
     ("x**1.5", -INF): "C's pow(-inf, 1.5) is +inf, torch's slope there is nan",

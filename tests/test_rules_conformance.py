@@ -87,6 +87,7 @@ UNARY_RULES = {
     "relu": rules.RELU,
     "abs": rules.ABS,
     "softplus": rules.SOFTPLUS,
+    "half_square": rules.HALF_SQUARE,
 }
 POWER_EXPONENTS = [0.0, 0.5, -0.5, 2.0, 3.0, -1.0, 1 / 3, 1.0, -2.0, 2.5]
 LEAKY_SLOPES = [0.01, 0.2, 0.0]

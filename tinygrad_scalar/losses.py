@@ -85,16 +85,20 @@ def _mean(terms: list[Value]) -> Value:
 
 
 def mse(preds: Any, targets: Any) -> Value:
-    """Mean squared error, mean((p - t)^2) (PyTorch's MSELoss)."""
+    """Mean squared error, mean((p - t)^2) (PyTorch's MSELoss).
+
+    Written as 2 * mean((p - t)^2 / 2), which is the same number (halving and doubling
+    are exact), so that backward scales before it multiplies, as PyTorch does: the gradient
+    is (2 / n) * (p - t), finite at p - t = -1e308, where 2 * (p - t) would be -inf."""
     ps, ts = _pairs(preds, targets, "mse", "preds", "targets")
-    return _mean([(_as_value(p) - t) ** 2 for p, t in zip(ps, ts)])
+    return 2.0 * _mean([rules.HALF_SQUARE(_as_value(p) - t) for p, t in zip(ps, ts)])
 
 
 def half_mse(preds: Any, targets: Any) -> Value:
     """Half the mean squared error, sum((p - t)^2) / (2n): the cost whose derivative
     is simply the mean of (p - t)."""
     ps, ts = _pairs(preds, targets, "half_mse", "preds", "targets")
-    return value_sum([(_as_value(p) - t) ** 2 for p, t in zip(ps, ts)]) / (2 * len(ps))
+    return _mean([rules.HALF_SQUARE(_as_value(p) - t) for p, t in zip(ps, ts)])
 
 
 def hinge(scores: Any, labels: Any) -> Value:

@@ -29,7 +29,8 @@ you write yourself works in forward, backward, grad(grad(...)) and compile:
                     lambda o, out, x: (o.exp(x) / (1.0 + o.exp(x)),))
 
 Floats follow IEEE 754 and PyTorch: 1/0 = inf, log(0) = -inf, log(-1) = nan,
-exp(1000) = inf, (-8) ** 0.5 = nan, relu'(0) = abs'(0) = 0.
+exp(1000) = inf, (-8) ** 0.5 = nan, relu'(0) = abs'(0) = 0; at nan, relu, maximum and
+minimum pass the gradient on (relu'(nan) = 1), as PyTorch does.
 """
 
 from __future__ import annotations
@@ -321,13 +322,14 @@ TANH       = Rule("tanh",       lambda o, x: o.tanh(x),                   lambda
 SIGMOID    = Rule("sigmoid",    lambda o, x: o.sigmoid(x),                lambda o, out, x: (out * (1.0 - out),))
 SIN        = Rule("sin",        lambda o, x: o.sin(x),                    lambda o, out, x: (o.cos(x),))
 COS        = Rule("cos",        lambda o, x: o.cos(x),                    lambda o, out, x: (-o.sin(x),))
-RELU       = Rule("relu",       lambda o, x: o.where(x <= 0.0, 0.0, x),   lambda o, out, x: (o.where(x > 0.0, 1.0, 0.0),))  # relu'(0) = 0
+RELU       = Rule("relu",       lambda o, x: o.where(x <= 0.0, 0.0, x),   lambda o, out, x: (o.where(x <= 0.0, 0.0, 1.0),))  # relu'(0) = 0, relu'(nan) = 1 (as PyTorch)
 LEAKY_RELU = Rule("leaky_relu", lambda o, x, s: o.where(x > 0.0, x, s * x), lambda o, out, x, s: (o.where(x > 0.0, 1.0, s),), takes_arg=True)  # slope s at 0
 ABS        = Rule("abs",        lambda o, x: o.abs(x),                    lambda o, out, x: (o.where(x > 0.0, 1.0, o.where(x < 0.0, -1.0, 0.0)),))  # 0 at 0
-MAXIMUM    = Rule("maximum",    lambda o, a, b: o.maximum(a, b),          lambda o, out, a, b: (o.where(a > b, 1.0, o.where(o.eq(a, b), 0.5, 0.0)), o.where(b > a, 1.0, o.where(o.eq(a, b), 0.5, 0.0))))  # ties split, as PyTorch
-MINIMUM    = Rule("minimum",    lambda o, a, b: o.minimum(a, b),          lambda o, out, a, b: (o.where(a < b, 1.0, o.where(o.eq(a, b), 0.5, 0.0)), o.where(b < a, 1.0, o.where(o.eq(a, b), 0.5, 0.0))))
+MAXIMUM    = Rule("maximum",    lambda o, a, b: o.maximum(a, b),          lambda o, out, a, b: (o.where(a < b, 0.0, o.where(o.eq(a, b), 0.5, 1.0)), o.where(b < a, 0.0, o.where(o.eq(a, b), 0.5, 1.0))))  # ties split; with a nan both get 1 (as PyTorch)
+MINIMUM    = Rule("minimum",    lambda o, a, b: o.minimum(a, b),          lambda o, out, a, b: (o.where(a > b, 0.0, o.where(o.eq(a, b), 0.5, 1.0)), o.where(b > a, 0.0, o.where(o.eq(a, b), 0.5, 1.0))))
 # Stable forms of what losses need, so that no loss branches in Python on a value:
 SOFTPLUS   = Rule("softplus",   lambda o, x: o.maximum(x, 0.0) + o.log1p(o.exp(-o.abs(x))), lambda o, out, x: (o.sigmoid(x),))  # log(1 + e^x)
+HALF_SQUARE = Rule("half_square", lambda o, x: (x * x) * 0.5,          lambda o, out, x: (x,))  # x**2 / 2: the slope x is finite wherever x is (2x overflows past 9e307)
 CLAMPED_LOG = Rule("clamped_log", lambda o, x, floor: o.maximum(o.log(x), floor), lambda o, out, x, floor: (o.where(out > floor, o.div(1.0, x), 0.0),), takes_arg=True)  # max(log x, floor), slope 0 where clamped
 # n-ary ops: one node for a whole sum, a neuron's weighted sum, softmax's shift.
 SUM        = Rule("sum",        lambda o, xs: _add_up(xs),                lambda o, out, xs: (1.0,) * len(xs), nary=True)
