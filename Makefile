@@ -58,15 +58,21 @@ bench: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python notebooks/execute.py
 
-# JupyterLab (the `lab` extra) in the project's venv, opened on the first notebook.
+# JupyterLab and what the notebooks use (the package, matplotlib, ipywidgets: the `lab` extra),
+# not the test tools, opened on the first notebook. Trusting the notebooks first lets
+# JupyterLab show their drawings and run the explorers' buttons the moment one is opened
+# (a notebook fresh from a clone is untrusted; the signatures live under ~/.local/share/jupyter).
 # Extra options go through LAB_FLAGS, e.g. `make lab LAB_FLAGS=--no-browser`. Jupyter
 # refuses to start as root (say, in a container) unless told to.
 LAB_AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
-$(VENV)/.lab-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+LAB_STAMP   := $(VENV)/.installed-lab
+$(LAB_STAMP): pyproject.toml $(DEMO_STAMP)
+	@echo "==> installing JupyterLab and what the notebooks use (the lab extra)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[lab]'
 	touch $@
 
-lab: $(VENV)/.lab-installed
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter trust notebooks/[0-9][0-9]_*.ipynb
 	$(BIN)/jupyter lab $(LAB_AS_ROOT) $(LAB_FLAGS) notebooks/01_derivatives_and_chain_rule.ipynb
 
 # The course and reference site, built offline into site/ (open site/index.html). The `docs`

@@ -8,6 +8,9 @@ A notebook runs with notebooks/ as its working directory. The first error stops 
 notebook: its file is left untouched, the error is printed, and the exit status is 1.
 Sliders (tinygrad_scalar.notebook.slider) are drawn as static figures here, so that the
 committed notebooks show a picture in any viewer and a rebuild gives the same bytes.
+Graphs are laid out by the WebAssembly Graphviz that pip installs, even where a system
+`dot` exists (its text measures and version differ from machine to machine): a rebuild
+on any machine gives the same drawings, not a diff of every SVG.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tinygrad_scalar.notebook import STATIC_FIGURES_VARIABLE
+from tinygrad_scalar.viz.render import RENDERER_ENV_VAR, wasm_available
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent
 CELL_TIMEOUT_SECONDS = 120
@@ -54,6 +58,8 @@ def run_notebook(
     )
     environment = dict(os.environ)
     environment[STATIC_FIGURES_VARIABLE] = "1" if static_figures else "0"
+    if wasm_available():  # absent on Python 3.10 only: then whatever renderer there is
+        environment[RENDERER_ENV_VAR] = "wasm"
     client.execute(env=environment)
     return notebook
 

@@ -10,10 +10,12 @@ Chromium or no Playwright can be had.
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
 import shutil
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -65,9 +67,17 @@ def small_mlp():
     return out, model
 
 
+def drawing(page_html: str) -> str:
+    """The SVG inside the page's picture (a data: URL), which the script makes live."""
+    encoded = re.search(
+        r'<img class="tgs-picture"[^>]* src="data:image/svg\+xml;base64,([^"]+)"', page_html
+    )
+    return base64.b64decode(encoded[1]).decode("utf-8")
+
+
 def value_attributes(page_html: str) -> list[dict[str, str]]:
     """The attributes of every drawn value's group, in document order."""
-    groups = re.findall(r"<g [^>]*data-node=[^>]*>", page_html)
+    groups = re.findall(r"<g [^>]*data-node=[^>]*>", drawing(page_html))
     return [dict(re.findall(r'([\w-]+)="([^"]*)"', g)) for g in groups]
 
 
@@ -78,10 +88,11 @@ def test_html_is_a_standalone_offline_page_with_the_engine_values():
     L, values = karpathy_graph()
     page = explore(L).html()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    # offline: nothing is fetched (no src/href to anything, no http at all)
-    assert not re.search(r"\b(src|href)=", page)
-    assert "http://" not in page.replace("http://www.w3.org/", "")
-    assert "https://" not in page
+    # offline: nothing is fetched (no src/href but the picture's data: URL, no http at all)
+    assert re.findall(r"\b(?:src|href)=\"([a-z]*:?)", page) == ["data:"]
+    for text in (page, drawing(page)):
+        assert "http://" not in text.replace("http://www.w3.org/", "")
+        assert "https://" not in text
     attributes = value_attributes(page)
     assert len(attributes) == len(values)
     assert len({a["data-node"] for a in attributes}) == len(values)  # unique
@@ -91,7 +102,9 @@ def test_html_is_a_standalone_offline_page_with_the_engine_values():
         assert float(a["data-value"]) == values[label].data
         assert float(a["data-grad"]) == gradients[label]
     # no element ids but the container's, so two pages can share a document
-    assert re.findall(r'\bid="([^"]+)"', page) == [re.search(r'id="(tgs-explorer-\w+)"', page)[1]]
+    container = re.search(r'id="(tgs-explorer-[\w-]+)"', page)[1]
+    assert re.findall(r'\bid="([^"]+)"', page) == [container]
+    assert re.findall(r'\bid="([^"]+)"', drawing(page)) == []
 
 
 def test_explore_does_not_touch_grad_and_needs_no_backward():
@@ -111,6 +124,9 @@ def test_repr_html_is_a_fragment_with_a_fresh_container_each_time():
     assert "<html" not in first and "<!DOCTYPE" not in first
     ids = [re.search(r'id="([^"]+)"', fragment)[1] for fragment in (first, second)]
     assert ids[0] != ids[1]
+    # the same graph, the same name but for the count: a rebuilt notebook is unchanged
+    assert ids[0].rsplit("-", 1)[0] == ids[1].rsplit("-", 1)[0]
+    assert explore(karpathy_graph()[0])._repr_html_().split("-")[:3] == first.split("-")[:3]
     assert f'("{ids[0]}")' in first  # the script looks after its own container only
     assert repr(explorer) == "<Explorer of 7 values>"
     assert ts.explore is explore and isinstance(explorer, Explorer)
@@ -375,19 +391,36 @@ def test_two_explorers_on_one_page_step_separately(open_page):
     assert errors == []
 
 
-def test_without_scripts_the_page_shows_every_value_and_gradient(open_page):
+def svg_texts(svg: str) -> list[str]:
+    return [
+        (t.text or "").replace("\xa0", " ")
+        for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")
+    ]
+
+
+def test_without_scripts_the_page_is_a_picture_with_every_value_and_gradient(open_page):
     L, values = karpathy_graph()
     L.backward()
-    page, _ = open_page(explore(L).html(), scripts=False)
-    state = shown(page)
-    assert {k: float(s["value"]) for k, s in state.items()} == {
-        k: v.data for k, v in values.items()
-    }
-    assert {k: float(s["grad"]) for k, s in state.items()} == {k: v.grad for k, v in values.items()}
-    assert all(s["valueVisible"] and s["gradVisible"] for s in state.values())
-    assert not page.is_visible(".tgs-controls")  # buttons that could not work are not shown
+    html = explore(L).html()
+    page, _ = open_page(html, scripts=False)
+    picture = page.locator("img.tgs-picture")
+    assert picture.is_visible()
+    assert picture.evaluate("img => img.complete && img.naturalWidth > 100")  # it decoded
+    assert page.locator("button, input, svg").count() == 0  # nothing dead, no loose text
     assert page.is_visible(".tgs-static")
-    assert "grad 6.0000" in page.text_content("svg")  # dL/da, drawn
+    assert page.inner_text("body").startswith("The graph of L with every value and gradient.")
+    texts = svg_texts(drawing(html))
+    for v in values.values():
+        assert f"data {v.data:.4f}" in texts and f"grad {v.grad:.4f}" in texts
+
+
+def test_with_scripts_the_picture_becomes_the_live_drawing(open_page):
+    L, _ = karpathy_graph()
+    page, errors = open_page(explore(L).html())
+    assert not page.locator("img.tgs-picture").is_visible()
+    assert not page.locator(".tgs-static").is_visible()
+    assert page.locator(".tgs-explorer svg g[data-node]").count() == 7
+    assert errors == []
 
 
 def test_a_collapsed_mlp_steps_through_with_the_engine_gradients(open_page):

@@ -9,7 +9,9 @@ solution after it that the engine checks.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -186,4 +188,26 @@ def test_a_solution_marker_makes_a_collapsed_code_cell():
         ("markdown", "**1.** Two plus two.", {}),
         ("code", "answer = ...", {}),
         ("code", "# Solution: count.\nanswer = 4", {"jupyter": {"source_hidden": True}}),
+    ]
+
+
+def test_rebuilding_without_graphviz_dot_rewrites_no_drawing(monkeypatch):
+    # The committed drawings come from the WebAssembly Graphviz that pip installs, whatever
+    # the machine: one without `dot` (or with another version of it) rebuilds them unchanged,
+    # and so do the explorers (their container names come from their content).
+    path = NOTEBOOK_DIR / "02_value_and_backward.ipynb"
+    without_dot = [d for d in os.environ["PATH"].split(os.pathsep) if not Path(d, "dot").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(without_dot))
+    assert shutil.which("dot") is None
+    rebuilt = execute_notebook(path)
+    committed = nbformat.read(path, as_version=4)
+    drawings = [
+        out
+        for cell in code_cells(committed)
+        for out in cell.outputs
+        if "image/svg+xml" in out.get("data", {})
+    ]
+    assert len(drawings) == 3
+    assert [cell.outputs for cell in code_cells(rebuilt)] == [
+        cell.outputs for cell in code_cells(committed)
     ]

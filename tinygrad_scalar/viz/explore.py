@@ -24,10 +24,11 @@ only writes out, for each step, the numbers the engine used: a node's local deri
 
 from __future__ import annotations
 
+import hashlib
 import html
+import itertools
 import json
 import os
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from typing import Any
 from .. import engine
 from .._files import atomic_write, check_replaceable
 from ..engine import Value
-from .graph import Layout, build_drawing, fit_width, format_number
+from .graph import Layout, build_drawing, format_number, svg_picture
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
@@ -50,6 +51,9 @@ MAX_EXPRESSION_NAME = 14
 
 # draw() options that make no sense here: the explorer shows gradients and does its own marking.
 _NOT_OPTIONS = ("show_grad", "highlight")
+
+# Counts the pages made in this process, so that two displays of one graph differ.
+_DISPLAYS = itertools.count(1)
 
 ROLE_WORDS = {
     "parameter": "a parameter",
@@ -86,6 +90,7 @@ class Explorer:
     def __init__(self, root: Value, **draw_options: Any) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"explore() takes a Value, got {type(root).__name__}")
+        draw_options.setdefault("legend", True)  # the colours mean something: say what
         precision = draw_options.get("precision", 4)
         order = engine.topological_order(root)
         derivatives = engine.gradients(root, order)
@@ -104,13 +109,14 @@ class Explorer:
     # --- output -------------------------------------------------------------------------------
 
     def html(self) -> str:
-        """A complete standalone HTML page."""
+        """A complete standalone HTML page; the arrow keys step it as soon as it loads."""
         title = html.escape(f"Forward and backward: {self._names[id(self.root)]}")
         return (
             "<!DOCTYPE html>\n"
             '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{title}</title>\n</head>\n<body>\n{self._fragment()}\n</body>\n</html>\n"
+            f"<title>{title}</title>\n</head>\n<body>\n{self._fragment(standalone=True)}\n"
+            "</body>\n</html>\n"
         )
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -121,27 +127,34 @@ class Explorer:
         return Path(path)
 
     def _repr_html_(self) -> str:
-        return self._fragment()
+        return self._fragment(standalone=False)
 
     def __repr__(self) -> str:
         return f"<Explorer of {len(self._order)} values>"
 
     # --- the page -----------------------------------------------------------------------------
 
-    def _fragment(self) -> str:
-        container = f"tgs-explorer-{uuid.uuid4().hex}"
+    def _fragment(self, standalone: bool) -> str:
         svg, elements = _annotate(self._svg, self._layout, self._order, self._names, self._grads)
         steps, nodes = self._steps(elements)
-        data = json.dumps({"steps": steps, "nodes": nodes}, ensure_ascii=True)
+        data = json.dumps(
+            {"steps": steps, "nodes": nodes, "bar": _BAR, "standalone": standalone},
+            ensure_ascii=True,
+        )
         data = data.replace("<", "\\u003c")  # no "</script>" can end the script early
-        total = len(steps) - 1
-        root_name = html.escape(self._names[id(self.root)])
+        # The same graph gives the same container name (a rebuilt notebook stays
+        # byte-identical); the count keeps two displays of it apart on one page.
+        digest = hashlib.sha256(f"{svg}{data}".encode()).hexdigest()[:16]
+        container = f"tgs-explorer-{digest}-{next(_DISPLAYS)}"
+        root_name = self._names[id(self.root)]
+        picture = svg_picture(
+            svg, f"computation graph of {root_name} with every value and gradient", "tgs-picture"
+        )
         return _PAGE.format(
             container=container,
             style=_STYLE,
-            svg=svg,
-            total=total,
-            root_name=root_name,
+            picture=picture,
+            root_name=html.escape(root_name),
             data=data,
             script=_SCRIPT,
         )
@@ -399,8 +412,7 @@ def _annotate(
             elif title is not None:
                 element.remove(title)
         count += 1
-    svg_text = ET.tostring(tree, encoding="unicode")
-    return fit_width(svg_text), elements
+    return ET.tostring(tree, encoding="unicode"), elements
 
 
 def _mark_value_group(
@@ -435,56 +447,106 @@ def _mark_value_group(
 
 _STYLE = """
 .tgs-explorer { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Helvetica, sans-serif;
-  color: #222; outline: none; margin: 0.5em 0; }
-.tgs-explorer:focus-visible { box-shadow: 0 0 0 2px #9ec5fe; border-radius: 4px; }
-.tgs-explorer .tgs-controls { display: flex; flex-wrap: wrap; align-items: center;
-  gap: 0.4em; margin-bottom: 0.4em; }
-.tgs-explorer .tgs-controls[hidden] { display: none; }
+  color: #222; outline: none; margin: 0.5em 0; position: relative; }
+.tgs-explorer .tgs-bar { position: sticky; top: 0; z-index: 3; background: #fff;
+  padding-bottom: 0.3em; }
+.tgs-explorer .tgs-controls { display: flex; align-items: center; gap: 0.4em;
+  margin-bottom: 0.4em; white-space: nowrap; }
 .tgs-explorer button { font: inherit; padding: 0.15em 0.7em; border: 1px solid #aaa;
   border-radius: 4px; background: #f7f7f7; cursor: pointer; }
 .tgs-explorer button:hover { background: #e9ecef; }
-.tgs-explorer input[type=range] { flex: 1 1 10em; min-width: 6em; }
-.tgs-explorer [data-role=step] { font-variant-numeric: tabular-nums; min-width: 12em; }
-.tgs-explorer [data-role=explain], .tgs-explorer [data-role=detail] {
+.tgs-explorer input[type=range] { flex: none; width: 14em; }
+.tgs-explorer [data-role=step] { font-variant-numeric: tabular-nums; flex: none;
+  width: 17em; overflow: hidden; }
+.tgs-explorer [data-role=explain], .tgs-explorer .tgs-detail {
   font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px;
-  white-space: pre-wrap; min-height: 1.4em; padding: 0.3em 0.5em; border-radius: 4px; }
-.tgs-explorer [data-role=explain] { background: #fff8e1; border-left: 4px solid #d62728; }
-.tgs-explorer [data-role=detail] { background: #eef4ff; border-left: 4px solid #0d6efd;
-  margin-top: 0.3em; }
-.tgs-explorer [data-role=detail]:empty { display: none; }
+  line-height: 1.4; white-space: pre-wrap; padding: 0.3em 0.5em; border-radius: 4px;
+  box-sizing: border-box; overflow-y: auto; }
+.tgs-explorer [data-role=explain] { height: calc(4 * 1.4em + 0.6em); background: #fff8e1;
+  border-left: 4px solid #d62728; }
+.tgs-explorer .tgs-detail { position: absolute; top: 100%; right: 0;
+  width: min(44em, 100%); max-height: 18em; background: #f4efff;
+  border: 1px solid #c5b3e6; border-left: 4px solid #6f42c1;
+  box-shadow: 0 4px 12px rgba(0, 0, 0, 0.15); }
+.tgs-explorer .tgs-detail[hidden] { display: none; }
+.tgs-explorer [data-role=close] { float: right; padding: 0 0.4em; margin-left: 0.5em; }
 .tgs-explorer .tgs-static { color: #555; font-size: 13px; }
 .tgs-explorer svg { display: block; }
 .tgs-explorer g[data-node] { cursor: pointer; }
 .tgs-explorer g.tgs-no-value [data-part=value],
 .tgs-explorer g.tgs-no-grad [data-part=grad] { visibility: hidden; }
 .tgs-explorer g.tgs-current polygon, .tgs-explorer g.tgs-current ellipse,
-.tgs-explorer g.tgs-current polyline { stroke: #d62728; stroke-width: 3px; }
+.tgs-explorer g.tgs-current polyline { stroke: #d62728; stroke-width: 4px;
+  stroke-dasharray: none; }
+.tgs-explorer g.tgs-current { filter: drop-shadow(0 0 4px rgba(214, 39, 40, 0.8)); }
 .tgs-explorer g.tgs-used polygon, .tgs-explorer g.tgs-used ellipse,
 .tgs-explorer g.tgs-used polyline { stroke: #0d6efd; stroke-width: 2.5px; }
-.tgs-explorer g.tgs-picked polygon, .tgs-explorer g.tgs-picked ellipse {
-  stroke-dasharray: 4 2; }
+.tgs-explorer g.tgs-picked polygon, .tgs-explorer g.tgs-picked ellipse { stroke: #6f42c1;
+  stroke-width: 3px; stroke-dasharray: none; }
 .tgs-explorer g.tgs-active path { stroke: #d62728; stroke-width: 2.5px; }
 .tgs-explorer g.tgs-active polygon { stroke: #d62728; fill: #d62728; }
 """
+
+# What the script puts above the drawing once it runs. Where it does not run, none of this
+# exists: no dead buttons.
+_BAR = """<div class="tgs-controls">
+<button type="button" data-action="start" title="start (Home)">&#xAB; start</button>
+<button type="button" data-action="prev" title="previous step (&#x2190;)">&#x2039; prev</button>
+<button type="button" data-action="next" title="next step (&#x2192;)">next &#x203A;</button>
+<button type="button" data-action="end" title="end (End)">end &#xBB;</button>
+<input type="range" data-role="slider" min="0" value="0" aria-label="step">
+<span data-role="step"></span>
+</div>
+<div data-role="explain" aria-live="polite"></div>
+<div class="tgs-detail" data-role="detail-panel" hidden><button type="button" \
+data-role="close" title="close (Esc)">&#xD7;</button><span data-role="detail"></span></div>"""
 
 # Stepping: the page holds, for every step, its text and what to mark, and for every value
 # the step that reveals its value and the one that reveals its gradient. Nothing is computed
 # here: the numbers were written by Python from the engine's.
 _SCRIPT = """
 (function (container) {
-  var root = document.getElementById(container);
+  var script = document.currentScript;
+  var root = script && script.parentNode;
+  if (!root || !root.classList || !root.classList.contains("tgs-explorer")) {
+    root = document.getElementById(container);
+  }
   if (!root || root.getAttribute("data-ready")) { return; }
   root.setAttribute("data-ready", "1");
   var data = JSON.parse(root.querySelector("script[data-role=steps]").textContent);
   var steps = data.steps, nodes = data.nodes, last = steps.length - 1;
+
+  // The live drawing is the picture's own SVG, taken out of its data: URL and put in the
+  // page, as wide as the output and never wider than drawn (as graph.fit_width does).
+  var picture = root.querySelector("img.tgs-picture");
+  var encoded = picture.getAttribute("src").split(",")[1];
+  var bytes = Uint8Array.from(atob(encoded), function (c) { return c.charCodeAt(0); });
+  var graph = document.createElement("div");
+  graph.className = "tgs-graph";
+  graph.innerHTML = new TextDecoder("utf-8").decode(bytes);
+  var svg = graph.querySelector("svg");
+  svg.style.maxWidth = svg.getAttribute("width");
+  svg.style.height = "auto";
+  svg.setAttribute("width", "100%");
+  svg.removeAttribute("height");
+  var bar = document.createElement("div");
+  bar.className = "tgs-bar";
+  bar.innerHTML = data.bar;
+  root.insertBefore(bar, picture);
+  root.insertBefore(graph, picture);
+  picture.hidden = true;
+  root.querySelector(".tgs-static").hidden = true;
+
   var groups = {};
-  root.querySelectorAll("svg g[data-el]").forEach(function (g) {
+  svg.querySelectorAll("g[data-el]").forEach(function (g) {
     groups[g.getAttribute("data-el")] = g;
   });
-  var counter = root.querySelector("[data-role=step]");
-  var explain = root.querySelector("[data-role=explain]");
-  var detail = root.querySelector("[data-role=detail]");
-  var slider = root.querySelector("[data-role=slider]");
+  var counter = bar.querySelector("[data-role=step]");
+  var explain = bar.querySelector("[data-role=explain]");
+  var detail = bar.querySelector("[data-role=detail-panel]");
+  var detailText = bar.querySelector("[data-role=detail]");
+  var slider = bar.querySelector("[data-role=slider]");
+  slider.max = String(last);
   var current = 0;
   var marked = [];
 
@@ -522,48 +584,64 @@ _SCRIPT = """
     else if (action === "end") { show(last); }
   }
 
-  root.querySelectorAll("[data-action]").forEach(function (button) {
+  function pick(g, text) {
+    root.querySelectorAll("g.tgs-picked").forEach(function (other) {
+      other.classList.remove("tgs-picked");
+    });
+    if (g) { g.classList.add("tgs-picked"); }
+    detailText.textContent = text;
+    detail.hidden = !g;
+  }
+
+  bar.querySelectorAll("[data-action]").forEach(function (button) {
     button.addEventListener("click", function () { act(button.getAttribute("data-action")); });
   });
   slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
-  root.addEventListener("keydown", function (event) {
-    if (event.target === slider) { return; }  // the slider moves itself with the arrows
-    var action = {ArrowRight: "next", ArrowLeft: "prev", Home: "start", End: "end"}[event.key];
-    if (!action) { return; }
-    event.preventDefault();
-    event.stopPropagation();  // keep notebook shortcuts out of it
-    act(action);
+  bar.querySelector("[data-role=close]").addEventListener("click", function () {
+    pick(null, "");
   });
   nodes.forEach(function (node) {
-    groups[node.el].addEventListener("click", function () {
-      root.querySelectorAll("g.tgs-picked").forEach(function (g) {
-        g.classList.remove("tgs-picked");
-      });
-      groups[node.el].classList.add("tgs-picked");
-      detail.textContent = node.detail;
-      root.focus({preventScroll: true});
+    var g = groups[node.el];
+    g.addEventListener("click", function () {
+      if (g.classList.contains("tgs-picked")) { pick(null, ""); }
+      else { pick(g, node.detail); }
     });
   });
-  root.querySelector(".tgs-controls").hidden = false;
-  root.querySelector(".tgs-static").hidden = true;
+
+  // The keys go to the explorer last clicked or hovered; a page of its own takes them from
+  // the start. Never while the reader types (a notebook cell, a text field) or presses a
+  // modifier, and the slider moves itself with the arrows.
+  var shared = window.tgsExplorers = window.tgsExplorers || {active: null};
+  function activate() { shared.active = root; }
+  root.addEventListener("mouseenter", activate);
+  root.addEventListener("pointerdown", activate);
+  root.addEventListener("focusin", activate);
+  if (data.standalone) { activate(); }
+  var keys = {ArrowRight: "next", ArrowLeft: "prev", Home: "start", End: "end"};
+  function onKey(event) {
+    if (!root.isConnected) { window.removeEventListener("keydown", onKey, true); return; }
+    if (shared.active !== root || event.altKey || event.ctrlKey || event.metaKey) { return; }
+    var target = event.target;
+    if (target === slider || (target && (target.isContentEditable ||
+        /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)))) { return; }
+    if (event.key === "Escape" && !detail.hidden) { pick(null, ""); }
+    else if (keys[event.key]) { act(keys[event.key]); }
+    else { return; }
+    event.preventDefault();
+    event.stopPropagation();  // keep notebook shortcuts out of it
+  }
+  window.addEventListener("keydown", onKey, true);
   show(0);
 })"""
 
+# The page as written: the finished drawing as a picture (every value and gradient; what a
+# viewer that runs no script shows, sanitized or not), a line saying what it is, and the
+# script that turns it into the stepping explorer.
 _PAGE = """<div class="tgs-explorer" id="{container}" tabindex="0">
 <style>{style}</style>
-<div class="tgs-controls" hidden>
-<button type="button" data-action="start" title="start (Home)">&#xAB; start</button>
-<button type="button" data-action="prev" title="previous step (&#x2190;)">&#x2039; prev</button>
-<button type="button" data-action="next" title="next step (&#x2192;)">next &#x203A;</button>
-<button type="button" data-action="end" title="end (End)">end &#xBB;</button>
-<input type="range" data-role="slider" min="0" max="{total}" value="0" aria-label="step">
-<span data-role="step">step {total} of {total}</span>
-</div>
+{picture}
 <div class="tgs-static">The graph of {root_name} with every value and gradient. \
 Where scripts run, buttons and the arrow keys step through the forward and backward pass.</div>
-<div data-role="explain" aria-live="polite"></div>
-<div data-role="detail"></div>
-{svg}
 <script type="application/json" data-role="steps">{data}</script>
 <script>{script}("{container}");</script>
 </div>"""

@@ -22,6 +22,8 @@ This module only reads the graph: it never changes a Value.
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 import numbers
 import os
@@ -181,9 +183,17 @@ class Graph:
         return fit_width(self.svg())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        # Jupyter shows the SVG inline, scaled down to the cell's width when wider;
-        # text/plain is the fallback for plain consoles.
-        return {"image/svg+xml": fit_width(self.svg()), "text/plain": repr(self)}
+        # An untrusted notebook (any notebook just cloned or downloaded) is not allowed to
+        # show image/svg+xml in JupyterLab, which falls back to the text. HTML is sanitized
+        # rather than refused, and an <img> of the SVG passes, so the same picture comes as
+        # text/html too: JupyterLab, VS Code and nbconvert prefer it, a viewer that does not
+        # show HTML takes the SVG, and a plain console the text.
+        svg = self.svg()
+        return {
+            "text/html": svg_picture(svg, f"computation graph of {self.node_count} nodes"),
+            "image/svg+xml": fit_width(svg),
+            "text/plain": repr(self),
+        }
 
     def __repr__(self) -> str:
         return f"<Graph of {self.node_count} nodes>"
@@ -214,6 +224,19 @@ def fit_width(svg: str) -> str:
         lambda m: f'<svg{m.group(1)} width="100%" style="max-width: {m.group(2)}; height: auto"',
         svg,
         count=1,
+    )
+
+
+def svg_picture(svg: str, alt: str, css_class: str = "") -> str:
+    """An <img> showing `svg` from a data: URL, scaled down to fit whatever holds it.
+
+    A picture that no HTML sanitizer strips and in which no script can run: what a notebook
+    shows wherever it does not trust its outputs."""
+    encoded = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    class_attribute = f' class="{html.escape(css_class)}"' if css_class else ""
+    return (
+        f'<img{class_attribute} alt="{html.escape(alt)}" style="max-width: 100%; height: auto"'
+        f' src="data:image/svg+xml;base64,{encoded}">'
     )
 
 
