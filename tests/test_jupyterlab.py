@@ -29,7 +29,8 @@ from test_explore import CHROMIUM, CHROMIUM_ARGS
 pytestmark = pytest.mark.slow  # a JupyterLab server and a browser: about half a minute
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = "notebooks/02_value_and_backward.ipynb"
+# `make lab` opens notebook 01, so JupyterLab serves its folder, notebooks/
+NOTEBOOK = "02_value_and_backward.ipynb"
 START_TIMEOUT_SECONDS = 120
 GRAPH_PICTURE = 'img[alt^="computation graph"]'
 
@@ -115,19 +116,19 @@ def browser_page():
 
 
 def open_notebook(page, base: str, path: str) -> None:
-    page.goto(f"{base}/lab/tree/{path}")
-    page.wait_for_selector(".jp-OutputArea-output", timeout=90_000)
-    # every output of the notebook is rendered (the three drawings and the explorer)
+    """Open `path` alone (?reset: no tab of an earlier test comes back) and wait until every
+    output is drawn (the three drawings and the explorer)."""
+    page.goto(f"{base}/lab/tree/{path}?reset")
     page.wait_for_function(
         f"document.querySelectorAll('.jp-OutputArea-output {GRAPH_PICTURE}').length >= 4",
-        timeout=60_000,
+        timeout=90_000,
     )
+    assert page.locator(".jp-NotebookPanel").count() == 1
 
 
 def loaded_pictures(page) -> list[bool]:
-    return page.eval_on_selector_all(
-        f".jp-OutputArea-output {GRAPH_PICTURE}",
-        "imgs => imgs.map(img => img.complete && img.naturalWidth > 50)",
+    return page.locator(f".jp-OutputArea-output {GRAPH_PICTURE}").evaluate_all(
+        "imgs => imgs.map(img => img.complete && img.naturalWidth > 50)"
     )
 
 
@@ -147,7 +148,7 @@ def test_a_trusted_clone_shows_pictures_and_a_stepping_explorer(lab, browser_pag
     explorer.locator("[data-action=next]").click()
     assert counter.inner_text() == "step 2 of 12 · forward pass"
     assert explorer.locator("svg g[data-value]").count() == 2  # two values computed
-    assert explorer.locator("[data-role=explain]").inner_text() == "w = -0.5000: a parameter, given"
+    assert explorer.locator("[data-role=explain]").inner_text() == "w = -0.5000: an input, given"
     explorer.hover()
     page.keyboard.press("End")
     assert counter.inner_text() == "step 12 of 12 · backward pass"
@@ -156,10 +157,10 @@ def test_a_trusted_clone_shows_pictures_and_a_stepping_explorer(lab, browser_pag
 def test_an_untrusted_copy_shows_the_finished_graph_as_a_picture(lab, browser_page):
     base, clone = lab
     page = browser_page
-    notebook = json.loads((clone / NOTEBOOK).read_text(encoding="utf-8"))
+    notebook = json.loads((clone / "notebooks" / NOTEBOOK).read_text(encoding="utf-8"))
     notebook["metadata"]["copied"] = True  # another notebook: `make lab` did not sign it
     (clone / "notebooks" / "copy.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
-    open_notebook(page, base, "notebooks/copy.ipynb")
+    open_notebook(page, base, "copy.ipynb")
     assert all(loaded_pictures(page))
     explorer_output = page.locator(".jp-OutputArea-output").filter(
         has=page.locator("img.tgs-picture")
