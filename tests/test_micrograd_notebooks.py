@@ -36,7 +36,8 @@ MISSING = ("ModuleNotFoundError", "ExecutableNotFound")
 
 
 def start(notebook: str, which: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # IPython's history and profile go in the run's own folder, not the user's home
+    env = {**os.environ, "MPLBACKEND": "Agg", "IPYTHONDIR": str(cwd / ".ipython")}
     return subprocess.Popen(
         [sys.executable, str(FOLDER / "run_cells.py"), str(FOLDER / notebook), which],
         cwd=cwd,  # trace_graph renders gout.svg into it
