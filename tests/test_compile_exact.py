@@ -1,9 +1,11 @@
 """compile never disagrees with eager where issue 17 found it did, one regression test each.
 
-Sums, dots and a layer's matrix product: a zero local derivative adds exactly 0 against
-an inf gradient, and where a partial sum can overflow the compiled step adds left to right
-as eager does, so a sample's inf or nan is eager's whatever batch it is in. Also the
-bias-only dot, and a bool among the floats of a batch.
+Silent freezes: detach(), no_grad(), gradients(), .data, format/str/repr inside a traced
+function either trace faithfully (the same numbers as eager, sample by sample) or raise
+TracerError naming the remedy. Sums, dots and a layer's matrix product: a zero local
+derivative adds exactly 0 against an inf gradient, and where a partial sum can overflow the
+compiled step adds left to right as eager does, so a sample's inf or nan is eager's whatever
+batch it is in. Also the bias-only dot, and a bool among the floats of a batch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import Value
+from tinygrad_scalar import TracerError, Value, functional, gradients, no_grad
 from tinygrad_scalar.nn import Layer
 
 
@@ -29,6 +31,167 @@ def same_float(a: float, b: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def compiled_and_eager(fn, params, example, *batches):
+    """((compiled mean loss, its gradients), (eager's, eager's)) on the same batch."""
+    step = ts.compile(fn, params, example)
+    compiled = compiled_run(step, params, *batches)
+    (mean, _), grads = eager_run(fn, params, batches, rows_as_values)
+    return compiled, (mean, grads)
+
+
+def assert_same_as_eager(fn, params, example, *batches):
+    (loss, grads), (eager_loss, eager_grads) = compiled_and_eager(fn, params, example, *batches)
+    assert loss == pytest.approx(eager_loss, rel=1e-12)
+    assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)
+    return loss, grads.tolist()
+
+
+# --- silent freezes: trace faithfully ------------------------------------------------------------
+
+
+def test_detach_is_a_per_sample_value_without_gradient():
+    w = Value(2.0)
+    loss, grads = assert_same_as_eager(
+        lambda x: (w * x - (x * 3.0).detach()) ** 2, [w], (1.0,), [1.0, 5.0]
+    )
+    assert (loss, grads) == (13.0, [-26.0])  # the issue's numbers; the frozen trace gave 25, 34
+
+
+def test_ops_under_no_grad_are_per_sample_values_without_gradient():
+    w = Value(2.0)
+
+    def fn(x):
+        y = w * x
+        with no_grad():
+            shift = y * 3.0 + x
+        return (y - shift) ** 2
+
+    loss, grads = assert_same_as_eager(fn, [w], (1.0,), [1.0, 5.0, -2.0])
+    assert loss == pytest.approx((25 + 625 + 100) / 3)  # (2x - 7x)^2 = 25 x^2
+
+
+def test_detach_and_no_grad_of_a_parameter_follow_the_parameter_from_step_to_step():
+    # eagerly the function reads w on every call; compiled, so must the step
+    w = Value(1.0)
+
+    def fn(x):
+        with no_grad():
+            doubled = w * 2.0
+        return (w * x - doubled - w.detach()) ** 2
+
+    step = ts.compile(fn, [w], (1.0,))
+    for value in (1.0, -3.0, 0.5):
+        w.data = value
+        loss, grads = compiled_run(step, [w], [1.0, 4.0])
+        (eager_loss, _), eager_grads = eager_run(fn, [w], ([1.0, 4.0],), rows_as_values)
+        assert loss == pytest.approx(eager_loss) and grads == pytest.approx(eager_grads)
+
+
+def test_gradients_inside_the_function_are_each_samples_own():
+    w = Value(2.0)
+
+    def fn(x):
+        (slope,) = gradients(w * x * x * x, [x])  # 3 w x^2, without gradient
+        return slope * w
+
+    loss, grads = assert_same_as_eager(fn, [w], (1.0,), [1.0, 3.0])
+    assert (loss, grads) == (60.0, [30.0])  # 3 * 2 * (1 + 9) * 2 / 2; frozen: 12.0
+
+
+def test_gradients_with_create_graph_inside_the_function_are_differentiated_again():
+    # a gradient penalty: d/dw of (d loss / dx)^2 goes through the derivative graph
+    w = Value(0.5)
+
+    def fn(x):
+        y = (w * x).tanh()
+        (dy_dx,) = gradients(y, [x], create_graph=True)
+        return y + dy_dx**2
+
+    assert_same_as_eager(fn, [w], (1.0,), [1.0, -2.0, 0.25])
+
+
+def test_softmax_with_max_shift_traces_as_eager():
+    w = [Value(1.0), Value(-0.5), Value(2.0)]
+
+    def fn(z):
+        return -functional.log_softmax([wi * zi for wi, zi in zip(w, z)])[0]
+
+    assert_same_as_eager(fn, w, ([0.0, 1.0, 2.0],), [[0.0, 1.0, 2.0], [900.0, -3.0, 1.0]])
+
+
+def test_str_and_repr_of_a_traced_value_show_no_example_number():
+    w = Value(2.0)
+    shown = []
+
+    def fn(x):
+        y = w * x
+        shown.extend([str(y), repr(x), f"{y}"])
+        return y
+
+    step = ts.compile(fn, [w], (1.5,))
+    assert step.evaluate([4.0]) == 8.0
+    assert all("traced" in text and "3.0" not in text and "1.5" not in text for text in shown)
+
+
+# --- silent freezes: TracerError naming the remedy -----------------------------------------------
+
+
+def test_data_of_a_traced_value_is_a_tracer_error_naming_max_shift_and_detach():
+    w = [Value(1.0), Value(2.0)]
+
+    def microgpt_softmax(z):
+        logits = [wi * zi for wi, zi in zip(w, z)]
+        shift = max(v.data for v in logits)
+        exps = [(v - shift).exp() for v in logits]
+        return -(exps[0] / ts.sum(exps)).log()
+
+    with pytest.raises(TracerError, match=r"\.data on a Value that depends on compile's inputs"):
+        ts.compile(microgpt_softmax, w, ([1.0, 2.0],))
+    with pytest.raises(TracerError) as error:
+        ts.compile(lambda x: w[0] * x + x.data, w, (1.0,))
+    assert "max_shift" in str(error.value) and "detach()" in str(error.value)
+    assert isinstance(error.value, TypeError)
+
+
+def test_formatting_a_traced_value_with_a_spec_is_a_tracer_error():
+    w = Value(2.0)
+    with pytest.raises(TracerError, match=r"format with '.3f'.*return_outputs=True"):
+        ts.compile(lambda x: print(f"{w * x:.3f}") or w * x, [w], (1.0,))
+
+
+def test_backward_inside_the_traced_function_is_a_tracer_error():
+    w = Value(2.0)
+
+    def fn(x):
+        loss = (w * x) ** 2
+        loss.backward()
+        return loss
+
+    with pytest.raises(TracerError, match="return the loss"):
+        ts.compile(fn, [w], (1.0,))
+    assert w.grad == 0.0
+
+
+def test_gradients_through_a_relu_inside_the_function_is_a_tracer_error():
+    w = Value(2.0)
+
+    def fn(x):
+        (slope,) = gradients((w * x).relu(), [x])  # relu' is a Python choice on Values
+        return slope * w
+
+    with pytest.raises(TracerError, match=r"gradients\(\) inside a function compile traces"):
+        ts.compile(fn, [w], (1.0,))
+
+
+def test_the_same_code_runs_eagerly_after_a_failed_trace():
+    w = Value(2.0)
+    fn = lambda x: w * x + x.data
+    with pytest.raises(TracerError):
+        ts.compile(fn, [w], (1.0,))
+    assert fn(Value(3.0)).data == 9.0
+    assert f"{w * 3.0:.1f}" == "6.0" and (w * 1.0).detach().parents == ()
 
 
 # --- a zero local derivative adds exactly 0 ------------------------------------------------------

@@ -418,7 +418,7 @@ def test_batches_that_do_not_fit_the_trace_are_refused(line_step, batches, messa
 def test_compile_refuses_bad_fn_params_and_examples():
     w = Value(1.0)
     with pytest.raises(TypeError, match="fn must return the per-sample loss as a Value"):
-        compile(lambda x: x.data * 2.0, [w], (1.0,))
+        compile(lambda x: 2.0, [w], (1.0,))
     with pytest.raises(TypeError, match="fn must return"):
         compile(lambda x: (x * w, "outputs"), [w], (1.0,))
     with pytest.raises(ValueError, match=r"params\[1\].*is not a leaf"):

@@ -119,9 +119,12 @@ def test_a_micrograd_node_cannot_be_differentiated_twice_compiled_or_pickled():
     with pytest.raises(TypeError, match=r"'tanh' node was made with micrograd's constructor"):
         ts.grad(ts.grad(micrograd_tanh))(0.5)
     w = Value(0.5)
-    step = ts.compile(lambda x: micrograd_tanh(x * w), [w], (1.0,))
+    step = ts.compile(lambda x: micrograd_tanh(w) * x, [w], (1.0,))
     with pytest.raises(TypeError, match="micrograd's constructor"):
         step([1.0, 2.0])
+    # on a value of the sample, reading x.data is refused while tracing: it would be frozen
+    with pytest.raises(ts.TracerError, match=r"\.data on a Value .* write a Rule"):
+        ts.compile(lambda x: micrograd_tanh(x * w), [w], (1.0,))
     with pytest.raises(pickle.PicklingError, match="micrograd's constructor"):
         pickle.dumps(micrograd_tanh(Value(1.0)))
 

@@ -76,6 +76,7 @@ BINARY_RULES = {
 UNARY_RULES = {
     "neg": rules.NEG,
     "id": rules.IDENTITY,
+    "stop_gradient": rules.STOP_GRADIENT,
     "exp": rules.EXP,
     "log": rules.LOG,
     "log1p": rules.LOG1P,

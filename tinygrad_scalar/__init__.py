@@ -18,7 +18,6 @@ import importlib
 from typing import Any
 
 from .engine import (
-    TracerError,
     Value,
     detect_anomaly,
     dot,
@@ -60,6 +59,7 @@ _LAZY_NAMES = {"compile": "compiler", "CompiledStep": "compiler", "draw": "viz",
 _LAZY_NAMES["explore"] = "viz"  # tinygrad_scalar.explore: the page that steps through a graph
 _LAZY_NAMES["compile_by_shape"] = _LAZY_NAMES["CompiledByShape"] = "compiler"  # per-shape steps
 _LAZY_NAMES["to_torch"] = "compiler"  # a traced function as a torch.nn.Module (needs torch)
+_LAZY_NAMES["TracerError"] = "compiler"
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,8 @@ Nodes hold no closures and no references to their children, so a graph holds no
 reference cycles and is freed by reference counting as soon as nothing refers to it.
 
 The switches `no_grad`, `enable_grad` and `detect_anomaly` are per thread and per asyncio
-task (context variables), like PyTorch's grad mode.
+task (context variables), like PyTorch's grad mode. `compile` traces a function through one
+hook, `trace_hook` (below); tracing itself lives in compiler/trace.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numbers
 import pickle
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
 
 from . import codegen, rules
 from .rules import Rule, floats
@@ -67,13 +68,14 @@ def data_of(x: Any) -> Any:
 
 _grad_enabled = contextvars.ContextVar("tinygrad_scalar_grad_enabled", default=True)
 _anomaly = contextvars.ContextVar("tinygrad_scalar_detect_anomaly", default=False)
-_tracer = contextvars.ContextVar("tinygrad_scalar_tracer", default=None)
 _modes_active = 0
 _modes_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
+def mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
+    """Set a context variable for the block, as a mode: while any mode is on, ops take the
+    path that looks at the modes (grad mode, anomaly checks, compile's tracer)."""
     global _modes_active
     with _modes_lock:
         _modes_active += 1
@@ -88,12 +90,12 @@ def _mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
 
 def no_grad() -> contextlib.AbstractContextManager[None]:
     """Inside, ops compute values only: results are leaves with no parents."""
-    return _mode(_grad_enabled, False)
+    return mode(_grad_enabled, False)
 
 
 def enable_grad() -> contextlib.AbstractContextManager[None]:
     """Turn graph building back on inside a no_grad block."""
-    return _mode(_grad_enabled, True)
+    return mode(_grad_enabled, True)
 
 
 def is_grad_enabled() -> bool:
@@ -102,17 +104,50 @@ def is_grad_enabled() -> bool:
 
 def detect_anomaly(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Raise FloatingPointError at the first inf or nan an op produces, forward or backward."""
-    return _mode(_anomaly, bool(enabled))
+    return mode(_anomaly, bool(enabled))
 
 
-def tracing(tracer: Any) -> contextlib.AbstractContextManager[None]:
-    """Used by compile: while `tracer` is set, a Python branch on a Value that depends on
-    one of `tracer.placeholders` is an error, and `require` records its checks."""
-    return _mode(_tracer, tracer)
+# --- the one hook compile traces through --------------------------------------------------
+# compile (compiler/trace.py) runs the user's function once, on Values of its own, and must
+# see what becomes of them: every node an op makes, detach(), take() with a Value index, the
+# checks losses make (require) and gradients(). While it traces, in a mode, the function
+# installed here returns its tracer; the engine asks only while a mode is on, so eager code
+# never pays for it. The engine does not import the compiler: the compiler installs this.
 
 
-class TracerError(TypeError):
-    """A value-dependent Python branch while compile traces (it would be frozen)."""
+class Tracer(Protocol):
+    """What the engine asks of compile's tracer (compiler/trace.py implements it)."""
+
+    def made(self, node: Value) -> Value:
+        """The result of an op, given the node the op made (under no_grad, a value without
+        gradient, where eagerly it would be a leaf)."""
+
+    def detached(self, value: Value) -> Value:
+        """value.detach(): a value through which no gradient flows."""
+
+    def take(self, seq: list, index: Value) -> Any:
+        """take(seq, index) for a Value index; None if the index is not one compile feeds."""
+
+    def require(self, values: Sequence[Any], holds: Callable, message: Callable) -> None:
+        """Record the checks `require` made eagerly, to be made on every batch."""
+
+    def gradients(
+        self, output: Value, inputs: list, gradient: Any, create_graph: bool, walk: Callable
+    ) -> tuple:
+        """gradients(...) inside the traced function; `walk` is the engine's own."""
+
+
+def _no_tracer() -> Tracer | None:
+    return None
+
+
+trace_hook: Callable[[], Tracer | None] = _no_tracer
+
+
+def set_trace_hook(current_tracer: Callable[[], Tracer | None]) -> None:
+    """Install the function that returns the tracer of this thread and task, or None."""
+    global trace_hook
+    trace_hook = current_tracer
 
 
 class Value:
@@ -270,35 +305,34 @@ class Value:
     # --- comparisons look at .data and build no graph; == is identity ------------------
 
     def __lt__(self, other: Operand) -> bool:
-        return _read(self, "<") < _read(other, "<")
+        return self.data < data_of(other)
 
     def __le__(self, other: Operand) -> bool:
-        return _read(self, "<=") <= _read(other, "<=")
+        return self.data <= data_of(other)
 
     def __gt__(self, other: Operand) -> bool:
-        return _read(self, ">") > _read(other, ">")
+        return self.data > data_of(other)
 
     def __ge__(self, other: Operand) -> bool:
-        return _read(self, ">=") >= _read(other, ">=")
+        return self.data >= data_of(other)
 
     def __float__(self) -> float:
-        return _read(self, "float()")
+        return self.data
 
     def __int__(self) -> int:
-        return int(_read(self, "int()"))
+        return int(self.data)
 
     def __bool__(self) -> bool:
-        return _read(self, "bool()") != 0.0
+        return self.data != 0.0
 
     def __index__(self) -> int:
-        _read(self, "seq[v] (indexing)")
         raise TypeError(
             "a Value is not an index: use int(v), or tinygrad_scalar.take(seq, i) with an"
             " integer input of compile"
         )
 
     def __round__(self, ndigits: int | None = None) -> Any:
-        return round(_read(self, "round()"), ndigits)
+        return round(self.data, ndigits)
 
     def __format__(self, spec: str) -> str:
         return format(self.data, spec) if spec else repr(self)
@@ -332,6 +366,10 @@ class Value:
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
+        if _modes_active:
+            tracer = trace_hook()
+            if tracer is not None:  # compile: the value, per sample, with no gradient
+                return tracer.detached(self)
         return Value(self.data, label=self.label)
 
     def backward(self, gradient: Any = 1.0, create_graph: bool = False) -> None:
@@ -352,27 +390,6 @@ class Value:
                 node.grad = 0.0
             self.grad = seed
             backpropagate(order, create_graph)
-
-
-def _read(x: Any, what: str) -> Any:
-    """x.data, refusing a Value that depends on a compile placeholder while tracing."""
-    if not isinstance(x, Value):
-        return x
-    if _modes_active:
-        tracer = _tracer.get()
-        if tracer is not None and depends_on(x, tracer.placeholders):
-            raise TracerError(
-                f"{what} on a Value that depends on compile's inputs: that value is read once,"
-                " at trace time, and would be frozen for every sample. Write the choice as an"
-                " op (maximum, relu, o.where in a Rule), index with tinygrad_scalar.take, or"
-                " pass the value in as data"
-            )
-    return x.data
-
-
-def depends_on(root: Value, nodes: set) -> bool:
-    """Whether `root` is one of `nodes` or is computed from one of them."""
-    return any(node in nodes for node in topological_order(root))
 
 
 # --- the one topological order ---------------------------------------------------------------
@@ -585,6 +602,15 @@ def gradients(
     for i, x in enumerate(inputs):
         if not isinstance(x, Value):
             raise TypeError(f"gradients: inputs[{i}] must be a Value, got {type(x).__name__}")
+    if _modes_active:
+        tracer = trace_hook()
+        if tracer is not None:  # compile: derivatives that differ per sample
+            return tracer.gradients(output, inputs, gradient, create_graph, _gradients)
+    return _gradients(output, inputs, gradient, create_graph)
+
+
+def _gradients(output: Value, inputs: list, gradient: Any, create_graph: bool) -> tuple:
+    """gradients(), its arguments checked: one walk on borrowed `.grad` fields."""
     seed = _seed(gradient, create_graph)
     with _walk_lock:
         order = topological_order(output)
@@ -692,6 +718,11 @@ def _finish(rule: Rule, parents: tuple, datas: Sequence[float], out: Any) -> Val
     if _modes_active:
         if _anomaly.get():
             _check_forward(rule, out, datas)
+        tracer = trace_hook()
+        if tracer is not None:  # compile is tracing: it decides what the result is
+            return tracer.made(
+                _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
+            )
         if not _grad_enabled.get():
             return _new_node(out, (), (), None)
     return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
@@ -759,7 +790,7 @@ class values:  # noqa: N801 - a namespace, like rules.floats
 
     @staticmethod
     def eq(a: Any, b: Any) -> bool:
-        return data_of(a) == data_of(b)
+        return float(a) == float(b)  # float(): compile's traced Values refuse to be read
 
     @staticmethod
     def select(index: Any, xs: Sequence[Any]) -> Any:
@@ -877,23 +908,14 @@ def take(seq: Sequence[Any], index: Any) -> Any:
     """
     seq = list(seq)
     if isinstance(index, Value):
-        tracer = _tracer.get() if _modes_active else None
-        if tracer is None or index not in tracer.indices:
+        tracer = trace_hook() if _modes_active else None
+        picked = None if tracer is None else tracer.take(seq, index)
+        if picked is None:
             raise TypeError(
                 "take: index must be an int, or an integer input of compile while it traces"
                 " (an argument whose example is an int)"
             )
-        if not seq:
-            raise ValueError("take: the sequence is empty")
-        n = len(seq)
-        require(
-            [index],
-            lambda i: (i >= 0) & (i < n),
-            lambda _, i: f"take: index {i:g} is out of range for {n} rows",
-        )
-        if all(isinstance(row, (list, tuple)) for row in seq):
-            return [_nary(rules.TAKE, (*column, index)) for column in zip(*seq)]
-        return _nary(rules.TAKE, (*seq, index))
+        return picked
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
         raise TypeError(f"take: index must be an int, got {type(index).__name__}: {index!r:.40}")
     if not 0 <= int(index) < len(seq):
@@ -922,11 +944,9 @@ def require(
         if not holds(data_of(x)):
             raise ValueError(message(i, data_of(x)))
     if _modes_active:
-        tracer = _tracer.get()
+        tracer = trace_hook()
         if tracer is not None:
-            for i, x in enumerate(values):
-                if isinstance(x, Value) and depends_on(x, tracer.placeholders):
-                    tracer.require(x, holds, message, i)
+            tracer.require(values, holds, message)
 
 
 # --- anomaly checks ---------------------------------------------------------------------------

@@ -314,6 +314,7 @@ POW        = Rule("**",         lambda o, a, b: o.power(a, b),            _pow_d
 POWER_BY   = Rule("**c",        lambda o, x, c: o.power(x, c),            lambda o, out, x, c: (o.where(o.eq(c, 0.0), 0.0, c * o.power(x, c - 1.0)),), takes_arg=True)  # x ** c, c a constant
 NEG        = Rule("neg",        lambda o, x: -x,                          lambda o, out, x: (-1.0,))
 IDENTITY   = Rule("id",         lambda o, x: x,                           lambda o, out, x: (1.0,))
+STOP_GRADIENT = Rule("stop_gradient", lambda o, x: x,                     lambda o, out, x: (0.0,))  # x, through which no gradient flows (detach and no_grad while compile traces)
 EXP        = Rule("exp",        lambda o, x: o.exp(x),                    lambda o, out, x: (out,))
 LOG        = Rule("log",        lambda o, x: o.log(x),                    lambda o, out, x: (o.div(1.0, x),))
 LOG1P      = Rule("log1p",      lambda o, x: o.log1p(x),                  lambda o, out, x: (o.div(1.0, 1.0 + x),))

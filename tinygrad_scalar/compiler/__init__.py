@@ -8,13 +8,17 @@ definitions. A layer of `dot` nodes with leaf weights runs as one matrix product
 and `dot` keep that matrix layout (layout, not another copy of a derivative). An int
 example makes an integer input: `take(rows, i)` with it gathers each sample's own row.
 
-While `fn` is traced, a Python branch on a Value computed from the inputs (`if x > 0`,
-`float(x)`, `rows[x]`) raises TracerError instead of being frozen at the example's path,
-and the checks losses make on labels (`engine.require`) are recorded and made on every
-batch. A leaf that is neither a parameter nor a placeholder is a constant. Gradients are
-first order. Sums add left to right as eager's; a matrix product adds in BLAS's order
-where no partial sum can overflow (so to rounding) and left to right, as eager, where one
-might (groups.py).
+While `fn` is traced, nothing computed from the inputs may leave the graph as the
+example's number: a Python branch or read (`if x > 0`, `float(x)`, `rows[x]`, `x.data`,
+`f"{x:.3f}"`) raises TracerError naming the remedy; `detach()`, `no_grad()` and
+`gradients()` are traced as per-sample values (trace.py). The checks losses make on labels
+(`engine.require`) are recorded and made on every batch. A leaf that is neither a
+parameter nor a placeholder is a constant (its value at trace time).
+
+The step differentiates the loss once (first order; a `gradients(..., create_graph=True)`
+inside `fn` is part of the graph, so it is differentiated too). Sums add left to right as
+eager's; a matrix product adds in BLAS's order where no partial sum can overflow (so
+equal to rounding) and left to right, as eager, where one might (groups.py).
 
 `backend="torch"` replays the same plan on torch tensors (torch_backend.py), and
 `to_torch` / `step.to_torch()` make it a `torch.nn.Module` for torch's optimizers, GPUs
@@ -23,12 +27,14 @@ and DistributedDataParallel.
 
 from .groups import arrays
 from .step import CompiledByShape, CompiledStep, compile, compile_by_shape, to_torch
-from .trace import INDEX
+from .trace import INDEX, TracedValue, TracerError
 
 __all__ = [
     "INDEX",
     "CompiledByShape",
     "CompiledStep",
+    "TracedValue",
+    "TracerError",
     "arrays",
     "compile",
     "compile_by_shape",

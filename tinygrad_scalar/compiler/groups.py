@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import rules
-from ..engine import TracerError
+from .trace import TracerError
 
 # --- the array backend: the rules of rules.py, evaluated on whole batches -------------------
 # Every elementwise group runs its rule's own forward and derivatives functions with `o` =

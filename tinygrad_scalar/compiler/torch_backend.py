@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .. import rules
-from ..engine import TracerError, Value
+from ..engine import Value
 from ..nn.torch_bridge import import_torch
 from .groups import (
     OVERFLOW_SAFE,
@@ -44,6 +44,7 @@ from .groups import (
     may_overflow,
 )
 from .step import CompiledByShape, CompiledStep
+from .trace import TracerError
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
 

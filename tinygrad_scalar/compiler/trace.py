@@ -2,19 +2,207 @@
 
 An example argument gives each argument's shape: a number, a row of numbers, or an int
 (`INDEX`: an integer input that `take(rows, i)` uses to gather each sample's own row).
-While tracing, a Python branch on a Value computed from the placeholders raises
-TracerError, and the checks losses make on labels are recorded to be made on every batch.
+
+A traced function runs once, on the example, but its graph is replayed on every sample, so
+nothing about a sample may leave the graph as a plain number. The placeholders, and every
+Value computed from them, are `TracedValue`s: a Value whose number cannot be read by the
+user's code (`if x > 0`, `float(x)`, `x.data`, `f"{x:.3f}"` raise TracerError naming the
+remedy; `repr` shows no number). What can be traced faithfully is: `detach()` and ops under
+`no_grad()` become values without gradient (a `stop_gradient` node, like JAX's
+`lax.stop_gradient`), `gradients()` builds its derivatives as part of the graph, and the
+checks losses make on labels are recorded to be made on every batch. The engine reports
+these events through its one hook (`engine.trace_hook`), which this module installs.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import numbers
-from typing import Any, Callable, Iterable
+import sys
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..engine import Value, enable_grad, tracing
+from .. import rules
+from ..engine import Value, apply, enable_grad, is_grad_enabled, mode, set_trace_hook
+
+
+class TracerError(TypeError):
+    """A Value that depends on compile's inputs was read as a number while tracing (it
+    would be frozen at the example's value for every sample)."""
+
+
+_FROZEN = (
+    "{what} on a Value that depends on compile's inputs: that value is read once, at trace"
+    " time, and would be frozen for every sample. {remedy}"
+)
+_BRANCH_REMEDY = (
+    "Write the choice as an op (maximum, relu, o.where in a Rule), index with"
+    " tinygrad_scalar.take, or pass the value in as data"
+)
+
+
+def frozen(what: str, remedy: str = _BRANCH_REMEDY) -> TracerError:
+    return TracerError(_FROZEN.format(what=what, remedy=remedy))
+
+
+_DATA_SLOT = Value.__dict__["data"]  # the slot that holds a Value's number
+_PACKAGE = __name__.split(".")[0]
+
+
+def _read_by_the_package(frame: Any) -> bool:
+    """Whether the code reading `.data` is this package's own (the engine computing an op
+    reads its inputs' numbers; a user's function must not)."""
+    module = frame.f_globals.get("__name__", "")
+    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+
+
+def _data(value: TracedValue) -> float:
+    if not _read_by_the_package(sys._getframe(1)):
+        raise frozen(
+            ".data",
+            "For a softmax shift use tinygrad_scalar.max_shift (or functional.softmax and"
+            " log_softmax, which use it); for a value without gradient use .detach(); for"
+            " an op of your own write a Rule (tinygrad_scalar.Rule)",
+        )
+    return _DATA_SLOT.__get__(value)
+
+
+def _set_data(value: TracedValue, number: float) -> None:
+    _DATA_SLOT.__set__(value, number)
+
+
+class TracedValue(Value):
+    """A Value that depends on compile's inputs, made while compile traces: a placeholder
+    or a node computed from one. It computes as any Value, but its number is the example's,
+    so the user's code may not read it (the engine may, to compute ops)."""
+
+    __slots__ = ()
+    data = property(_data, _set_data)
+
+    def __lt__(self, other: Any) -> bool:
+        raise frozen("<")
+
+    def __le__(self, other: Any) -> bool:
+        raise frozen("<=")
+
+    def __gt__(self, other: Any) -> bool:
+        raise frozen(">")
+
+    def __ge__(self, other: Any) -> bool:
+        raise frozen(">=")
+
+    def __float__(self) -> float:
+        raise frozen("float()")
+
+    def __int__(self) -> int:
+        raise frozen("int()")
+
+    def __bool__(self) -> bool:
+        raise frozen("bool()")
+
+    def __index__(self) -> int:
+        raise frozen("seq[v] (indexing)")
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        raise frozen("round()")
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return repr(self)
+        raise frozen(
+            f"format with {spec!r}",
+            "Print numbers from the compiled step's outputs (return_outputs=True), or run"
+            " the function eagerly",
+        )
+
+    def __repr__(self) -> str:
+        # as JAX's tracers: what it is, not the example's number
+        label = f", label={self.label!r}" if self.label else ""
+        op = f", op={self.op!r}" if self.op else ""
+        return f"Value(traced: one per sample{label}{op})"
+
+    def backward(self, gradient: Any = 1.0, create_graph: bool = False) -> None:
+        raise TracerError(
+            "backward() inside a function compile traces would run once, on the example:"
+            " return the loss and the compiled step differentiates it for every sample (use"
+            " tinygrad_scalar.gradients for a derivative inside the function)"
+        )
+
+
+def is_traced(x: Any) -> bool:
+    return type(x) is TracedValue
+
+
+def _stop_gradient(value: Value) -> Value:
+    with enable_grad():  # the node itself is made as usual (a no_grad block would drop it)
+        node = apply(rules.STOP_GRADIENT, (value,))
+    node.label = value.label
+    return node
+
+
+class _Tracer:
+    """compile's tracer, what the engine's hook returns while fn runs: it marks the nodes
+    computed from the placeholders and keeps the checks `engine.require` makes."""
+
+    def __init__(self, indices: set) -> None:
+        self.indices = indices  # the integer inputs, which `take` accepts as an index
+        self.checks: list[tuple] = []  # (node, holds, message, index)
+
+    def made(self, node: Value) -> Value:
+        if any(type(p) is TracedValue for p in node.parents):
+            node.__class__ = TracedValue
+        if not is_grad_enabled():  # no_grad: per sample, without gradient (not a leaf)
+            return _stop_gradient(node)
+        return node
+
+    def detached(self, value: Value) -> Value:
+        # also for a parameter: its value is read on every step, not frozen at this one
+        return _stop_gradient(value)
+
+    def take(self, seq: list, index: Value) -> Any:
+        if index not in self.indices:
+            return None
+        if not seq:
+            raise ValueError("take: the sequence is empty")
+        n = len(seq)
+        self.require(
+            [index],
+            lambda i: (i >= 0) & (i < n),
+            lambda _, i: f"take: index {i:g} is out of range for {n} rows",
+        )
+        if all(isinstance(row, (list, tuple)) for row in seq):
+            return [apply(rules.TAKE, (*column, index)) for column in zip(*seq)]
+        return apply(rules.TAKE, (*seq, index))
+
+    def require(self, values: Sequence[Any], holds: Callable, message: Callable) -> None:
+        for i, x in enumerate(values):
+            if type(x) is TracedValue:
+                self.checks.append((x, holds, message, i))
+
+    def gradients(
+        self, output: Value, inputs: list, gradient: Any, create_graph: bool, walk: Callable
+    ) -> tuple:
+        # as graphs, so that each sample gets its own derivatives; create_graph=False
+        # makes them values without gradient, as eagerly they are plain numbers
+        try:
+            results = walk(output, inputs, gradient, True)
+        except TracerError as error:
+            raise TracerError(
+                "gradients() inside a function compile traces builds the derivatives as"
+                f" ops, and one of them branches in Python on a value: {error}"
+            ) from None
+        if create_graph:
+            return results
+        return tuple(_stop_gradient(r) if isinstance(r, Value) else r for r in results)
+
+
+# one tracer per thread and asyncio task, as the engine's modes
+_current_tracer: contextvars.ContextVar[_Tracer | None] = contextvars.ContextVar(
+    "tinygrad_scalar_tracer", default=None
+)
+set_trace_hook(_current_tracer.get)
 
 
 def checked_params(params: Iterable[Value]) -> list[Value]:
@@ -96,36 +284,25 @@ def trace_graph(fn: Callable[..., Any], example: Any) -> tuple:
     indices = set()
     for i, (value, width) in enumerate(zip(example, widths)):
         if width == INDEX:
-            v = Value(float(value), f"input{i}")
+            v = TracedValue(float(value), f"input{i}")
             placeholders.append([v])
             arguments.append(v)
             indices.add(v)
         elif width is None:
-            v = Value(float(value), f"input{i}")
+            v = TracedValue(float(value), f"input{i}")
             placeholders.append([v])
             arguments.append(v)
         else:
-            row = [Value(float(x), f"input{i}[{j}]") for j, x in enumerate(value)]
+            row: list[Value] = [
+                TracedValue(float(x), f"input{i}[{j}]") for j, x in enumerate(value)
+            ]
             placeholders.append(row)
             arguments.append(row)
-    tracer = _Tracer({v for row in placeholders for v in row}, indices)
-    with enable_grad(), tracing(tracer):
+    tracer = _Tracer(indices)
+    with enable_grad(), mode(_current_tracer, tracer):
         result = fn(*arguments)
     loss, outputs, single = _split_result(result)
     return widths, placeholders, [loss, *outputs], single, tracer.checks
-
-
-class _Tracer:
-    """What engine.tracing needs while fn runs: the placeholders (a Python branch on a
-    Value computed from them is an error) and the checks `engine.require` records."""
-
-    def __init__(self, placeholders: set, indices: set) -> None:
-        self.placeholders = placeholders
-        self.indices = indices  # the integer inputs, which `take` accepts as an index
-        self.checks: list[tuple] = []  # (node, holds, message, index)
-
-    def require(self, node: Value, holds: Callable, message: Callable, index: int) -> None:
-        self.checks.append((node, holds, message, index))
 
 
 def _split_result(result: Any) -> tuple[Value, list[Value], bool]:
