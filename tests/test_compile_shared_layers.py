@@ -12,6 +12,7 @@ from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value
+from tinygrad_scalar.engine import max_shift
 
 EXTREMES = [0.0, -0.0, 1.5, -2.0, 5e-324, -5e-324, 1e308, -1e308, math.inf, -math.inf, math.nan]
 
@@ -95,3 +96,40 @@ def test_the_torch_backend_runs_a_layer_on_several_sets_as_the_numpy_one(bias_ki
         torch_loss, torch_grads = compiled_run(steps["torch"], params, batch)
         assert agrees(torch_loss, numpy_loss), batch
         assert [agrees(a, b) for a, b in zip(torch_grads, numpy_grads)] == [True] * len(params)
+
+
+# --- sums, dots and max_shifts of different widths at one depth share a padded group ---------
+
+
+SCALES = [Value(1.0 + i / 8) for i in range(6)]
+
+
+def mixed_widths(x):
+    """Sums, per-sample dots and max_shifts of 1 to 6 inputs, all at one depth (attention
+    makes these: one more key per position), each an output."""
+    x = [s * v for s, v in zip(SCALES, x)]
+    sums = [ts.sum(x[:k]) for k in range(1, 7)]
+    dots = [ts.dot(x[:k], x[6 - k :]) for k in range(1, 6)]
+    dots_with_bias = [ts.dot(x[:k], x[:k], x[5]) for k in range(1, 4)]
+    shifts = [max_shift(x[:k]) for k in range(1, 7)]
+    outputs = [*sums, *dots, *dots_with_bias, *shifts]
+    return ts.sum([v * v for v in outputs]), outputs
+
+
+def test_sums_dots_and_max_shifts_of_different_widths_share_a_group_and_equal_eager():
+    step = ts.compile(mixed_widths, SCALES, ([1.0] * 6,))
+    plan = step.describe()
+    assert "sum x6 of 6" in plan and "dot x5 of 5" in plan and "max_shift x6" in plan, plan
+    assert "dot x3 of 3" in plan, plan  # with a bias: a group of their own
+    rng = random.Random(7)
+    batches = [[[rng.uniform(-3, 3) for _ in range(6)] for _ in range(4)]]
+    batches += [[[rng.choice(EXTREMES) for _ in range(6)] for _ in range(5)] for _ in range(60)]
+    for batch in batches:
+        _, outputs = step.evaluate(batch, return_outputs=True)
+        for row, got in zip(batch, outputs.tolist()):
+            _, eager = mixed_widths([Value(v) for v in row])
+            # left to right as eager, so bit for bit: the padding changes nothing
+            assert [same_float(a, b.data) for a, b in zip(got, eager)] == [True] * len(got), row
+        _, grads = compiled_run(step, SCALES, batch)
+        _, eager_grads = eager_run(mixed_widths, SCALES, (batch,), lambda r: [Value(v) for v in r])
+        assert [agrees(a, b) for a, b in zip(grads, eager_grads)] == [True] * 6, batch

@@ -8,6 +8,7 @@ buffer: leaves used as values first, then the batch inputs, then each group's ou
 from __future__ import annotations
 
 import itertools
+import math
 from operator import attrgetter
 from typing import Any, Iterable, NamedTuple
 
@@ -18,6 +19,19 @@ from ..engine import Value, topological_order
 from .groups import DotGroup, ElementwiseGroup, LayerGroup, Positions, SumGroup
 
 # --- planning: from the traced graph to groups over rows ----------------------------------
+
+
+# Sums, per-sample dots and max_shifts of at most this many inputs share a group whatever
+# their number of inputs (attention's, one more key per position): each node's inputs are
+# padded to the group's widest with a constant that changes nothing. A sum or dot adds
+# left to right from 0.0, so its result is never -0.0 and a trailing + 0.0 (or 0.0 * 0.0)
+# leaves it exactly as it was, inf and nan included; maximum(m, -inf) is m, nan included.
+PAD_ARITY = 8
+
+
+def _arity_class(n: int) -> int:
+    """The arity part of a padded kind's group key: 0 for every small n."""
+    return 0 if n <= PAD_ARITY else n
 
 
 class _GroupKey(NamedTuple):
@@ -51,6 +65,10 @@ class Plan:
         self.param_index = {p: i for i, p in enumerate(params)}
         placeholder_set = {v for row in placeholders for v in row}
         self.leaf_index = dict(self.param_index)
+        # the padding constants (see PAD_ARITY); a row only where some group is padded
+        self._padding = {0.0: Value(0.0), -math.inf: Value(-math.inf)}
+        for pad in self._padding.values():
+            self.leaf_index[pad] = len(self.leaf_index)
         for node in order:
             if not node.parents and node not in placeholder_set and node not in self.leaf_index:
                 self.leaf_index[node] = len(self.leaf_index)
@@ -119,6 +137,7 @@ class Plan:
         self.param_index.clear()
         self.leaf_index.clear()
         self.layer_operands.clear()
+        self._padding.clear()
 
     def _is_leaf_value(self, v: Value) -> bool:
         """A parameter or a constant: one number for the whole batch."""
@@ -140,16 +159,46 @@ class Plan:
                 bias_kind = "none" if bias is None else ("leaf" if leafy(bias) else "row")
                 variant = (bias_kind, tuple(map(id, inputs)))  # a layer shares its inputs
                 return _GroupKey(depth, in_loss_graph, "layer", n, variant)
-            return _GroupKey(depth, in_loss_graph, "dot", n, bias is not None)
+            return _GroupKey(depth, in_loss_graph, "dot", _arity_class(n), bias is not None)
         if rule is rules.SUM:
-            return _GroupKey(depth, in_loss_graph, "sum", len(parents), None)
+            return _GroupKey(depth, in_loss_graph, "sum", _arity_class(len(parents)), None)
+        if rule is rules.MAX_SHIFT:
+            return _GroupKey(depth, in_loss_graph, "elementwise", _arity_class(len(parents)), rule)
         return _GroupKey(depth, in_loss_graph, "elementwise", len(parents), rule)
+
+    def _padded_operands(self, key: _GroupKey, members: list[Value]) -> list[list[Value]]:
+        """Each member's inputs, padded to the group's widest (see PAD_ARITY): for a dot
+        its weights, then its inputs, then its bias if it has one."""
+        if key.kind == "dot":
+            halves = [
+                (v.parents[: len(v.parents) // 2 * 2], v.parents[-1:] if key.variant else ())
+                for v in members
+            ]
+            n = max(len(pairs) // 2 for pairs, _ in halves)
+            zero = [self._padding[0.0]]
+            return [
+                [*pairs[: len(pairs) // 2], *zero * (n - len(pairs) // 2),
+                 *pairs[len(pairs) // 2 :], *zero * (n - len(pairs) // 2), *bias]
+                for pairs, bias in halves
+            ]  # fmt: skip
+        n = max(len(v.parents) for v in members)
+        pad = [self._padding[-math.inf if key.variant is rules.MAX_SHIFT else 0.0]]
+        return [[*v.parents, *pad * (n - len(v.parents))] for v in members]
+
+    def _is_padded(self, key: _GroupKey) -> bool:
+        return key.kind in ("dot", "sum") or (
+            key.kind == "elementwise" and key.variant is rules.MAX_SHIFT
+        )
 
     def _leaves_used_as_values(self, groups: dict, roots: list) -> set:
         """Parameters and constants that need a row: all but a layer's weights and
         leaf biases, which the matrix product reads from the leaf vector directly."""
         used = set(roots)
         for key, members in groups.items():
+            if self._is_padded(key):
+                for operands in self._padded_operands(key, members):
+                    used.update(operands)
+                continue
             for node in members:
                 if key.kind != "layer":
                     used.update(node.parents)
@@ -213,16 +262,22 @@ class Plan:
                 weights_need_grad=any(w in self.param_index for w in weights),
                 sets=len(sets),
             )
+        if not self._is_padded(key):
+            operands = [self._rows(v.parents[i] for v in members) for i in range(n)]
+            return ElementwiseGroup(key.variant, operands, out)
+        padded = self._padded_operands(key, members)
         if key.kind == "dot":
+            n = len(padded[0]) // 2
             return DotGroup(
-                self._rows(p for v in members for p in v.parents[:n]),
-                self._rows(p for v in members for p in v.parents[n : 2 * n]),
-                self._rows(v.parents[-1] for v in members) if key.variant else None,
+                self._rows(p for parents in padded for p in parents[:n]),
+                self._rows(p for parents in padded for p in parents[n : 2 * n]),
+                self._rows(parents[-1] for parents in padded) if key.variant else None,
                 k,
                 n,
                 out,
             )
+        n = len(padded[0])
         if key.kind == "sum":
-            return SumGroup(self._rows(p for v in members for p in v.parents), k, n, out)
-        operands = [self._rows(v.parents[i] for v in members) for i in range(n)]
+            return SumGroup(self._rows(p for parents in padded for p in parents), k, n, out)
+        operands = [self._rows(parents[i] for parents in padded) for i in range(n)]
         return ElementwiseGroup(key.variant, operands, out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import numbers
-from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -18,9 +17,6 @@ from ..engine import Value
 from .groups import left_to_right
 from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
-
-_get_data = attrgetter("data")
-
 
 # --- the compiled step -----------------------------------------------------------------------
 
@@ -82,12 +78,9 @@ class CompiledStep:
             )
         arrays, batch_size = self._checked_batches(batches)
         values, grads = self._buffers_for(batch_size)
-        leaves = np.concatenate(
-            (
-                np.fromiter(map(_get_data, self._params), np.float64, self._n_params),
-                self._plan.constants,
-            )
-        )
+        leaves = np.empty(self._n_params + len(self._plan.constants))
+        leaves[self._n_params :] = self._plan.constants
+        leaves[: self._n_params] = [p.data for p in self._params]  # faster than fromiter
         values[self._plan.leaf_rows] = leaves[self._plan.leaf_rows_index][:, None]
         for rows, array in zip(self._plan.arg_rows, arrays):
             values[rows] = array.T if array.ndim == 2 else array
