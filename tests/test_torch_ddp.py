@@ -7,7 +7,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from test_compile_extremes import assert_agree
@@ -85,3 +89,22 @@ def test_two_processes_under_ddp_train_the_gpt_as_one_process_on_the_whole_batch
         distributed_weights = json.load(file)
     assert len(distributed_weights) == len(alone)
     assert_agree(distributed_weights, alone, "weight after DDP training")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not distributed.is_available(), reason="this torch has no torch.distributed")
+def test_the_readmes_ddp_example_prints_the_accuracy_it_states(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "DistributedDataParallel" in b
+    ]
+    stated = re.search(r"print\(train\.accuracy\(model, X, y\)\)  # (\S+)", block).group(1)
+    script = tmp_path / "ddp_example.py"
+    script.write_text(block, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [stated]

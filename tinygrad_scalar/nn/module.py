@@ -442,7 +442,14 @@ class MLP(Module):
 
     def to_torch(self) -> Any:
         """An equivalent float64 `torch.nn.Sequential` (Linear layers and activation
-        modules) carrying copies of these weights."""
+        modules) carrying copies of these weights.
+
+        This is the MLP rebuilt from torch's own layers, with torch's own derivatives, to
+        hand over as a plain PyTorch model (`MLP.from_torch` reads it back). For any model
+        `compile` can trace (an MLP with its loss, a transformer, your own rules),
+        `tinygrad_scalar.to_torch(fn, params, example)` exports the traced loss instead: a
+        module whose derivatives are still this library's rules, with `write_back()` to
+        bring the trained weights home."""
         from .torch_bridge import to_torch
 
         return to_torch(self)
