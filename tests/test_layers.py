@@ -2,7 +2,8 @@
 names. The layers, bottom to top (a module may import its own layer and those below; a
 subpackage, such as nn/, compiler/, viz/ or cli/, is one layer):
 
-    0  rules, codegen          the table of ops and the code generated from it
+    0  rules, codegen,         the table of ops, the code generated from it, and its
+       numpy_backend           NumPy backend
     1  engine                  Value, the backward walk, grad modes
     2  functional, _checks,    grad/gradcheck/softmax; argument checks and messages;
        _files                  safe reading and atomic writing
@@ -32,6 +33,7 @@ PACKAGE_DIR = Path(tinygrad_scalar.__file__).parent
 LAYERS = {
     "rules": 0,
     "codegen": 0,
+    "numpy_backend": 0,
     "engine": 1,
     "functional": 2,
     "_checks": 2,

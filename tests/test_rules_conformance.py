@@ -501,7 +501,7 @@ def test_layer_kernels_with_an_activation_equal_its_rule(name, width):
     check_layer([[0.5] * width, [-0.25] * width], [1.0] * width, None, ACTIVATIONS[name])
 
 
-def test_a_user_activation_the_kernels_cannot_write_takes_the_general_path():
+def test_a_user_activation_is_never_written_into_a_kernel():
     math_by_hand = rules.Rule(
         "exp_through_math", lambda o, x: math.exp(min(x, 700.0)), lambda o, out, x: (out,)
     )
@@ -510,4 +510,6 @@ def test_a_user_activation_the_kernels_cannot_write_takes_the_general_path():
     )
     for rule in (math_by_hand, branching):
         check_layer([[0.5, 1.0], [-0.5, -1.0]], [1.0, 2.0], [0.25, 0.0], rule)
-        assert codegen.layer_kernels[(2, True, rule)] is None
+        assert codegen.layer_kernel(2, True, rule) is None
+        assert (2, True, rule) not in codegen.layer_kernels
+    assert codegen.layer_kernel(2, True, SOFTPLUS_BY_USER) is None  # even one it could write

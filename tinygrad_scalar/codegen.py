@@ -324,12 +324,7 @@ def layer_kernel(rows, biases, inputs):
 _ACTIVATE = """\
             parent = node
             out = {forward}
-{check}{node}
-"""
-# a user's rule may return an int, say: the general path makes it a float or says why
-_CHECK_FLOAT = """\
-            if type(out) is not float:
-                raise TypeError
+{node}
 """
 
 
@@ -365,10 +360,8 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
     if activation is not None:
         total, out = _Source("total"), _Source("out")
         derivatives = activation.derivatives(o, out, total)
-        built_in = activation.forward.__module__ == rules.__name__
         activate = _ACTIVATE.format(
             forward=_text(activation.forward(o, total)),
-            check="" if built_in else _CHECK_FLOAT,
             node=_indented(_node_lines("out", "_rule_activation", ["parent"], derivatives), 12),
         )
     inputs = [f"i{i}" for i in range(n)]
@@ -393,12 +386,15 @@ layer_kernels: dict = {}
 
 def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
     """The compiled layer kernel (see layer_kernel_source), made once; None where there is
-    none: more than MAX_KERNEL_WIDTH inputs, an activation with a parameter or more than
-    one input, or one whose rule cannot be written as source (it calls what the symbolic
-    backend does not have)."""
+    none: more than MAX_KERNEL_WIDTH inputs, or an activation that is not one of rules.py's
+    rules of one input and no parameter. A user's rule is never written into a kernel: it
+    may read something that changes (a global, a closure), and the kernel would keep what
+    it read when it was made (engine.dots applies it after a kernel without it)."""
     if not 0 < n <= MAX_KERNEL_WIDTH:
         return None
-    if activation is not None and (activation.nary or activation.takes_arg):
+    if activation is not None and (
+        activation.nary or activation.takes_arg or activation.forward.__module__ != rules.__name__
+    ):
         return None
     key = (n, bias, activation)
     if key not in layer_kernels:
@@ -407,13 +403,9 @@ def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
         namespace = _float_functions()
         namespace["Value"], namespace["_new"] = _value_class, object.__new__
         namespace["_rule_dot"], namespace["_rule_activation"] = rules.DOT, activation
-        try:
-            source = layer_kernel_source(n, bias, activation)
-        except Exception:  # a user's rule written with things only floats have
-            layer_kernels[key] = None
-        else:
-            exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
-            layer_kernels[key] = namespace["layer_kernel"]
+        source = layer_kernel_source(n, bias, activation)
+        exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
+        layer_kernels[key] = namespace["layer_kernel"]
     return layer_kernels[key]
 
 

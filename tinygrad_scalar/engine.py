@@ -730,11 +730,43 @@ def _finish(rule: Rule, parents: tuple, datas: Sequence[float], out: Any) -> Val
 
 def apply(rule: Rule, inputs: Sequence[Any]) -> Any:
     """Apply `rule` to Values and numbers: a new node, or a float when no input is a Value."""
+    if not rule.checked:  # a user's rule, applied for the first time
+        check_rule(rule, inputs)
     if not any(isinstance(x, Value) for x in inputs):
         return _float_result(rule, rule.evaluate(floats, [as_float(x, rule.name) for x in inputs]))
     parents = tuple(x if isinstance(x, Value) else _constant_or_error(x, rule) for x in inputs)
     datas = [p.data for p in parents]
     return _finish(rule, parents, datas, _float_result(rule, rule.evaluate(floats, datas)))
+
+
+def check_rule(rule: Rule, inputs: Sequence[Any]) -> None:
+    """Refuse (TypeError naming it) a user's rule that gives one number on floats and
+    another on NumPy arrays, before it gives a wrong number: eagerly it runs on floats,
+    compiled on arrays, and Python's `if`, `not` or `~` on a comparison works on one only
+    (`~True` is -2, which counts as true). Run once per rule, at a few points and at
+    `inputs` (numpy_backend.disagreement); a rule that passes is marked `checked`."""
+    point = []
+    for x in inputs:
+        x = data_of(x)
+        if type(x) is not float:
+            try:
+                x = as_float(x, rule.name)
+            except (TypeError, ValueError):  # apply names what is wrong with it
+                return
+        point.append(x)
+    from . import numpy_backend  # NumPy only once a user's rule is used
+
+    rule.checked = True  # now, so that a rule built of other rules does not come back here
+    where = numpy_backend.disagreement(rule, point)
+    if where is not None:
+        rule.checked = False  # refused again the next time
+        raise TypeError(
+            f"rule {rule.name!r} gives different numbers on floats and on NumPy arrays: {where}."
+            " A Python if, and, or, not or ~ on a comparison means one thing on a float and"
+            " another on an array (~True is -2, which counts as true): write a choice with"
+            " o.where(cond, a, b), combine conditions with & and |, and negate with"
+            " o.logical_not"
+        )
 
 
 def _constant_or_error(x: Any, rule: Rule) -> Value:
@@ -792,6 +824,8 @@ class values:  # noqa: N801 - a namespace, like rules.floats
     def eq(a: Any, b: Any) -> bool:
         return float(a) == float(b)  # float(): compile's traced Values refuse to be read
 
+    logical_not = staticmethod(floats.logical_not)  # comparisons of Values are bools
+
     @staticmethod
     def select(index: Any, xs: Sequence[Any]) -> Any:
         return apply(rules.TAKE, (*xs, index))
@@ -831,7 +865,7 @@ def dots(
     node, and those are returned.
 
     Up to 64 inputs, Values only and no mode switched on, the nodes come from a kernel
-    with DOT's rule (and the activation's) unrolled for that width
+    with DOT's rule (and a built-in activation's) unrolled for that width
     (codegen.layer_kernel_source shows it): that makes a layer's forward pass about twice
     as fast as the general path below it.
 
@@ -849,10 +883,15 @@ def dots(
         raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
     if not _modes_active:
         # the common case: DOT's rule unrolled for this width, if there is a kernel for it;
-        # the kernel returns None if not all are Values
-        kernel = codegen.layer_kernel(n, biases is not None, activation)
+        # the kernel returns None if not all are Values. A user's activation is applied
+        # after it, not written into it: its rule may read something that changes (a
+        # global, a closure) and the kernel would keep what it read the first time.
+        yours = activation is not None and activation.forward.__module__ != rules.__name__
+        kernel = codegen.layer_kernel(n, biases is not None, None if yours else activation)
         nodes = None if kernel is None else kernel(weight_rows, biases, inputs)
         if nodes is not None:
+            if yours:
+                return [apply(activation, (node,)) for node in nodes]  # type: ignore[arg-type]
             return nodes
     nodes_in = tuple([x if type(x) is Value else _constant_or_error(x, rules.DOT) for x in inputs])
     x_data = tuple([x.data for x in nodes_in])
@@ -938,10 +977,21 @@ def require(
 
     Eagerly, a failing value raises ValueError(message(index, value)). While compile
     traces, the check is also recorded, so the compiled step makes it on every batch:
-    `holds` must therefore work on a float and on a NumPy array (use & | ~ and comparisons).
+    `holds` must therefore work on a float and on a NumPy array. Write it with comparisons
+    joined by & and |, and negate by flipping them (`(p >= 0) & (p <= 1)`) or with
+    `numpy.logical_not`, never with `~` or `not`: on a Python bool `~True` is -2, which
+    counts as true, and `not` fails on an array. A `holds` that returns an int (what `~`
+    gives) is refused with a TypeError.
     """
     for i, x in enumerate(values):
-        if not holds(data_of(x)):
+        ok = holds(data_of(x))
+        if type(ok) is int:
+            raise TypeError(
+                f"require: the check returned the int {ok!r} for {data_of(x)!r}, not True or"
+                " False: ~ on a Python bool is -2 or -1, which count as true; write the"
+                " opposite comparison or use numpy.logical_not"
+            )
+        if not ok:
             raise ValueError(message(i, data_of(x)))
     if _modes_active:
         tracer = trace_hook()

@@ -131,6 +131,11 @@ class floats:  # noqa: N801 - used as a namespace, `o.exp(x)`, like a module
     eq = staticmethod(operator.eq)
 
     @staticmethod
+    def logical_not(cond: bool) -> bool:
+        """not cond. (`~` on a Python bool is -2 or -1, both true: never use it in a rule.)"""
+        return not cond
+
+    @staticmethod
     def select(index: float, xs: Sequence[float]) -> float:
         """xs[index]: the index is a whole number, checked where it enters."""
         return xs[int(index)]
@@ -153,7 +158,8 @@ class Rule:
     inputs as one sequence, `forward(o, xs)` and `derivatives(o, out, xs)`.
     """
 
-    __slots__ = ("name", "forward", "derivatives", "nary", "takes_arg", "arg", "_family", "_bound")
+    __slots__ = ("name", "forward", "derivatives", "nary", "takes_arg", "arg", "_family", "_bound",
+                 "checked")  # fmt: skip
 
     def __init__(
         self,
@@ -176,6 +182,9 @@ class Rule:
         self.arg: Any = _NO_ARG  # set on the copies with_arg makes
         self._family: Rule = self
         self._bound: dict[Any, Rule] = {}
+        # The package's own rules are tested on every backend; a user's is checked the first
+        # time it is applied (engine.check_rule), so it is False until then.
+        self.checked = getattr(forward, "__module__", None) == __name__
         if not register:  # a rule that is never pickled by name (engine.MicrogradOp)
             return
         registered = RULES.get(name)

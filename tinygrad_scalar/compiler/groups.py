@@ -1,10 +1,11 @@
-"""The array backend and the groups a compiled step runs: one NumPy call per op and level.
+"""The groups a compiled step runs: one NumPy call per op and level.
 
-`arrays` is the backend `o` the rules of rules.py are evaluated on when every number is a
-whole batch (a row of a `(rows, batch)` buffer). A group holds the rows of its inputs and
-outputs and runs forward and backward for all its nodes at once: `ElementwiseGroup` applies a
-rule, `SumGroup` and `DotGroup` keep the matrix layout of `sum` and `dot`, and `LayerGroup` runs a
-layer of `dot` nodes with leaf weights as one matrix product.
+`arrays` (numpy_backend.py) is the backend `o` the rules of rules.py are evaluated on when
+every number is a whole batch (a row of a `(rows, batch)` buffer). A group holds the rows of
+its inputs and outputs and runs forward and backward for all its nodes at once:
+`ElementwiseGroup` applies a rule, `SumGroup` and `DotGroup` keep the matrix layout of `sum`
+and `dot`, and `LayerGroup` runs a layer of `dot` nodes with leaf weights as one matrix
+product.
 """
 
 from __future__ import annotations
@@ -14,44 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import rules
+from ..numpy_backend import arrays
 from .trace import TracerError
 
-# --- the array backend: the rules of rules.py, evaluated on whole batches -------------------
+# --- the array backend (numpy_backend.py): the rules of rules.py on whole batches ------------
 # Every elementwise group runs its rule's own forward and derivatives functions with `o` =
 # `arrays`, on arrays of shape (nodes, batch). Nothing here knows any op's derivative.
-
-
-class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
-    """NumPy functions with the float backend's IEEE results (run under np.errstate)."""
-
-    exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
-    sin, cos, abs, maximum, minimum = np.sin, np.cos, np.abs, np.maximum, np.minimum
-    div, eq = np.divide, np.equal
-
-    @staticmethod
-    def sigmoid(x: np.ndarray) -> np.ndarray:
-        # as floats.sigmoid: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below, so exp never
-        # overflows; e^-|x| is exactly the exponential each branch needs.
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-    @staticmethod
-    def power(a: Any, b: Any) -> Any:
-        # NumPy computes x ** 0.5 as sqrt(x), which differs from C's pow (math.pow) at -inf
-        # (nan instead of inf) and at -0 (-0 instead of +0); abs(x) is pow's value there.
-        out = np.power(a, b)
-        return np.where((np.equal(b, 0.5)) & ((a == -np.inf) | (a == 0.0)), np.abs(a), out)
-
-    @staticmethod
-    def where(cond: Any, a: Any, b: Any) -> Any:
-        return np.where(cond, a, b)
-
-    @staticmethod
-    def select(index: np.ndarray, xs: Sequence[np.ndarray]) -> np.ndarray:
-        # each sample (and node) picks its own input: a gather along a new first axis. An
-        # index out of range is reported by take's batch check once forward is done.
-        picks = np.clip(index, 0, len(xs) - 1).astype(np.intp)[None]
-        return np.take_along_axis(np.stack(np.broadcast_arrays(*xs)), picks, axis=0)[0]
 
 
 def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:

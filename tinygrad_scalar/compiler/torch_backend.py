@@ -152,6 +152,11 @@ class tensors:  # noqa: N801 - the torch backend `o`, like rules.floats and comp
             return a == b
         return self.torch.eq(self.tensor(a), self.tensor(b))
 
+    def logical_not(self, cond: Any) -> Any:
+        if not self._any_tensor(cond):
+            return rules.floats.logical_not(cond)
+        return self.torch.logical_not(cond)
+
     def select(self, index: Any, xs: Sequence[Any]) -> Any:
         # each sample (and node) picks its own input: a gather along a new first axis. An
         # index out of range is reported by take's batch check once forward is done.
