@@ -205,8 +205,19 @@ class ElementwiseGroup:
                 self._scatter[used] = positions
             positions.add_into(grads, masked_product(local, grad).reshape(-1, grad.shape[-1]))
             return
+        # Against a finite gradient, local * grad is already what eager adds (0 * finite is
+        # a zero), so the masking is needed only where the gradient holds an inf or nan; a
+        # constant local 1 passes the gradient on as it is (1 * g is g, inf and nan too).
+        finite = bool(np.isfinite(grad).all())
         for i in used:
-            self.inputs[i].add_into(grads, masked_product(local_grads[i], grad))
+            local = local_grads[i]
+            if type(local) is float and local == 1.0:
+                contribution = grad.copy()  # not a view of `grads`, which it is added into
+            elif finite:
+                contribution = local * grad
+            else:
+                contribution = masked_product(local, grad)
+            self.inputs[i].add_into(grads, contribution)
 
     def describe(self) -> str:
         return f"{self.rule.name} x{self.out.stop - self.out.start}"
@@ -351,11 +362,13 @@ class DotGroup:
         grad = grads[self.out][:, None, :]
         w, x = self._operands(values)
         size = self.k * self.n
-        # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient
-        self.weights.add_into(grads, masked_product(x, grad).reshape(size, -1))
-        self.inputs.add_into(grads, masked_product(w, grad).reshape(size, -1))
+        # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
+        # finite gradient the plain product already does)
+        times = np.multiply if np.isfinite(grad).all() else masked_product
+        self.weights.add_into(grads, times(x, grad).reshape(size, -1))
+        self.inputs.add_into(grads, times(w, grad).reshape(size, -1))
         if self.bias is not None:
-            self.bias.add_into(grads, grads[self.out])
+            self.bias.add_into(grads, grads[self.out].copy())  # a copy: not added into itself
 
     def describe(self) -> str:
         return f"dot x{self.k} of {self.n} (per sample)"
