@@ -27,6 +27,7 @@ import copy
 import json
 import re
 import shutil
+import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,10 +315,36 @@ def write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def generated_methods() -> str:
+    """What the Value page says about the methods codegen writes from the rules table (they
+    have no source file, so mkdocstrings cannot show them): their names, and the table."""
+    from tinygrad_scalar import Value
+
+    names = sorted(
+        name
+        for name, member in vars(Value).items()
+        if getattr(getattr(member, "__code__", None), "co_filename", "").startswith("<")
+    )
+    source = (ROOT / "tinygrad_scalar" / "rules.py").read_text(encoding="utf-8")
+    table = re.search(r"^# fmt: off\n(.*?)^# fmt: on", source, re.S | re.M)
+    listed = ", ".join(f"`{name}`" for name in names)
+    return (
+        "## Operators and methods from the rules table\n\n"
+        f"These members of `Value` are generated when the package is imported: {listed}. "
+        "Each runs one rule of `tinygrad_scalar/rules.py`, its forward value and its local "
+        "derivatives ([Rule](rule.md); `tinygrad_scalar.codegen.generated_source()` prints "
+        "the generated code).\n\n"
+        '??? note "The rules table, from tinygrad_scalar/rules.py"\n\n'
+        + textwrap.indent(f"```python\n{table.group(1).rstrip() if table else ''}\n```\n", "    ")
+    )
+
+
 def api_page(title: str, identifiers: list[str]) -> str:
     blocks = [f"# {title}", ""]
     for identifier in identifiers:
         blocks += [f"::: {identifier}", ""]
+        if identifier == "tinygrad_scalar.engine.Value":
+            blocks += [generated_methods(), ""]
     return "\n".join(blocks)
 
 
