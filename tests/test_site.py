@@ -325,3 +325,19 @@ def test_docstrings_read_as_markdown_on_the_api_pages():
     assert "```pycon\n>>> add(1, 2)\n3\n```\n" in fenced
     listed = site_griffe.list_parameters(fenced, {"x"})
     assert "\n- `x`: the first\n  number.\n\nNote: not a parameter." in listed
+
+
+def test_a_page_that_would_load_from_the_network_stops_the_build():
+    spec = importlib.util.spec_from_file_location("site_hooks", ROOT / "docs" / "site_hooks.py")
+    assert spec and spec.loader
+    site_hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_hooks)
+    page = type("Page", (), {"file": type("File", (), {"src_uri": "course/x.ipynb"})()})()
+    mathjax = '<script src="https://cdnjs.example/mathjax/2.7.7/latest.js?config=X"> </script>'
+    assert "mathjax" not in site_hooks.on_page_content(f"<p>a</p>{mathjax}", page=page)
+    links = '<a href="https://example.org">x</a><link rel="canonical" href="https://e.org/">'
+    assert site_hooks.on_post_page(links, page=page) == links
+    for tag in ('<script src="https://unpkg.com/x"></script>', '<img src="//e.org/a.png">',
+                '<link rel="stylesheet" href="https://fonts.example/css">'):  # fmt: skip
+        with pytest.raises(ValueError, match=r"course/x.ipynb loads from the network"):
+            site_hooks.on_post_page(f"<html>{tag}</html>", page=page)
