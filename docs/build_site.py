@@ -56,16 +56,17 @@ GUIDE_PAGES: list[tuple[str, str, list[str]]] = [
 ]
 
 # API pages: (page, title, module whose source links land here, mkdocstrings identifiers).
+# Identifiers are the public names (what `import` finds), so moving code between modules
+# behind the same public name does not break the site.
 API_PAGES: list[tuple[str, str, str, list[str]]] = [
     ("reference/value", "Value and the engine", "tinygrad_scalar/engine.py", [
-        "tinygrad_scalar.engine.Value", "tinygrad_scalar.engine.sum", "tinygrad_scalar.engine.dot",
-        "tinygrad_scalar.engine.dots", "tinygrad_scalar.engine.take",
-        "tinygrad_scalar.engine.no_grad", "tinygrad_scalar.engine.enable_grad",
-        "tinygrad_scalar.engine.is_grad_enabled", "tinygrad_scalar.engine.detect_anomaly",
-        "tinygrad_scalar.engine.gradients", "tinygrad_scalar.engine.topological_order",
-        "tinygrad_scalar.engine.TracerError"]),
+        "tinygrad_scalar.Value", "tinygrad_scalar.sum", "tinygrad_scalar.dot",
+        "tinygrad_scalar.engine.dots", "tinygrad_scalar.take", "tinygrad_scalar.no_grad",
+        "tinygrad_scalar.enable_grad", "tinygrad_scalar.is_grad_enabled",
+        "tinygrad_scalar.detect_anomaly", "tinygrad_scalar.gradients",
+        "tinygrad_scalar.topological_order"]),
     ("reference/rule", "Rule: the rules table", "tinygrad_scalar/rules.py",
-        ["tinygrad_scalar.rules.Rule"]),
+        ["tinygrad_scalar.Rule"]),
     ("reference/functional", "The functional API", "tinygrad_scalar/functional.py",
         ["tinygrad_scalar.functional"]),
     ("reference/nn", "nn: modules and layers", "tinygrad_scalar/nn/module.py",
@@ -75,12 +76,12 @@ API_PAGES: list[tuple[str, str, str, list[str]]] = [
     ("reference/data", "data", "tinygrad_scalar/data.py", ["tinygrad_scalar.data"]),
     ("reference/train", "train", "tinygrad_scalar/train.py", ["tinygrad_scalar.train"]),
     ("reference/compile", "compile", "tinygrad_scalar/compiler/step.py", [
-        "tinygrad_scalar.compiler.step.compile", "tinygrad_scalar.compiler.step.CompiledStep",
-        "tinygrad_scalar.compiler.step.compile_by_shape",
-        "tinygrad_scalar.compiler.step.CompiledByShape"]),
+        "tinygrad_scalar.compiler.compile", "tinygrad_scalar.compiler.CompiledStep",
+        "tinygrad_scalar.compiler.compile_by_shape", "tinygrad_scalar.compiler.CompiledByShape",
+        "tinygrad_scalar.compiler.TracerError"]),
     ("reference/viz", "draw and explore", "tinygrad_scalar/viz/graph.py", [
-        "tinygrad_scalar.viz.graph.draw", "tinygrad_scalar.viz.graph.Graph",
-        "tinygrad_scalar.viz.explore.explore", "tinygrad_scalar.viz.explore.Explorer"]),
+        "tinygrad_scalar.viz.draw", "tinygrad_scalar.viz.Graph",
+        "tinygrad_scalar.viz.explore", "tinygrad_scalar.viz.Explorer"]),
 ]  # fmt: skip
 
 
@@ -343,7 +344,7 @@ def api_page(title: str, identifiers: list[str]) -> str:
     blocks = [f"# {title}", ""]
     for identifier in identifiers:
         blocks += [f"::: {identifier}", ""]
-        if identifier == "tinygrad_scalar.engine.Value":
+        if identifier == "tinygrad_scalar.Value":
             blocks += [generated_methods(), ""]
     return "\n".join(blocks)
 

@@ -288,7 +288,7 @@ def test_the_explorer_on_the_notebook_02_page_steps_with_the_engines_numbers(
 @pytest.mark.slow
 def test_the_value_api_page_lists_backward_with_its_source(open_page):
     page, errors = open_page("reference/value.html")
-    heading = page.query_selector('[id="tinygrad_scalar.engine.Value.backward"]')
+    heading = page.query_selector('[id="tinygrad_scalar.Value.backward"]')
     assert heading is not None and "backward" in heading.inner_text()
     assert "Apply the chain rule" in page.inner_text("article")
     source = page.locator(
