@@ -42,21 +42,23 @@ def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
 class Positions:
     """Row positions in a buffer (rows of the values, or entries of the parameter vector),
     read and accumulated into as cheaply as their pattern allows: a contiguous run becomes
-    a slice (a view, no copy); other rows of a (rows, batch) buffer are gathered and added
-    into through their positions in the flattened buffer, as NumPy's 1-D indexing and
-    `add.at` are several times faster than the 2-D ones. `add.at` adds a repeated
-    position's contributions one after another."""
+    a slice (a view, no copy); other rows are gathered with `take`. Rows that repeat are
+    added into with `add.at` through their positions in the flattened buffer (NumPy's 1-D
+    `add.at` is several times faster than the 2-D one), which adds a repeated position's
+    contributions one after another."""
 
-    __slots__ = ("index", "_flat")
+    __slots__ = ("index", "_flat", "_repeats")
 
     def __init__(self, positions: Sequence[int]) -> None:
         array = np.asarray(positions, dtype=np.intp)
         first = int(array[0])
         self._flat: tuple[int, np.ndarray] | None = None  # (batch size, flat positions)
+        self._repeats = False
         if np.array_equal(array, np.arange(first, first + len(array))):
             self.index: Any = slice(first, first + len(array))
             return
         self.index = array
+        self._repeats = len(np.unique(array)) < len(array)
 
     def _flat_positions(self, batch: int) -> np.ndarray:
         """Where each (row, sample) of the positions sits in a flattened (rows, batch) buffer."""
@@ -65,14 +67,15 @@ class Positions:
         return self._flat[1]
 
     def take(self, buffer: np.ndarray) -> np.ndarray:
-        if type(self.index) is slice or buffer.ndim == 1:
+        if type(self.index) is slice:
             return buffer[self.index]
-        batch = buffer.shape[1]
-        return buffer.reshape(-1)[self._flat_positions(batch)].reshape(-1, batch)
+        return buffer.take(self.index, axis=0)  # faster than buffer[index] for rows
 
     def add_into(self, buffer: np.ndarray, contributions: Any) -> None:
         if type(self.index) is slice:
             buffer[self.index] += contributions
+        elif not self._repeats:  # each row once: read, add, write back
+            buffer[self.index] = buffer.take(self.index, axis=0) + contributions
         elif buffer.ndim == 1:
             np.add.at(buffer, self.index, contributions)
         else:
@@ -175,10 +178,10 @@ class ElementwiseGroup:
         picks = np.clip(index, 0, choices.shape[1] - 1).astype(np.intp)
         rows = choices[np.arange(len(choices))[:, None], picks]
         batch = values.shape[1]
-        # as positions in the flattened (rows, batch) buffer: NumPy's 1-D gather and add.at
-        # are several times faster than the 2-D ones
+        # as positions in the flattened (rows, batch) buffer: NumPy's 1-D take and add.at
+        # are several times faster than 2-D indexing
         self._picked = (rows * batch + np.arange(batch)).ravel()
-        values[self.out] = values.reshape(-1)[self._picked].reshape(rows.shape)
+        values[self.out] = values.take(self._picked).reshape(rows.shape)
 
     def _take_backward(self, values, grads, leaves, leaf_grads) -> None:
         np.add.at(grads.reshape(-1), self._picked, grads[self.out].ravel())
