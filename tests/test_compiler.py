@@ -57,8 +57,8 @@ def hinge_fn(model):
 
 
 def cross_entropy_fn(model):
-    """Cross-entropy through log_softmax (which subtracts the max logit); the label is a
-    one-hot row, because a class index cannot pick a Value at trace time."""
+    """Cross-entropy through log_softmax (which subtracts the max logit), the label given
+    as a one-hot row of floats (fit gives class indices, through take)."""
 
     def fn(x, one_hot):
         logits = model(x)

@@ -64,11 +64,13 @@ def test_compiled_training_follows_the_eager_one(moons):
     assert compiled.train_accuracy == eager.train_accuracy
 
 
-def test_compiled_cross_entropy_follows_the_eager_one():
+@pytest.mark.parametrize("output", ["linear", "softmax"])
+def test_compiled_cross_entropy_follows_the_eager_one(output):
+    # compile takes the class indices as an integer input: each sample picks its own class
     X, y = make_spiral(n=60, classes=3, seed=0)
     histories = []
     for compiled in (False, True):
-        model = MLP(2, [6, 3], seed=2)
+        model = MLP(2, [6, 3], seed=2, output=output)
         histories.append(
             fit(model, X, y, loss="cross_entropy", optimizer="adam", lr=0.05, epochs=5,
                 batch_size=16, seed=1, compile=compiled, progress=False)

@@ -27,10 +27,9 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 from . import losses, optim
 from ._checks import check_int, check_number, class_indices, is_number, quote_input
 from .data import batches
-from .engine import Value, data_of, dot, no_grad
+from .engine import Value, data_of, dot, no_grad, take
 from .engine import sum as value_sum
 
-LOSSES = ("hinge", "mse", "bce", "cross_entropy")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("linear", "cosine")
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
@@ -95,60 +94,24 @@ def _check_dataset(X: Any, y: Any, name_x: str, name_y: str) -> tuple[list, list
     return X, y
 
 
-# --- losses as (targets, batch loss, per-sample loss) --------------------------------------------
+# --- losses as fit needs them -------------------------------------------------------------------
 
 
-class _Loss:
-    """A loss resolved for one model and label set.
-
-    `targets(y)` turns user labels into what the loss needs (e.g. 0/1 -> -1/+1 for hinge);
-    `batch(outputs, targets)` is the mean loss over a batch as one Value; `per_sample`
-    is the same loss for one sample written so that it can be traced by the compiler
-    (every target is a number or a flat list of numbers: class indices become one-hot rows).
-    `classification` says whether accuracy is meaningful.
+class TrainingLoss:
+    """A loss as `fit` needs it, for one model and one set of labels: each kind of loss
+    is a subclass that says, in one place, which models it fits (`__init__`), what it
+    makes of the labels (`targets`), its mean over a batch (`batch`, the eager form) and
+    its value for one sample (`per_sample`, the form `compile` traces; by default the
+    batch form on a batch of one). `classification` says whether accuracy is meaningful.
     """
 
-    def __init__(self, loss: LossArg, model: Any, y: Sequence) -> None:
-        self.name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+    name = "custom"
+
+    def __init__(self, model: Any, y: Sequence) -> None:
         self.output = _output_kind(model)
         self.threshold = decision_threshold(model)
-        self.custom = None if isinstance(loss, str) else loss
         self.n_outputs = count_outputs(model)
-        if self.custom is not None:
-            if not callable(loss):
-                raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable")
-            # accuracy is reported only when every label is a class of this model
-            try:
-                self.classes(y)
-            except ValueError:
-                self.classification = False
-            else:
-                self.classification = True
-            return
-        if loss not in LOSSES:
-            raise ValueError(
-                f"unknown loss {quote_input(loss)}; choose one of: {', '.join(LOSSES)}"
-            )
-        # mse fits classes (integer labels) or real targets (anything else); the other
-        # losses need classes, which targets() checks
-        self.classification = loss != "mse" or all(
-            isinstance(label, numbers.Integral) and not isinstance(label, bool) for label in y
-        )
-        if loss in ("hinge", "bce") and self.n_outputs != 1:
-            raise ValueError(
-                f"loss {quote_input(loss)} needs a model with one output,"
-                f" this one has {self.n_outputs}"
-                " (use cross_entropy for several classes)"
-            )
-        if loss == "hinge" and self.output == "sigmoid":
-            raise ValueError("loss 'hinge' needs raw scores: build the model with output='linear'")
-        if loss == "cross_entropy" and self.n_outputs < 2:
-            raise ValueError(
-                "loss 'cross_entropy' needs a model with one output per class (at least 2);"
-                " use hinge or bce for one output"
-            )
-
-    # targets ------------------------------------------------------------------------------
+        self.classification = True
 
     def classes(self, y: Sequence, name: str = "y") -> list[int]:
         """The labels as class indices of this model (ValueError naming a bad one)."""
@@ -156,64 +119,145 @@ class _Loss:
 
     def targets(self, y: Sequence, name: str = "y") -> list:
         """The labels `y` (called `name` in errors) as the loss needs them."""
-        if self.custom is not None:
-            return list(y)
-        if self.name == "mse" and not self.classification:
-            return [list(map(float, t)) if isinstance(t, (list, tuple)) else float(t) for t in y]
-        classes = self.classes(y, name)
-        if self.name == "hinge":
-            return [2 * c - 1 for c in classes]
-        if self.name == "bce":
-            return [float(c) for c in classes]
-        if self.name == "cross_entropy":
-            return classes
-        # mse on classes
-        if self.n_outputs == 1:
-            # a linear output is pushed towards -1/+1 (so its sign is the class), a sigmoid
-            # output towards 0/1 (so 0.5 is the boundary)
-            if self.output == "sigmoid":
-                return [float(c) for c in classes]
-            return [2.0 * c - 1.0 for c in classes]
-        return [self._one_hot(c) for c in classes]
-
-    def _one_hot(self, c: int) -> list[float]:
-        return [1.0 if k == c else 0.0 for k in range(self.n_outputs)]
-
-    # losses -------------------------------------------------------------------------------
+        return self.classes(y, name)
 
     def batch(self, outputs: list, targets: list) -> Value:
-        """Mean loss over a batch of model outputs, one Value."""
-        if self.custom is not None:
-            return self.custom(outputs, targets)
-        if self.name == "hinge":
-            return losses.hinge(outputs, targets)
-        if self.name == "mse":
-            return losses.mse(outputs, targets)
-        if self.name == "bce":
-            if self.output == "sigmoid":
-                return losses.binary_cross_entropy(outputs, targets)
-            return losses.binary_cross_entropy_with_logits(outputs, targets)
-        # cross_entropy
+        """The mean loss over a batch of model outputs, one Value."""
+        raise NotImplementedError
+
+    def per_sample(self, output: Any, target: Any) -> Value:
+        """The loss of one sample (`target` may be one of compile's traced inputs)."""
+        return self.batch([output], [target])
+
+    def _needs_one_output(self) -> None:
+        if self.n_outputs != 1:
+            raise ValueError(
+                f"loss {quote_input(self.name)} needs a model with one output,"
+                f" this one has {self.n_outputs} (use cross_entropy for several classes)"
+            )
+
+
+class HingeLoss(TrainingLoss):
+    """micrograd's max-margin loss on one raw score; labels 0/1 become -1/+1."""
+
+    name = "hinge"
+
+    def __init__(self, model: Any, y: Sequence) -> None:
+        super().__init__(model, y)
+        self._needs_one_output()
+        if self.output == "sigmoid":
+            raise ValueError("loss 'hinge' needs raw scores: build the model with output='linear'")
+
+    def targets(self, y: Sequence, name: str = "y") -> list:
+        return [2 * c - 1 for c in self.classes(y, name)]
+
+    def batch(self, outputs: list, targets: list) -> Value:
+        return losses.hinge(outputs, targets)
+
+
+class MSELoss(TrainingLoss):
+    """Mean squared error: on real targets (regression), or on classes (integer labels),
+    which become the outputs' targets: -1/+1 for a linear output (so its sign is the
+    class), 0/1 for a sigmoid output (so 0.5 is the boundary), one-hot rows for several."""
+
+    name = "mse"
+
+    def __init__(self, model: Any, y: Sequence) -> None:
+        super().__init__(model, y)
+        self.classification = all(
+            isinstance(label, numbers.Integral) and not isinstance(label, bool) for label in y
+        )
+
+    def targets(self, y: Sequence, name: str = "y") -> list:
+        if not self.classification:
+            return [list(map(float, t)) if isinstance(t, (list, tuple)) else float(t) for t in y]
+        classes = self.classes(y, name)
+        if self.n_outputs > 1:
+            return [[1.0 if k == c else 0.0 for k in range(self.n_outputs)] for c in classes]
+        if self.output == "sigmoid":
+            return [float(c) for c in classes]
+        return [2.0 * c - 1.0 for c in classes]
+
+    def batch(self, outputs: list, targets: list) -> Value:
+        return losses.mse(outputs, targets)
+
+
+class BCELoss(TrainingLoss):
+    """Binary cross-entropy on one output: on probabilities for a sigmoid output, on
+    logits (stably) for a linear one."""
+
+    name = "bce"
+
+    def __init__(self, model: Any, y: Sequence) -> None:
+        super().__init__(model, y)
+        self._needs_one_output()
+
+    def targets(self, y: Sequence, name: str = "y") -> list:
+        return [float(c) for c in self.classes(y, name)]
+
+    def batch(self, outputs: list, targets: list) -> Value:
+        if self.output == "sigmoid":
+            return losses.binary_cross_entropy(outputs, targets)
+        return losses.binary_cross_entropy_with_logits(outputs, targets)
+
+
+class CrossEntropyLoss(TrainingLoss):
+    """Cross-entropy over one output per class; the targets are the class indices (compile
+    feeds them as an integer input, which picks each sample's class with `take`)."""
+
+    name = "cross_entropy"
+
+    def __init__(self, model: Any, y: Sequence) -> None:
+        super().__init__(model, y)
+        if self.n_outputs < 2:
+            raise ValueError(
+                "loss 'cross_entropy' needs a model with one output per class (at least 2);"
+                " use hinge or bce for one output"
+            )
+
+    def batch(self, outputs: list, targets: list) -> Value:
         if self.output == "softmax":  # the outputs are already probabilities
-            picked = [row[c] for row, c in zip(outputs, targets)]
+            picked = [take(row, c) for row, c in zip(outputs, targets)]
             return value_sum([-p.log() for p in picked]) / len(picked)
         return losses.cross_entropy(outputs, targets)
 
-    def per_sample_target(self, target: Any) -> Any:
-        """The target as the compiler sees it: class indices become one-hot rows, since
-        picking a row element by a traced index is not an arithmetic op."""
-        if self.custom is None and self.name == "cross_entropy":
-            return self._one_hot(target)
-        return target
 
-    def per_sample(self, output: Any, target: Any) -> Value:
-        """Loss of one sample; `target` as given by per_sample_target (may be traced Values)."""
-        if self.custom is not None or self.name != "cross_entropy":
-            return self.batch([output], [target])
-        if self.output == "softmax":
-            return -value_sum([t * p.log() for t, p in zip(target, output)])
-        log_probs = losses.log_softmax(output)
-        return -value_sum([t * lp for t, lp in zip(target, log_probs)])
+class CustomLoss(TrainingLoss):
+    """A function `loss(outputs, targets) -> Value` of the user's, given the labels as they
+    are; accuracy is reported when every label is a class of the model."""
+
+    def __init__(self, loss: Callable[[list, list], Value], model: Any, y: Sequence) -> None:
+        super().__init__(model, y)
+        self.name = getattr(loss, "__name__", "custom")
+        self.function = loss
+        try:
+            self.classes(y)
+        except ValueError:
+            self.classification = False
+
+    def targets(self, y: Sequence, name: str = "y") -> list:
+        return list(y)
+
+    def batch(self, outputs: list, targets: list) -> Value:
+        return self.function(outputs, targets)
+
+
+# the losses `fit` knows by name
+TRAINING_LOSSES: dict[str, type[TrainingLoss]] = {
+    loss.name: loss for loss in (HingeLoss, MSELoss, BCELoss, CrossEntropyLoss)
+}
+LOSSES = tuple(TRAINING_LOSSES)
+
+
+def training_loss(loss: LossArg, model: Any, y: Sequence) -> TrainingLoss:
+    """The TrainingLoss for `loss` (a name in LOSSES or a function) on this model and labels."""
+    if not isinstance(loss, str):
+        if not callable(loss):
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable")
+        return CustomLoss(loss, model, y)
+    if loss not in TRAINING_LOSSES:
+        raise ValueError(f"unknown loss {quote_input(loss)}; choose one of: {', '.join(LOSSES)}")
+    return TRAINING_LOSSES[loss](model, y)
 
 
 def count_outputs(model: Any) -> int:
@@ -319,7 +363,7 @@ def _make_schedule(schedule: Any, optimizer: optim.Optimizer, epochs: int) -> An
     )
 
 
-def _compiled_step(model: Any, loss: _Loss, params: list[Value], example: tuple) -> Callable:
+def _compiled_step(model: Any, loss: TrainingLoss, params: list[Value], example: tuple) -> Callable:
     from .compiler import compile as compile_step  # here: it imports NumPy
 
     def sample_loss(x_row: Any, target: Any) -> tuple[Value, Any]:
@@ -337,7 +381,7 @@ def _train_step(
     X_batch: list,
     t_batch: list,
     class_batch: list[int],
-    spec: _Loss,
+    spec: TrainingLoss,
     opt: optim.Optimizer,
     params: list[Value],
     l2: float,
@@ -358,8 +402,7 @@ def _train_step(
             objective = objective + l2 * dot(params, params)
         objective.backward()
     else:  # the compiled step adds the data loss's gradient; the L2 term stays eager
-        sample_targets = [spec.per_sample_target(t) for t in t_batch]
-        batch_loss, outputs = step(X_batch, sample_targets, return_outputs=True)
+        batch_loss, outputs = step(X_batch, t_batch, return_outputs=True)
         if l2:
             (l2 * dot(params, params)).backward()  # one node: sum of p * p
     opt.step()
@@ -424,7 +467,7 @@ def fit(
     elif X_test is not None or y_test is not None:
         raise ValueError("pass both X_test and y_test, or neither")
 
-    spec = _Loss(loss, model, y)
+    spec = training_loss(loss, model, y)
     targets = spec.targets(y)
     classes = spec.classes(y) if spec.classification else [0] * len(y)
     if test_set is not None:
@@ -437,7 +480,7 @@ def fit(
     rng = random.Random(seed)
     step = None
     if compile:
-        step = _compiled_step(model, spec, params, (X[0], spec.per_sample_target(targets[0])))
+        step = _compiled_step(model, spec, params, (X[0], targets[0]))
 
     history = History()
     tqdm = _progress_bar()
@@ -484,7 +527,7 @@ class Evaluation(NamedTuple):
     accuracy: float | None
 
 
-def _evaluate(model: Any, X: list, y: list, spec: _Loss) -> Evaluation:
+def _evaluate(model: Any, X: list, y: list, spec: TrainingLoss) -> Evaluation:
     targets = spec.targets(y)
     classes = spec.classes(y) if spec.classification else None
     with no_grad():
@@ -505,7 +548,7 @@ def evaluate(model: Any, X: Sequence, y: Sequence, loss: LossArg = "hinge") -> E
     True
     """
     X, y = _check_dataset(X, y, "X", "y")
-    return _evaluate(model, X, y, _Loss(loss, model, y))
+    return _evaluate(model, X, y, training_loss(loss, model, y))
 
 
 def accuracy(model: Any, X: Sequence, y: Sequence) -> float:
