@@ -110,8 +110,8 @@ TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "sin", "cos", "sigmoid", "softp
 
 
 def ulps_allowed(rule: rules.Rule) -> int:
-    family = rule.family.name
-    if family in TRANSCENDENTAL or family in ("**c", "clamped_log"):
+    # a bound rule is named after its parameter ("**2"); POW's "**" is transcendental too
+    if rule.name in TRANSCENDENTAL or rule.name.startswith("**") or rule.name == "clamped_log":
         return TRANSCENDENTAL_ULPS
     return 0
 
@@ -207,9 +207,9 @@ def check_value_backends(rule: rules.Rule, inputs: tuple) -> None:
     assert type(plain) is float
     assert_same(plain, out, 0, f"{what} on floats")
     # the Value backend of create_graph: a graph whose numbers are the float derivatives
-    on_values = rule.evaluate(engine.values, node.parents)
+    on_values = rule.evaluate(engine.value_ops, node.parents)
     assert_same(engine.data_of(on_values), out, 0, f"{what} forward on the Value backend")
-    graph_derivatives = rule.local_derivatives(engine.values, node, node.parents)
+    graph_derivatives = rule.local_derivatives(engine.value_ops, node, node.parents)
     for i, (got, expected) in enumerate(zip(graph_derivatives, derivatives)):
         assert_same(engine.data_of(got), expected, 0, f"{what} create_graph d/d input {i}")
 
@@ -243,7 +243,7 @@ def check_power_method(x: float, c: float) -> None:
     node = Value(x) ** c
     rule = rules.POWER_BY.with_arg(c)
     out, (derivative,) = on_floats(rule, (x,))
-    assert node.rule.family is rules.POWER_BY and same_number(node.rule.arg, c)
+    assert node.rule.forward is rules.POWER_BY.forward and same_number(node.rule.arg, c)
     assert node.op == f"**{c:g}"
     assert_same(node.data, out, 0, f"Value({x!r}) ** {c!r}")
     assert_same(node.local_grads[0], derivative, 0, f"d/dx Value({x!r}) ** {c!r}")

@@ -512,7 +512,7 @@ def _chain_rule(order: list[Value], create_graph: bool = False) -> None:
     0). Conversely a gradient of exactly 0 sends 0 to every parent, so a node of many
     parents (a neuron's dot) with gradient 0 and finite local derivatives is skipped. With
     `create_graph` the local derivatives are computed again on the Values themselves
-    (rules on the `values` backend), so the gradients are graphs that can be
+    (rules on the `value_ops` backend), so the gradients are graphs that can be
     differentiated again.
     """
     check = _anomaly.get() if _modes_active else False
@@ -523,7 +523,7 @@ def _chain_rule(order: list[Value], create_graph: bool = False) -> None:
             parents = node.parents
             if create_graph:
                 with detect_anomaly(False):  # an inf here is reported as backward's, below
-                    local_grads = node._rule.local_derivatives(values, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
+                    local_grads = node._rule.local_derivatives(value_ops, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
             else:
                 local_grads = node.local_grads
             upstream = data_of(grad)
@@ -794,7 +794,7 @@ rules.apply_to_values = apply
 # --- the Value backend: the rules' functions on Values (for create_graph) ------------------
 
 
-class values:  # noqa: N801 - a namespace, like rules.floats
+class value_ops:  # noqa: N801 - a namespace, like rules.floats
     """Each function applies the rule that computes it, so it builds graph."""
 
     div = staticmethod(lambda a, b: apply(rules.DIV, (a, b)))

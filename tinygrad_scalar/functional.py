@@ -174,11 +174,12 @@ def value_list(xs: Any, name: str) -> list[Value]:
     """A number, a Value or a list of them as a list of Values (numbers become constants);
     ValueError naming `name` for anything else or an empty list."""
     if isinstance(xs, Value) or _is_number(xs):
-        return [xs]
-    try:
-        items = list(xs)
-    except TypeError:
-        raise ValueError(f"{name}: logits must be a list of numbers or Values") from None
+        items = [xs]
+    else:
+        try:
+            items = list(xs)
+        except TypeError:
+            raise ValueError(f"{name}: logits must be a list of numbers or Values") from None
     if not items:
         raise ValueError(f"{name}: logits are empty")
     for i, z in enumerate(items):

@@ -12,7 +12,7 @@ The same two functions run on three backends, so no op is ever written twice:
 
 * `floats` (below): plain Python floats, IEEE 754 instead of exceptions. The engine's
   forward pass uses it, and stores the numbers on the new node.
-* `values` (engine.py): Values. `backward(create_graph=True)` evaluates the derivatives on
+* `value_ops` (engine.py): Values. `backward(create_graph=True)` evaluates the derivatives on
   the nodes themselves, which builds a graph that can be differentiated again.
 * `arrays` (compiler): NumPy arrays, one column per sample, for `compile`.
 
@@ -209,11 +209,6 @@ class Rule:
             if keep:  # exponents and slopes are usually a few constants
                 family._bound[arg] = rule
         return rule
-
-    @property
-    def family(self) -> Rule:
-        """The rule without its parameter (itself for a rule that has none)."""
-        return self._family
 
     def evaluate(self, o: Any, inputs: Sequence[Any]) -> Any:
         """forward() on backend `o`, whatever the rule's arity and parameter."""
