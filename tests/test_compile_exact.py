@@ -89,6 +89,20 @@ def test_detach_and_no_grad_of_a_parameter_follow_the_parameter_from_step_to_ste
         assert loss == pytest.approx(eager_loss) and grads == pytest.approx(eager_grads)
 
 
+def test_an_infinite_derivative_below_detach_or_no_grad_sends_no_nan():
+    # eagerly detach and no_grad make leaves, so backward never walks below them; the
+    # compiled step must not either (found by the random programs of test_compile_programs)
+    w, v = Value(0.0), Value(1.0)
+
+    def fn(x):
+        with no_grad():
+            floor = (w * x).log()  # log(0) = -inf, and d log = inf
+        return (v * x + ts.maximum(floor, -1.0) + w.log().detach().sigmoid()) ** 2
+
+    loss, grads = assert_same_as_eager(fn, [w, v], (1.0,), [2.0])
+    assert (loss, grads) == (1.0, [0.0, 4.0])  # (2 - 1 + 0)^2; frozen or walked: nan for w
+
+
 def test_gradients_inside_the_function_are_each_samples_own():
     w = Value(2.0)
 

@@ -46,6 +46,22 @@ class _GroupKey(NamedTuple):
     variant: Any
 
 
+def _differentiated(loss: Value) -> set:
+    """The nodes backward walks from the loss: every node it depends on, but not through a
+    stop_gradient node (detach and no_grad while tracing), as eagerly, where those are
+    leaves. (Walked, an infinite local derivative below one would meet a zero gradient and
+    send nan down.)"""
+    walked: set = set()
+    stack = [loss]
+    while stack:
+        node = stack.pop()
+        if node not in walked:
+            walked.add(node)
+            if node.rule is not rules.STOP_GRADIENT:
+                stack.extend(node.parents)
+    return walked
+
+
 class Plan:
     """Numbers every node's row and builds the groups, in depth order.
 
@@ -59,7 +75,7 @@ class Plan:
     ) -> None:
         loss, outputs = roots[0], roots[1:]
         order = topological_order(*roots, *checked)
-        loss_graph = set(topological_order(loss))
+        loss_graph = _differentiated(loss)
 
         # the leaf vector: parameters first (their values change every step), then constants
         self.param_index = {p: i for i, p in enumerate(params)}

@@ -415,6 +415,11 @@ class TorchProgram:
     def _operation(self, group: Any) -> Any:
         """A function (blocks, leaves) -> the group's output block."""
         torch = self.torch
+        if isinstance(group, ElementwiseGroup) and group.rule is rules.STOP_GRADIENT:
+            # detach and no_grad while tracing: autograd must not walk below (as eagerly,
+            # where they are leaves), or an inf derivative there meets 0 and sends nan
+            (value,) = map(self._gather, group.inputs)
+            return lambda blocks, leaves: value(torch, blocks).detach()
         if isinstance(group, ElementwiseGroup):
             rule, inputs, o, apply = (
                 group.rule,
