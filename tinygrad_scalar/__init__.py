@@ -24,6 +24,7 @@ from .engine import (
     enable_grad,
     gradients,
     is_grad_enabled,
+    max_shift,
     no_grad,
     sum,  # noqa: F401 - tinygrad_scalar.sum, kept out of __all__
     take,
@@ -113,6 +114,7 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "max_shift",
     "maximum",
     "minimum",
     "no_grad",
