@@ -1,0 +1,214 @@
+"""Random programs, compiled and eager: the same values and gradients, sample by sample.
+
+Hypothesis writes a per-sample function from a few steps, each an op on values made before
+it: the inputs (a row of three numbers, and an integer input that picks a row of a table
+of parameters with `take`), the parameters, and earlier steps. The ops are the rules with a
+choice made per value (relu, abs, maximum, minimum, leaky_relu, clamped_log, a user's Rule
+written with `o.where`), the smooth ones, `detach()`, steps under `no_grad()`, n-ary sums,
+a layer's `dot` with parameter weights and a `dot` of per-sample values, and `max_shift`.
+The program ends in one of every loss. Inputs and parameters are drawn from ordinary numbers
+and from the extremes: +-0, +-inf, nan, subnormals, +-1e308.
+
+The compiled step (traced on an ordinary sample) must give, for every sample, eager's
+output, and for every parameter eager's gradient of the mean loss: where eager's number is
+finite, a finite number equal to it to 1e-9 relative (1e-6 of the largest for numbers that
+cancelled); where eager's is inf or nan, an inf or nan (the README says which may differ).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_scalar as ts
+from tinygrad_scalar import Rule, Value, losses, no_grad, rules
+
+RTOL = 1e-9
+
+EXTREMES = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, 2.2e-308, 1e308, -1e308]
+ORDINARY = st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False)
+numbers = st.one_of(ORDINARY, st.sampled_from(EXTREMES), st.sampled_from([700.0, -700.0, 1e-3]))
+
+# a user's rule whose choice is o.where: clip to [-1, 1] (a hard tanh)
+HARD_TANH = Rule(
+    "hard_tanh_test",
+    lambda o, x: o.where(x > 1.0, 1.0, o.where(x < -1.0, -1.0, x)),
+    lambda o, out, x: (o.where((x > 1.0) | (x < -1.0), 0.0, 1.0),),
+)
+
+UNARY = {
+    "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(),
+    "log1p": lambda a: a.log1p(),
+    "sqrt": lambda a: a.sqrt(),
+    "tanh": lambda a: a.tanh(),
+    "sigmoid": lambda a: a.sigmoid(),
+    "sin": lambda a: a.sin(),
+    "neg": lambda a: -a,
+    "square": lambda a: a**2,
+    "relu": lambda a: a.relu(),
+    "abs": lambda a: abs(a),
+    "leaky_relu": lambda a: a.leaky_relu(0.1),
+    "softplus": lambda a: a.softplus(),
+    "clamped_log": lambda a: rules.CLAMPED_LOG.with_arg(-30.0)(a),
+    "hard_tanh": lambda a: HARD_TANH(a),
+    "detach": lambda a: a.detach(),
+}
+BINARY = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+    "maximum": lambda a, b: ts.maximum(a, b),
+    "minimum": lambda a, b: ts.minimum(a, b),
+}
+NARY = {
+    "sum": lambda xs, params: ts.sum(xs),
+    "layer dot": lambda xs, params: ts.dot(params["w"], xs, params["b"]),
+    "dot": lambda xs, params: ts.dot(xs[:2], [xs[2], xs[0]]),
+    "max_shift": lambda xs, params: ts.max_shift(xs),
+}
+LOSSES = ["mse", "half_mse", "hinge", "bce", "bce_with_logits", "cross_entropy"]
+
+
+@st.composite
+def programs(draw):
+    """(steps, loss): a step is (kind, op name, positions of its operands, under no_grad)."""
+    steps = []
+    for made in range(draw(st.integers(1, 6))):
+        available = 7 + made  # x0 x1 x2, the taken row's two values, w0, b; then steps
+        pick = st.integers(0, available - 1)
+        kind = draw(st.sampled_from(["unary", "binary", "nary"]))
+        table = {"unary": UNARY, "binary": BINARY, "nary": NARY}[kind]
+        arity = {"unary": 1, "binary": 2, "nary": 3}[kind]
+        operands = tuple(draw(pick) for _ in range(arity))
+        steps.append((kind, draw(st.sampled_from(sorted(table))), operands, draw(st.booleans())))
+    return steps, draw(st.sampled_from(LOSSES))
+
+
+def run_program(steps, loss_name, params, x, i, t):
+    """The program on one sample: (loss, output)."""
+    row = ts.take(params["table"], i)
+    pool = [*x, *row, params["w"][0], params["b"]]
+    for kind, name, operands, under_no_grad in steps:
+        args = [pool[k] for k in operands]
+        with no_grad() if under_no_grad else contextlib.nullcontext():
+            if kind == "unary":
+                pool.append(UNARY[name](args[0]))
+            elif kind == "binary":
+                pool.append(BINARY[name](*args))
+            else:
+                pool.append(NARY[name](args, params))
+    out = pool[-1]
+    if loss_name == "mse":
+        return losses.mse(out, t), out
+    if loss_name == "half_mse":
+        return losses.half_mse(out, t), out
+    if loss_name == "hinge":
+        return losses.hinge(out, t), out
+    if loss_name == "bce":
+        return losses.binary_cross_entropy(out.sigmoid(), t), out
+    if loss_name == "bce_with_logits":
+        return losses.binary_cross_entropy_with_logits(out, t), out
+    return losses.cross_entropy([[out, pool[0], row[1]]], [i]), out
+
+
+def make_params(weights):
+    w = [Value(v) for v in weights[:3]]
+    b = Value(weights[3])
+    table = [[Value(weights[4 + 2 * r]), Value(weights[5 + 2 * r])] for r in range(3)]
+    flat = [*w, b, *(v for r in table for v in r)]
+    return {"w": w, "b": b, "table": table}, flat
+
+
+def labels_for(loss_name, draw_numbers):
+    if loss_name == "hinge":
+        return [1.0 if k % 2 else -1.0 for k in range(len(draw_numbers))]
+    if loss_name in ("bce", "bce_with_logits"):
+        return [abs(math.tanh(v)) if math.isfinite(v) else 1.0 for v in draw_numbers]
+    return draw_numbers
+
+
+def agree(got: float, expected: float, scale: float, same_non_finite: bool) -> bool:
+    if not math.isfinite(expected):
+        if not same_non_finite:
+            return not math.isfinite(got)
+        return got == expected or (math.isnan(got) and math.isnan(expected))
+    return math.isfinite(got) and abs(got - expected) <= RTOL * abs(expected) + 1e-6 * scale
+
+
+def assert_agree(got, expected, what, same_non_finite=True):
+    """Finite numbers to RTOL (1e-6 of the largest where they cancelled); inf and nan the
+    same one, or with `same_non_finite=False` any inf or nan."""
+    got, expected = np.asarray(got, float).ravel(), np.asarray(expected, float).ravel()
+    finite = expected[np.isfinite(expected)]
+    scale = float(np.abs(finite).max()) if finite.size else 0.0
+    for k, (g, e) in enumerate(zip(got.tolist(), expected.tolist())):
+        assert agree(g, e, scale + 1e-300, same_non_finite), (
+            f"{what}[{k}]: compiled {g!r}, eager {e!r}"
+        )
+
+
+def run_eagerly(fn, params, samples):
+    """(mean loss, each sample's output, each parameter's gradient of the mean), eagerly."""
+    for p in params:
+        p.grad = 0.0
+    results = [fn([Value(v) for v in x], i, Value(t)) for x, i, t in samples]
+    mean = ts.sum([loss for loss, _ in results]) * (1 / len(samples))
+    mean.backward()
+    grads = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    return mean.data, [out.data for _, out in results], grads
+
+
+@settings(max_examples=int(os.environ.get("PROGRAMS", "150")), deadline=None)
+@given(
+    programs(),
+    st.lists(numbers, min_size=10, max_size=10),
+    st.lists(st.lists(numbers, min_size=3, max_size=3), min_size=1, max_size=4),
+    st.data(),
+)
+def test_random_programs_compiled_equal_eager_at_any_inputs(program, weights, rows, data):
+    steps, loss_name = program
+    params, flat = make_params(weights)
+    indices = data.draw(st.lists(st.integers(0, 2), min_size=len(rows), max_size=len(rows)))
+    targets = labels_for(
+        loss_name, data.draw(st.lists(numbers, min_size=len(rows), max_size=len(rows)))
+    )
+
+    def fn(x, i, t):
+        return run_program(steps, loss_name, params, x, i, t)
+
+    example = ([0.5, -1.0, 2.0], 1, 1.0 if loss_name == "hinge" else 0.5)
+    samples = list(zip(rows, indices, targets))
+    try:  # the checks losses make refuse a probability of nan: then so must compile
+        eager_mean, per_sample, eager_grads = run_eagerly(fn, flat, samples)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=re.escape(str(error).split(":")[0])):
+            ts.compile(fn, flat, example)(rows, indices, targets)
+        return
+    try:
+        step = ts.compile(fn, flat, example)
+    except ValueError:  # the example itself is refused (a parameter of nan, say)
+        with pytest.raises(ValueError):
+            run_eagerly(fn, flat, [example])
+        return
+    for p in flat:
+        p.grad = 0.0
+    mean, outputs = step(rows, indices, targets, return_outputs=True)
+    compiled_grads = [p.grad for p in flat]
+
+    assert_agree(outputs, per_sample, "output")
+    assert_agree([mean], [eager_mean], "mean loss")
+    # a parameter's gradient adds up the samples' in another order: inf + -inf may be met
+    # as inf, +1e308 + 1e308 - 1e308 as 1e308 (README, compile)
+    assert_agree(compiled_grads, eager_grads, "gradient", same_non_finite=False)
