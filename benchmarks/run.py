@@ -60,8 +60,14 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import gpt
-import peers
+# NumPy's BLAS on one thread, as PyTorch (see _torch), set before NumPy loads: these
+# products are far too small to split, and on a busy machine each wake-up of a BLAS worker
+# thread can stall a step for milliseconds (it tripled the compiled GPT row's median).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import gpt  # noqa: E402 - after the thread settings above
+import peers  # noqa: E402
 
 if __name__ == "__main__":  # loops.py imports this module as `run`: let it find this copy
     sys.modules.setdefault("run", sys.modules[__name__])
@@ -274,7 +280,8 @@ def machine_lines(args: argparse.Namespace) -> list[str]:
     return [
         f"Machine: {cores} cores (nproc), {platform.machine()}, {platform.system()}"
         f" {platform.release()}; load average {load} at start",
-        f"Software: {', '.join(versions)} (PyTorch CPU, float64, run on 1 thread)",
+        f"Software: {', '.join(versions)} (PyTorch CPU, float64, run on 1 thread; NumPy's"
+        " BLAS on 1 thread too)",
         f"Date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')};"
         f" {rounds} run ({args.rounds} rounds)",
     ]
