@@ -4,9 +4,12 @@
 behind the loss. Nodes of one rule at one depth form a group that runs as one NumPy call
 on a `(rows, batch)` buffer, evaluating the rule's own forward and derivatives from
 rules.py on the `arrays` backend (groups.py), so compiled and eager numbers come from the same
-definitions. A layer of `dot` nodes with leaf weights runs as one matrix product; `sum`
-and `dot` keep that matrix layout (layout, not another copy of a derivative). An int
-example makes an integer input: `take(rows, i)` with it gathers each sample's own row.
+definitions. A layer of `dot` nodes with leaf weights runs as one matrix product, and the
+same layer on several sets of inputs (a transformer's positions) as one product over all
+of them; `sum` and `dot` keep that matrix layout (layout, not another copy of a
+derivative), and small sums, dots and max_shifts of different widths at one depth share a
+group, padded with inputs that change nothing (plan.py). An int example makes an integer
+input: `take(rows, i)` with it gathers each sample's own row.
 
 While `fn` is traced, nothing computed from the inputs may leave the graph as the
 example's number: a Python branch or read (`if x > 0`, `float(x)`, `rows[x]`, `x.data`,
