@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import re
 import signal
 import sys
 import threading
 from typing import Any, NoReturn, Sequence
 
+from .._checks import QUOTE_LIMIT, shorten_input
 from ..nn import ACTIVATIONS
 from ..train import LOSSES, OPTIMIZERS
 from . import commands, graph
 from .arguments import (
     EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -64,6 +68,18 @@ def _dashes_hint(command: str | None, arguments: Sequence[str]) -> str:
     return ""
 
 
+# argparse quotes what it refuses in full ("invalid choice: 'xxx...'", "unrecognized arguments:
+# xxx..."): a quoted string, or a word, longer than the README's limit is cut to it.
+_TOO_LONG = f"{{{QUOTE_LIMIT + 1},}}"  # more than QUOTE_LIMIT repeats, as a regex says it
+_LONG_QUOTED = re.compile(r"'((?:[^'\\]|\\.)" + _TOO_LONG + ")'")
+_LONG_WORD = re.compile(r"(?<![^\s])[^\s']" + _TOO_LONG)
+
+
+def _shortened(message: str) -> str:
+    message = _LONG_QUOTED.sub(lambda quoted: f"'{shorten_input(quoted.group(1))}'", message)
+    return _LONG_WORD.sub(lambda word: shorten_input(word.group()), message)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but its errors are one line (the usage is one `--help` away)."""
 
@@ -72,6 +88,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):  # `graph -x`
             message += _dashes_hint(self.prog.split()[-1], self.arguments)
+        message = _shortened(message)
         self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
@@ -82,7 +99,7 @@ class _Parser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # `graph -x x=1`: x=1 is taken for the EXPR and -x is left over
             hint = _dashes_hint(getattr(parsed, "command", None), extras)
-            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+            self.error(f"unrecognized arguments: {shorten_input(' '.join(extras))}{hint}")
         return parsed
 
     def _print_message(self, message: str, file: Any = None) -> None:
@@ -205,6 +222,8 @@ def _flush_standard_output(status: int) -> int:
     try:
         sys.stdout.flush()
     except OSError as error:
+        if error.errno == errno.EPIPE:
+            return _reader_gone()
         print(
             f"{PROG}: error: cannot write to standard output: {error.strerror or error}",
             file=sys.stderr,
@@ -216,6 +235,17 @@ def _flush_standard_output(status: int) -> int:
             os.close(devnull)
         return status if status != EXIT_OK else EXIT_FAILURE
     return status
+
+
+def _reader_gone() -> int:
+    """Standard output is a pipe whose reader has stopped reading (`--help | head -1`): not
+    an error to report, as for other tools. What is still buffered goes nowhere (otherwise
+    Python would fail on it at exit, with a traceback) and the status is EXIT_BROKEN_PIPE."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -241,11 +271,14 @@ def _run(argv: Sequence[str] | None) -> int:
         print(f"{PROG}: terminated", file=sys.stderr)
         return EXIT_TERMINATED
     except OSError as error:
+        if error.errno == errno.EPIPE and not error.filename:  # `... | head -1`
+            return _reader_gone()
         if error.errno is None:  # a message already written for the user
             print(f"{PROG}: error: {error}", file=sys.stderr)
         else:
             # our own files are always named; an unnamed write is a print (--help > /dev/full)
-            where = f" {error.filename}" if error.filename else " to standard output"
+            where = f" {shorten_input(str(error.filename))}" if error.filename else ""
+            where = where or " to standard output"
             print(f"{PROG}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
         return EXIT_FAILURE
     finally:

@@ -19,6 +19,9 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process killed by SIGTERM
+# 141: standard output is a pipe whose reader has gone (`tinygrad-scalar --help | head -1`);
+# the status a shell reports for `cat` or `yes`, which SIGPIPE ends at that point
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
 
 
 class BadInput(Exception):

@@ -74,6 +74,16 @@ def _open_out_dir(out: str, names: Sequence[str]) -> StagedFolder:
         ancestor = os.path.dirname(ancestor)
     if not os.path.isdir(ancestor):
         raise BadInput(f"--out {quote_input(out)}: {quote_input(ancestor)} is not a folder")
+    try:  # a folder still to be made is only refused by the final rename, after training
+        longest_name = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        longest_name = 255
+    for part in os.path.abspath(out)[len(ancestor) :].split(os.sep):
+        if len(os.fsencode(part)) > longest_name:
+            raise BadInput(
+                f"--out {quote_input(out)}: the name {quote_input(part)} is longer than the"
+                f" {longest_name} bytes the file system allows"
+            )
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise BadInput(
             f"--out {quote_input(out)}: no permission to write in {quote_input(ancestor)}"
