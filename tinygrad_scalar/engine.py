@@ -66,8 +66,6 @@ def data_of(x: Any) -> Any:
 # The hot path reads one module global: `_modes_active` counts the mode blocks open in any
 # thread. While it is 0 (nearly always) no context variable needs to be read at all.
 
-_grad_enabled = contextvars.ContextVar("tinygrad_scalar_grad_enabled", default=True)
-_anomaly = contextvars.ContextVar("tinygrad_scalar_detect_anomaly", default=False)
 _modes_active = 0
 _modes_lock = threading.Lock()
 
@@ -75,7 +73,9 @@ _modes_lock = threading.Lock()
 @contextlib.contextmanager
 def mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
     """Set a context variable for the block, as a mode: while any mode is on, ops take the
-    path that looks at the modes (grad mode, anomaly checks, compile's tracer)."""
+    path that looks at the modes (grad mode, anomaly checks, compile's tracer). Leaving the
+    block from another context than the one it was entered in (a generator resumed
+    elsewhere, `Context.run`) is a RuntimeError, and leaves no mode counted as on."""
     global _modes_active
     with _modes_lock:
         _modes_active += 1
@@ -83,28 +83,80 @@ def mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        variable.reset(token)
         with _modes_lock:
             _modes_active -= 1
+        try:
+            variable.reset(token)
+        except ValueError:
+            raise RuntimeError(
+                f"the {variable.name} block was left in another context than the one it was"
+                " entered in"
+            ) from None
+
+
+class _Switch:
+    """The value a `with no_grad():` (or enable_grad, detect_anomaly) block gives its
+    switch, and the value it covers. The context variable holds the innermost one; a block
+    that is left is `closed`, and a closed one is skipped when the switch is read, in every
+    context that sees it. So leaving a block from another context (a generator resumed in
+    another task, `Context.run`), where the variable cannot be reset, still restores the
+    switch, instead of leaving grad mode off for good."""
+
+    __slots__ = ("value", "covers", "closed")
+
+    def __init__(self, value: Any, covers: _Switch | None) -> None:
+        self.value, self.covers, self.closed = value, covers, False
+
+
+_grad_enabled: contextvars.ContextVar[_Switch | None] = contextvars.ContextVar(
+    "tinygrad_scalar_grad_enabled", default=None
+)
+_anomaly: contextvars.ContextVar[_Switch | None] = contextvars.ContextVar(
+    "tinygrad_scalar_detect_anomaly", default=None
+)
+
+
+def _switch_value(variable: contextvars.ContextVar[_Switch | None], default: Any) -> Any:
+    switch = variable.get()
+    while switch is not None and switch.closed:
+        switch = switch.covers
+    return default if switch is None else switch.value
+
+
+@contextlib.contextmanager
+def _switched(variable: contextvars.ContextVar[_Switch | None], value: Any) -> Iterator[None]:
+    global _modes_active
+    switch = _Switch(value, variable.get())
+    with _modes_lock:
+        _modes_active += 1
+    token = variable.set(switch)
+    try:
+        yield
+    finally:
+        switch.closed = True
+        with _modes_lock:
+            _modes_active -= 1
+        with contextlib.suppress(ValueError):  # another context: closing it was enough
+            variable.reset(token)
 
 
 def no_grad() -> contextlib.AbstractContextManager[None]:
     """Inside, ops compute values only: results are leaves with no parents."""
-    return mode(_grad_enabled, False)
+    return _switched(_grad_enabled, False)
 
 
 def enable_grad() -> contextlib.AbstractContextManager[None]:
     """Turn graph building back on inside a no_grad block."""
-    return mode(_grad_enabled, True)
+    return _switched(_grad_enabled, True)
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled.get()
+    return bool(_switch_value(_grad_enabled, True))
 
 
 def detect_anomaly(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Raise FloatingPointError at the first inf or nan an op produces, forward or backward."""
-    return mode(_anomaly, bool(enabled))
+    return _switched(_anomaly, bool(enabled))
 
 
 # --- the one hook compile traces through --------------------------------------------------
@@ -515,7 +567,7 @@ def _chain_rule(order: list[Value], create_graph: bool = False) -> None:
     (rules on the `value_ops` backend), so the gradients are graphs that can be
     differentiated again.
     """
-    check = _anomaly.get() if _modes_active else False
+    check = _switch_value(_anomaly, False) if _modes_active else False
     slow = create_graph or check
     for node in reversed(order):
         grad = node.grad
@@ -716,14 +768,20 @@ def _finish(rule: Rule, parents: tuple, datas: Sequence[float], out: Any) -> Val
     first the anomaly check, and a leaf under no_grad. (The generated methods come here
     only while a mode is on: they make the node themselves.)"""
     if _modes_active:
-        if _anomaly.get():
+        anomaly = _anomaly.get()  # (an open switch's value read here, for speed)
+        if anomaly is not None and (
+            anomaly.value if not anomaly.closed else _switch_value(_anomaly, False)
+        ):
             _check_forward(rule, out, datas)
         tracer = trace_hook()
         if tracer is not None:  # compile is tracing: it decides what the result is
             return tracer.made(
                 _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
             )
-        if not _grad_enabled.get():
+        grad = _grad_enabled.get()
+        if grad is not None and not (
+            grad.value if not grad.closed else _switch_value(_grad_enabled, True)
+        ):
             return _new_node(out, (), (), None)
     return _new_node(out, parents, rule.local_derivatives(floats, out, datas), rule)
 
@@ -879,6 +937,10 @@ def dots(
         )
     inputs = xs if type(xs) is tuple else tuple(xs)
     n = len(inputs)
+    if type(weight_rows) is not list and type(weight_rows) is not tuple:
+        weight_rows = list(weight_rows)  # a generator of rows: the kernel would use it up
+    if biases is not None and type(biases) is not list and type(biases) is not tuple:
+        biases = list(biases)
     if biases is not None and len(biases) != len(weight_rows):
         raise ValueError(f"dots: {len(weight_rows)} rows of weights but {len(biases)} biases")
     if not _modes_active:
@@ -899,6 +961,10 @@ def dots(
         biases = [None] * len(weight_rows)
     nodes = []
     for ws, bias in zip(weight_rows, biases):
+        if not isinstance(ws, Sequence):  # a generator, which the kernel may have used up
+            raise TypeError(
+                f"dots: each row of weights must be a list or tuple, got {type(ws).__name__}"
+            )
         if len(ws) != n:
             raise ValueError(f"dot: {len(ws)} weights but {n} inputs")
         weights = tuple([w if type(w) is Value else _constant_or_error(w, rules.DOT) for w in ws])
