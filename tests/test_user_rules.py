@@ -113,7 +113,7 @@ def test_logical_not_on_every_backend():
 
     assert floats.logical_not(True) is False and floats.logical_not(False) is True
     assert list(arrays.logical_not(np.array([True, False]))) == [False, True]
-    assert ts.engine.values.logical_not(Value(1.0) > 0.0) is False
+    assert ts.engine.value_ops.logical_not(Value(1.0) > 0.0) is False
 
 
 def test_require_refuses_a_check_written_with_tilde():
