@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..engine import Value
-from .groups import left_to_right
+from .groups import batch_sum
 from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
 
@@ -60,8 +60,7 @@ class CompiledStep:
                 group.backward(values, grads, leaves, leaf_grads)
             if self._plan.param_rows_count:  # parameters used as values: sum rows over the batch
                 used = self._plan.leaf_rows_index[: self._plan.param_rows_count]
-                # over the batch last sample first, as the eager mean's backward walks them
-                leaf_grads[used] += left_to_right(grads[: self._plan.param_rows_count, ::-1])
+                leaf_grads[used] += batch_sum(grads[: self._plan.param_rows_count])
         for param, grad in zip(self._params, leaf_grads[: self._n_params].tolist()):
             param.grad += grad
         return self._result(values, return_outputs)
