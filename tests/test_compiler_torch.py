@@ -5,8 +5,8 @@ and lets torch's autograd drive their derivatives. So the numbers it gives must 
 eager engine's and the NumPy step's: each rule at the edges of IEEE 754 (+-0, +-inf, nan,
 subnormals, +-1e308), whole models at extreme inputs, every loss, a user's own rule, the
 transformer, and training with torch's Adam against ours. Skipped where torch is not
-installed (`pip install "tinygrad-scalar[torch]"`); the tests of what happens without
-torch are at the end and run everywhere.
+installed (`pip install "tinygrad-scalar[torch]"`); what happens without torch is
+tests/test_torch_optional.py, which runs everywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 import random
-import sys
 
 import numpy as np
 import pytest
@@ -543,32 +542,3 @@ def test_cuda_where_there_is_none_is_a_clear_error():
     params, fn = line_model()
     with pytest.raises(ValueError, match=r"device 'cuda' is not available here"):
         ts.compile(fn, params, (1.0, 0.0), backend="torch", device="cuda")
-
-
-# --- without torch -------------------------------------------------------------------------------
-
-
-def test_without_torch_the_torch_paths_say_how_to_install_it_and_nothing_else_changes(
-    monkeypatch,
-):
-    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
-    params, fn = line_model()
-    install = r'pip install "tinygrad-scalar\[torch\]" \(or pip install torch==2\.13\.0\)'
-    with pytest.raises(
-        ImportError, match=r'compile\(..., backend="torch"\) needs PyTorch.*' + install
-    ):
-        ts.compile(fn, params, (1.0, 0.0), backend="torch")
-    with pytest.raises(ImportError, match=r"to_torch\(\) needs PyTorch.*" + install):
-        ts.to_torch(fn, params, (1.0, 0.0))
-    step = ts.compile(fn, params, (1.0, 0.0))
-    with pytest.raises(ImportError, match=r"to_torch\(\) needs PyTorch.*" + install):
-        step.to_torch()
-    with pytest.raises(ImportError, match=r"MLP.to_torch\(\) needs PyTorch.*" + install):
-        MLP(2, [1], seed=0).to_torch()
-    with pytest.raises(
-        ImportError, match=r"compile_by_shape\(..., backend=\"torch\"\) needs PyTorch"
-    ):
-        ts.compile_by_shape(fn, params, backend="torch")
-    assert step([1.0, 2.0], [0.0, 1.0]) == 0.625  # the NumPy step is untouched

@@ -369,3 +369,43 @@ check(answer, CausalSelfAttention(16, 4, seed=0).num_parameters())
 # the vectors into slices, so 1, 2, 4 or 8 heads all give the same count.
 answer = 4 * 16 * 16
 check(answer, CausalSelfAttention(16, 4, seed=0).num_parameters())
+
+# %% [markdown]
+# ## Onward to PyTorch
+#
+# Every name length's compiled step is one traced graph, and `to_torch()` turns them all
+# into one `torch.nn.Module`. Its single parameter vector holds all of the model's
+# weights in order, `net(*columns)` is the mean loss of a batch as a torch tensor, and
+# its backward pass runs the same derivatives from `rules.py`, now driven by torch's
+# autograd. From here on it is a PyTorch model: its optimizers, GPUs and
+# `DistributedDataParallel` (several processes, each on part of every batch) take it
+# further. Here it trains on 50 more batches with `torch.optim.Adam`, at a small
+# learning rate since the schedule above has brought ours down to 0; then `write_back()`
+# puts the weights back into the Values, and the scalar model writes names again.
+# PyTorch is optional; where it is not installed the cell says so and stops.
+
+# %%
+try:
+    import torch
+except ImportError:
+    torch = None
+    print('PyTorch is not installed: pip install "tinygrad-scalar[torch]" to run this cell.')
+
+if torch is not None:
+    net = train_step.to_torch()  # one module for every length's compiled step
+    print(type(net).__name__, "with", net.params.numel(), "weights in one parameter vector")
+    torch_optimizer = torch.optim.Adam(net.parameters(), lr=0.0005, betas=(0.85, 0.99))
+    torch_history = []
+    for step in range(50):
+        if not queue:
+            queue, epoch = batches_by_length(documents, batch_size, seed=epoch), epoch + 1
+        batch = queue.pop()
+        torch_optimizer.zero_grad()
+        loss = net(*zip(*batch))  # a 0-dim torch tensor
+        loss.backward()
+        torch_optimizer.step()
+        torch_history.append(loss.item())
+    print(f"mean loss of the last 50 batches on Values: {sum(history[-50:]) / 50:.3f}")
+    print(f"mean loss of 50 more batches in PyTorch:    {sum(torch_history) / 50:.3f}")
+    net.write_back()  # the trained weights back into the Values
+    print("names after PyTorch:", [sample(model, 0.8, random.Random(i)) for i in range(8)])
