@@ -269,6 +269,22 @@ def test_every_loss_trains_through_to_torch_as_eager():
         assert_agree(trained, [p.data for p in params], f"{name}: weight after 5 Adam steps")
 
 
+def test_one_layer_on_several_sets_of_inputs_on_torch_equals_numpy_and_eager():
+    # the planner runs a layer applied at several positions as one batched product
+    layer = Layer(3, 4, activation="tanh", seed=0)
+    params = layer.parameters()
+
+    def fn(x1, x2):
+        return ts.sum(layer(x1) + layer(x2))
+
+    example = ([0.1, 0.2, 0.3], [0.3, -0.1, 0.5])
+    assert "on 2 sets of inputs" in ts.compile(fn, params, example).describe()
+    rng = random.Random(4)
+    rows = [[[rng.gauss(0, 1) for _ in range(3)] for _ in range(5)] for _ in range(2)]
+    rows[0][1] = [1e308, -1e308, 0.0]  # and an overflow, added in eager's order
+    check_three_ways(fn, params, example, *rows)
+
+
 # --- the NumPy step's own tests of exactness, run again on torch ---------------------------------
 
 

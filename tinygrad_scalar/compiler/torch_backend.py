@@ -440,22 +440,35 @@ class TorchProgram:
         raise TypeError(f"the torch backend cannot run a {type(group).__name__}")
 
     def _layer(self, group: LayerGroup) -> Any:
-        torch, k, n, sets = self.torch, group.k, group.n, group.sets
-        bias_is_leaf = group.bias_is_leaf
+        torch, k, n, bias_is_leaf = self.torch, group.k, group.n, group.bias_is_leaf
+        sets = getattr(group, "sets", 1)  # the same weights on several sets of inputs
         weights, inputs = self._leaf_index(group.weights), self._gather(group.inputs)
         apply = _layer_function(torch).apply
         bias: Any = None
         if group.bias is not None:
             bias = self._leaf_index(group.bias) if bias_is_leaf else self._gather(group.bias)
 
+        def columns(block: Any) -> Any:
+            # (sets * r, batch) rows -> (r, sets * batch) columns, sample b of set s in
+            # column b * sets + s (as groups.LayerGroup)
+            if sets == 1:
+                return block
+            batch = block.shape[1]
+            return block.reshape(sets, -1, batch).permute(1, 2, 0).reshape(-1, batch * sets)
+
+        def rows_of(block: Any) -> Any:
+            if sets == 1:
+                return block
+            batch = block.shape[1] // sets
+            return block.reshape(-1, batch, sets).permute(2, 0, 1).reshape(-1, batch)
+
         def layer(blocks: list, leaves: Any) -> Any:
-            # several sets of inputs: one product over all their columns, as LayerGroup
             w = leaves[weights].reshape(k, n)
-            x = _columns(inputs(torch, blocks), sets)
+            x = columns(inputs(torch, blocks))
             if bias is None:
-                return _rows_of(apply(w, x, None, False), sets)
-            bias_values = leaves[bias] if bias_is_leaf else _columns(bias(torch, blocks), sets)
-            return _rows_of(apply(w, x, bias_values, bias_is_leaf), sets)
+                return rows_of(apply(w, x, None, False))
+            bias_values = leaves[bias] if bias_is_leaf else columns(bias(torch, blocks))
+            return rows_of(apply(w, x, bias_values, bias_is_leaf))
 
         return layer
 
