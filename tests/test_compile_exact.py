@@ -207,6 +207,19 @@ def test_gradients_through_a_relu_inside_the_function_is_a_tracer_error():
         ts.compile(fn, [w], (1.0,))
 
 
+def test_grad_of_a_closure_over_the_sample_is_a_tracer_error_not_a_frozen_float():
+    w = Value(2.0)
+
+    def fn(x):
+        slope = ts.grad(lambda a: a * a * x)(3.0)  # 6x as a float: it would be frozen
+        return w * slope
+
+    with pytest.raises(TracerError, match=r"float\(\) on a Value that depends"):
+        ts.compile(fn, [w], (1.0,))
+    # with the sample's Value passed in, the derivative is traced, each sample its own
+    assert_same_as_eager(lambda x: w * ts.grad(lambda a: a * a * w)(x), [w], (1.0,), [1.0, 3.0])
+
+
 def test_the_same_code_runs_eagerly_after_a_failed_trace():
     w = Value(2.0)
     fn = lambda x: w * x + x.data

@@ -18,7 +18,7 @@ import numbers
 from typing import Any, Callable, Sequence, Union
 
 from . import rules
-from .engine import Value, as_float, data_of, gradients, identity, max_shift
+from .engine import Value, as_float, gradients, identity, max_shift
 from .engine import sum as value_sum
 
 # free functions: a float in, a float out; a Value in, a Value out
@@ -81,9 +81,11 @@ def value_and_grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[...,
             grads: tuple = (0.0,) * len(wrt)
         else:
             grads = gradients(out, wrt, create_graph=nested)
-            value = out if nested else out.data
+            # float(), not .data: while compile traces, a number computed from the
+            # sample refuses float() (it would be frozen), where .data would let it out
+            value = out if nested else float(out)
         if not nested:
-            grads = tuple(float(data_of(g)) for g in grads)
+            grads = tuple(float(g) for g in grads)
         return value, grads[0] if isinstance(argnums, int) else grads
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
