@@ -135,6 +135,45 @@ def check_three_ways(fn, params, example, *batches):
     return torch_result
 
 
+def train_three_ways(fn, params, example, batches, steps=5, lr=0.05):
+    """The weights after `steps` Adam steps on the same batch, from the same start: eagerly
+    with our Adam, through backend="torch" with our Adam, and through to_torch() with
+    torch.optim.Adam. The Values are left at their starting weights."""
+    start = [p.data for p in params]
+    trained = {}
+    torch_step = ts.compile(fn, params, example, backend="torch")
+
+    def eager_step():
+        terms = [fn(*map(sample_argument, sample)) for sample in zip(*batches)]
+        (ts.sum(terms) * (1 / len(terms))).backward()
+
+    for name, step in (("eager", eager_step), ("torch backend", lambda: torch_step(*batches))):
+        ours = optim.Adam(params, lr=lr)
+        for _ in range(steps):
+            ours.zero_grad()
+            step()
+            ours.step()
+        trained[name] = [p.data for p in params]
+        for p, x in zip(params, start):
+            p.data, p.grad = x, 0.0
+    net = ts.to_torch(fn, params, example)
+    adam = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        adam.zero_grad()
+        net(*batches).backward()
+        adam.step()
+    trained["to_torch"] = net.params.tolist()
+    assert [p.data for p in params] == start
+    assert trained["eager"] != start
+    return trained
+
+
+def check_training_three_ways(fn, params, example, batches, what, steps=5):
+    trained = train_three_ways(fn, params, example, batches, steps)
+    for name in ("torch backend", "to_torch"):
+        assert_agree(trained[name], trained["eager"], f"{what}: {name} after {steps} Adam steps")
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu", "linear"])
 @pytest.mark.parametrize("loss_name", list(LOSSES))
 def test_random_mlp_on_torch_equals_numpy_and_eager_at_extreme_features(activation, loss_name):
@@ -204,29 +243,10 @@ def test_a_users_rule_trains_through_the_torch_backend_and_to_torch_as_eager():
 
     torch_result = check_three_ways(fn, weights, (xs[0], ys[0]), xs, ys)
     assert torch_result[0] > 0
-
-    # twenty steps: to_torch with torch.optim.SGD against eager with our SGD
-    start = [w.data for w in weights]
-    net = ts.to_torch(fn, weights, (xs[0], ys[0]))
-    sgd = torch.optim.SGD(net.parameters(), lr=0.05)
-    for _ in range(20):
-        sgd.zero_grad()
-        net(xs, ys).backward()
-        sgd.step()
-    for w, x in zip(weights, start):
-        w.data = x
-    ours = optim.SGD(weights, lr=0.05)
-    for _ in range(20):
-        ours.zero_grad()
-        mean = ts.sum([fn(sample_argument(x), y) for x, y in zip(xs, ys)]) * (1 / len(xs))
-        mean.backward()
-        ours.step()
-    trained = net.params.tolist()
-    assert trained != start
-    assert_agree(trained, [w.data for w in weights], "weight after 20 steps")
+    check_training_three_ways(fn, weights, (xs[0], ys[0]), (xs, ys), "square_plus_sin", 20)
 
 
-def test_every_loss_trains_through_to_torch_as_eager():
+def test_every_loss_trains_through_the_torch_backend_and_to_torch_as_eager():
     rng = random.Random(1)
     features = [[rng.uniform(-2, 2) for _ in range(3)] for _ in range(12)]
     cases = {  # loss -> (output, width, labels)
@@ -248,25 +268,7 @@ def test_every_loss_trains_through_to_torch_as_eager():
             return loss([out], [t]) if width > 1 else loss(out, t)
 
         check_three_ways(fn, params, (features[0], labels[0]), features, labels)
-        start = [p.data for p in params]
-        net = ts.to_torch(fn, params, (features[0], labels[0]))
-        adam = torch.optim.Adam(net.parameters(), lr=0.05)
-        for _ in range(5):
-            adam.zero_grad()
-            net(features, labels).backward()
-            adam.step()
-        net.write_back()
-        trained = [p.data for p in params]
-        for p, x in zip(params, start):
-            p.data = x
-        ours = optim.Adam(params, lr=0.05)
-        for _ in range(5):
-            ours.zero_grad()
-            terms = [fn(sample_argument(x), t) for x, t in zip(features, labels)]
-            (ts.sum(terms) * (1 / len(terms))).backward()
-            ours.step()
-        assert trained != start, name
-        assert_agree(trained, [p.data for p in params], f"{name}: weight after 5 Adam steps")
+        check_training_three_ways(fn, params, (features[0], labels[0]), (features, labels), name)
 
 
 def test_one_layer_on_several_sets_of_inputs_on_torch_equals_numpy_and_eager():
@@ -373,6 +375,7 @@ def test_a_transformer_on_torch_equals_numpy_and_eager():
     for name, (loss, grads) in (("numpy", numpy_result), ("torch", torch_result)):
         assert_agree(loss, eager_result[0], f"{name} loss")
         assert_agree(grads, eager_result[1], f"{name} gradient")
+    check_training_three_ways(model.loss, params, tuple(docs[0]), columns, "transformer", 3)
 
 
 def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_step():
