@@ -3,7 +3,7 @@ names. The layers, bottom to top (a module may import its own layer and those be
 subpackage, such as nn/, compiler/, viz/ or cli/, is one layer):
 
     0  rules, codegen,         the table of ops, the code generated from it, and its
-       numpy_backend           NumPy backend
+       numpy_backend, _floats  NumPy backend; lists of floats as arrays, converted once
     1  engine                  Value, the backward walk, grad modes
     2  functional, _checks,    grad/gradcheck/softmax; argument checks and messages;
        _files                  safe reading and atomic writing
@@ -34,6 +34,7 @@ LAYERS = {
     "rules": 0,
     "codegen": 0,
     "numpy_backend": 0,
+    "_floats": 0,
     "engine": 1,
     "functional": 2,
     "_checks": 2,

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ._checks import check_int, check_number, finite_float, quote_input
+from ._floats import as_array, remember
 from .engine import Value, data_of
 
 
@@ -48,18 +49,23 @@ def _state_list(name: str, values: Any, count: int) -> list[float | None]:
 
 
 def _numbers(xs: list[Any]) -> np.ndarray:
-    """Parameters' values or gradients as one float64 array. A gradient that is a Value
-    (after backward(create_graph=True)) counts as its number."""
+    """Parameters' values or gradients as one float64 array (not to be changed in place:
+    it may be the one the last write-back remembered). A gradient that is a Value (after
+    backward(create_graph=True)) counts as its number."""
     try:
-        return np.array(xs, dtype=np.float64)
+        return as_array(xs)
     except TypeError:
         return np.array([data_of(x) for x in xs], dtype=np.float64)
 
 
 def _write_data(params: list[Value], weights: np.ndarray) -> None:
-    """The one write-back of a step: every parameter's new value, as a Python float."""
-    for p, w in zip(params, weights.tolist()):
+    """The one write-back of a step: every parameter's new value, as a Python float. The
+    array is remembered, so the next read of these values (the compiled step's, the next
+    step's) need not convert them again."""
+    written = weights.tolist()
+    for p, w in zip(params, written):
         p.data = w
+    remember(written, weights)
 
 
 class Optimizer:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .._floats import as_array
 from ..engine import Value
 from .groups import batch_sum
 from .plan import Plan
@@ -79,7 +80,8 @@ class CompiledStep:
         values, grads = self._buffers_for(batch_size)
         leaves = np.empty(self._n_params + len(self._plan.constants))
         leaves[self._n_params :] = self._plan.constants
-        leaves[: self._n_params] = [p.data for p in self._params]  # faster than fromiter
+        # the values an optimizer just wrote back are already an array (_floats)
+        leaves[: self._n_params] = as_array([p.data for p in self._params])
         values[self._plan.leaf_rows] = leaves[self._plan.leaf_rows_index][:, None]
         for rows, array in zip(self._plan.arg_rows, arrays):
             values[rows] = array.T if array.ndim == 2 else array
