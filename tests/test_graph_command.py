@@ -301,3 +301,26 @@ def test_dpi_scales_a_png(workdir, capsys):
     assert run_graph(["exp(x)*y", "x=0", "y=2", "-o", "big.png", "--dpi", "288", "--no-open"]) == 0
     (width, height), (wide, tall) = png_size("plain.png"), png_size("big.png")
     assert abs(wide - 3 * width) <= 3 and abs(tall - 3 * height) <= 3
+
+
+def test_the_output_is_never_named_after_an_input(tmp_path, capsys):
+    # f is an input here: the expression is g, and the drawing has one box called f
+    argv = ["graph", "(a*b+c)*f", "a=2", "b=-3", "c=10", "f=-2", "-o", str(tmp_path / "g.svg")]
+    assert cli.main([*argv, "--no-open"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:6] == [
+        "g = -8",
+        "dg/da = 6",
+        "dg/db = -4",
+        "dg/dc = -2",
+        "dg/df = 4",
+        f"wrote {tmp_path / 'g.svg'}",
+    ]
+    texts = svg_texts(tmp_path / "g.svg")
+    assert texts.count("f") == 1 and texts.count("g") == 1
+    assert graph_command.output_name({"f": 1, "g": 2, "h": 3, "f1": 4}) == "f2"
+
+
+def test_an_expression_that_is_an_input_keeps_its_name(capsys):
+    assert cli.main(["graph", "x", "x=3"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["x = 3", "dx/dx = 1"]

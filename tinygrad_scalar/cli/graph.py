@@ -1,7 +1,8 @@
 """`tinygrad-scalar graph EXPR [NAME=VALUE ...] [-o FILE] [--no-open]`.
 
 Computes EXPR at the given values, prints its value and its partial derivative with respect
-to every variable, and with -o writes the computation graph (with gradients) to FILE:
+to every variable, and with -o writes the computation graph (with gradients) to FILE. The
+expression is called f, or g where an input is called f (see output_name):
 
     $ tinygrad-scalar graph "x**2 + 2*x*y + y**2" x=1 y=2 -o f.svg
     f = 9
@@ -82,6 +83,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def output_name(inputs: dict[str, Any]) -> str:
+    """The expression's name in the output and the drawing: f, unless an input is called f
+    (then g, h, f1, f2, ...): never the name of an input."""
+    for name in ("f", "g", "h"):
+        if name not in inputs:
+            return name
+    return next(f"f{k}" for k in range(1, len(inputs) + 2) if f"f{k}" not in inputs)
+
+
 def _format(x: float) -> str:
     return f"{x:.12g}"
 
@@ -120,14 +130,15 @@ def run(args: argparse.Namespace) -> int:
 
     variables = {name: Value(value, label=name) for name, value in bindings.items()}
     result = evaluate(tree, variables)
-    if not result.label:
-        result.label = "f"
+    if not result.label:  # a new value, not one of the inputs itself
+        result.label = output_name(variables)
     result.backward()
 
-    print(f"f = {_format(result.data)}")
+    out = result.label
+    print(f"{out} = {_format(result.data)}")
     for name, variable in variables.items():
         # a name bound but not used has derivative 0 (its grad was never touched)
-        print(f"df/d{name} = {_format(float(variable.grad))}")
+        print(f"d{out}/d{name} = {_format(float(variable.grad))}")
 
     if output is None:
         return 0
