@@ -178,7 +178,7 @@ def test_collapsed_mlp_has_one_node_per_neuron_with_the_engine_gradients():
     attributes = value_attributes(page)
     assert len(attributes) == 2 + 4 + 4 + 1
     labels = [a.get("data-label") for a in attributes]
-    assert "layers.1.neurons.3" in labels and "x0" in labels and "out" in labels
+    assert "h1[3]" in labels and "x0" in labels and "out" in labels  # h1[3]: layers.1.neurons.3
     out.backward()
     inputs = {a["data-label"]: a for a in attributes if a.get("data-label") in ("x0", "x1")}
     x0, x1 = out_inputs(out)
@@ -271,54 +271,80 @@ def step_text(page) -> str:
     return page.inner_text("[data-role=step]")
 
 
-def test_stepping_reveals_each_value_then_each_gradient_exactly(open_page):
+def walk(root, step_given=False):
+    """(given, forward, backward): the labels shown from the start, the labels the forward
+    steps reveal in order, and those the backward steps give a gradient, in order."""
+    order = ts.topological_order(root)
+    given = [] if step_given else [v.label for v in order if not v.parents]
+    forward = [v.label for v in order if v.label not in given]
+    return given, forward, [v.label for v in reversed(order)]
+
+
+@pytest.mark.parametrize("step_given", [False, True])
+def test_stepping_reveals_each_value_then_each_gradient_exactly(open_page, step_given):
     L, values = karpathy_graph()
     L.backward()
-    page, errors = open_page(explore(L).html())
-    n = len(values)
-    assert step_text(page) == f"step 0 of {2 * n} · start"
-    state = shown(page)
-    assert all(s["value"] is None and s["grad"] is None for s in state.values())
-    assert not any(s["valueVisible"] or s["gradVisible"] for s in state.values())
-
-    order = [v.label for v in ts.topological_order(L)]
-    for step in range(1, 2 * n + 1):
-        page.click("[data-action=next]")
+    page, errors = open_page(explore(L, step_given=step_given).html())
+    given, forward, backward = walk(L, step_given)
+    # given values are there from the start unless asked otherwise: 3 + 7 steps, or 7 + 7
+    last = len(forward) + len(backward)
+    assert last == (14 if step_given else 10)
+    assert step_text(page) == f"step 0 of {last} · start"
+    for step in range(last + 1):
+        if step:
+            page.click("[data-action=next]")
         state = shown(page)
-        forward = order[:step]
-        backward = list(reversed(order))[: max(0, step - n)]
+        revealed = given + forward[:step]
+        graded = backward[: max(0, step - len(forward))]
         for label, s in state.items():
-            if label in forward:
+            if label in revealed:
                 assert float(s["value"]) == values[label].data and s["valueVisible"]
             else:
                 assert s["value"] is None and not s["valueVisible"]
-            if label in backward:
+            if label in graded:
                 assert float(s["grad"]) == values[label].grad and s["gradVisible"]
             else:
                 assert s["grad"] is None and not s["gradVisible"]
-        current = order[step - 1] if step <= n else order[2 * n - step]
-        marked = page.eval_on_selector_all("g.tgs-current[data-node]", "gs => gs.length")
-        assert marked == 1
-        assert page.get_attribute("g.tgs-current[data-node]", "data-label") == current
+        if step:
+            current = (forward + backward)[step - 1]
+            marked = page.eval_on_selector_all("g.tgs-current[data-node]", "gs => gs.length")
+            assert marked == 1
+            assert page.get_attribute("g.tgs-current[data-node]", "data-label") == current
     # after the end, every gradient is the engine's .grad, exactly
     assert {k: float(s["grad"]) for k, s in shown(page).items()} == {
         k: v.grad for k, v in values.items()
     }
     page.click("[data-action=next]")  # past the end: stays
-    assert step_text(page) == f"step {2 * n} of {2 * n} · backward pass"
+    assert step_text(page) == f"step {last} of {last} · backward pass"
     assert errors == []
+
+
+def test_an_uncollapsed_mlp_steps_through_computed_values_only():
+    # the issue's 3-4-4-1 MLP: 122 steps when its 44 given values had a step each
+    model = ts.nn.MLP(3, [4, 4, 1], seed=0)
+    out = model([Value(0.5, "x0"), Value(-1.0, "x1"), Value(2.0, "x2")])
+    values = len(ts.topological_order(out))
+    assert len(step_texts(explore(out, params=model, step_given=True).html())) - 1 == 2 * values
+    texts = step_texts(explore(out, params=model).html())
+    assert len(texts) - 1 == (values - 44) + values == 78
+    assert "the 44 given ones (inputs, parameters, constants) are shown from the start" in texts[0]
+    assert not any(t.endswith("given") for t in texts[1:])  # no step reveals a given value
+    # the neuron's weighted sum and activation by their short names, its weights by theirs
+    assert texts[1] == (
+        "z0[0] = h0[0].w0·x0 + h0[0].w1·x1 + h0[0].w2·x2 + h0[0].b = 0.7689 × 0.5000 + "
+        "-1.1403 × -1.0000 + -0.5550 × 2.0000 + 0.1000 = 0.5148"
+    )
+    assert texts[2] == "h0[0] = relu(z0[0]) = relu(0.5148) = 0.5148"
 
 
 def test_explanations_write_the_chain_rule_with_numbers(open_page):
     L, values = karpathy_graph()
-    page, errors = open_page(explore(L).html())
-    order = [v.label for v in ts.topological_order(L)]
-    n = len(order)
+    page, errors = open_page(explore(L, step_given=True).html())
+    _, forward, backward = walk(L, step_given=True)
     texts = {}
-    for step in range(1, 2 * n + 1):
+    for step, label in enumerate(forward + backward, start=1):
         page.click("[data-action=next]")
-        label = order[step - 1] if step <= n else order[2 * n - step]
-        texts[(step <= n, label)] = page.inner_text("[data-role=explain]")
+        texts[(step <= len(forward), label)] = page.inner_text("[data-role=explain]")
     assert texts[(True, "e")] == "e = a * b = 2.0000 * -3.0000 = -6.0000"
     assert texts[(True, "a")] == "a = 2.0000: an input, given"
     assert texts[(False, "L")] == "dL/dL = 1: backpropagation starts at the output"
@@ -341,9 +367,9 @@ def test_a_value_used_twice_gets_the_sum_over_its_uses(open_page):
     dg_dinner = 1 - math.tanh(inner) ** 2
     # the click shows how x is computed and its chain-rule expansion over both uses
     assert detail.splitlines()[0] == "x = 0.3000: an input, given"
-    # unnamed values are called by the expression that made them
+    # unnamed values are called by the expression that made them, when that is short, or t1
     assert detail.splitlines()[1] == (
-        "dg/dx = dg/d(2*x) · ∂(2*x)/∂x + dg/d(((2*x)*y)+x) · ∂(((2*x)*y)+x)/∂x"
+        "dg/dx = dg/d(2*x) · ∂(2*x)/∂x + dg/d(t1+x) · ∂(t1+x)/∂x"
         f" = {dg_dinner * y.data:.4f} × 2.0000 + {dg_dinner:.4f} × 1.0000 = {x.grad:.4f}"
         " (the sum over the 2 places x is used)"
     )
@@ -355,7 +381,7 @@ def test_a_value_used_twice_gets_the_sum_over_its_uses(open_page):
 def test_keyboard_steps_and_the_slider_follows(open_page):
     L, values = karpathy_graph()
     page, errors = open_page(explore(L).html())
-    n = 2 * len(values)
+    n = 10
     page.focus(".tgs-explorer")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
@@ -367,8 +393,8 @@ def test_keyboard_steps_and_the_slider_follows(open_page):
     assert page.input_value("[data-role=slider]") == str(n)
     page.keyboard.press("Home")
     assert step_text(page) == f"step 0 of {n} · start"
-    page.fill("[data-role=slider]", "9")  # dragging the slider jumps there
-    assert step_text(page) == f"step 9 of {n} · backward pass"
+    page.fill("[data-role=slider]", "7")  # dragging the slider jumps there
+    assert step_text(page) == f"step 7 of {n} · backward pass"
     page.click("[data-action=prev]")
     page.click("[data-action=start]")
     assert step_text(page) == f"step 0 of {n} · start"
@@ -382,12 +408,12 @@ def test_two_explorers_on_one_page_step_separately(open_page):
     page, errors = open_page(f"<!DOCTYPE html><html><body>{body}</body></html>")
     first, second = page.query_selector_all(".tgs-explorer")
     first.query_selector("[data-action=end]").click()
-    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 10 of 10")
     assert second.query_selector("[data-role=step]").inner_text().startswith("step 0 of")
     second.focus()
     page.keyboard.press("ArrowRight")
     assert second.query_selector("[data-role=step]").inner_text().startswith("step 1 of")
-    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 10 of 10")
     assert errors == []
 
 
@@ -433,7 +459,7 @@ def test_a_collapsed_mlp_steps_through_with_the_engine_gradients(open_page):
     assert float(state["x0"]["grad"]) == x0.grad and float(state["x1"]["grad"]) == x1.grad
     assert float(state["out"]["value"]) == out.data
     for layer, neuron in ((0, 2), (1, 3)):
-        name = f"layers.{layer}.neurons.{neuron}"
+        name = f"h{layer}[{neuron}]"  # layers.{layer}.neurons.{neuron}
         box = model.layers[layer].neurons[neuron]
         box_output = next(
             v
@@ -479,7 +505,7 @@ def test_it_works_in_nbconverts_html_export(open_page):
     page, errors = open_page(body)
     first, second = page.query_selector_all(".tgs-explorer")
     first.query_selector("[data-action=end]").click()
-    assert first.query_selector("[data-role=step]").inner_text().startswith("step 14 of 14")
+    assert first.query_selector("[data-role=step]").inner_text().startswith("step 10 of 10")
     last_steps = {  # the last step is the first value in topological order
         "a": "dL/da = dL/de · ∂e/∂a = -2.0000 × -3.0000 = 6.0000",
         "f": "dL/df = dL/dL · ∂L/∂f = 1.0000 × 4.0000 = 4.0000",
@@ -501,7 +527,7 @@ def test_hostile_labels_stay_text(open_page):
     assert page.get_attribute("g[data-kind=input]", "data-label") == hostile
     page.click("[data-action=next]")
     explain = page.inner_text("[data-role=explain]")
-    assert explain == f"{hostile} = 3.0000: an input, given"
+    assert explain == f"y = {hostile} * {hostile} = 3.0000 * 3.0000 = 9.0000"
     assert errors == []
 
 
@@ -509,7 +535,7 @@ def test_a_single_leaf_is_a_graph_of_one(open_page):
     x = Value(1.5, "x")
     page, errors = open_page(explore(x).html())
     page.click("[data-action=end]")
-    assert page.inner_text("[data-role=step]") == "step 2 of 2 · backward pass"
+    assert page.inner_text("[data-role=step]") == "step 1 of 1 · backward pass"
     assert page.inner_text("[data-role=explain]") == (
         "dx/dx = 1: backpropagation starts at the output"
     )
@@ -533,3 +559,185 @@ def test_powers_and_negation_are_written_as_a_reader_would():
     assert "(-x) = -x = -(3.0000) = -3.0000" in texts  # the unnamed -x is called by its expression
     assert "y = (-x)**2 = (-3.0000)**2 = 9.0000" in texts
     assert "dy/dx = dy/d(-x) · ∂(-x)/∂x = -6.0000 × -1.0000 = 6.0000" in texts
+
+
+# --- a page a teacher can present ---------------------------------------------------------
+
+
+def box_names(page) -> dict[str, str]:
+    """{data-node: the first line of its box}: the name drawn on each value's box."""
+    return page.eval_on_selector_all(
+        "g[data-node]",
+        "gs => Object.fromEntries(gs.map(g => [g.getAttribute('data-node'),"
+        " g.querySelector('text').textContent.replace(/\\u00a0/g, ' ')]))",
+    )
+
+
+def test_every_name_the_text_uses_is_on_a_box(open_page):
+    a, b = Value(3.0), Value(4.0)  # the issue's example: nothing is labelled
+    page, errors = open_page(explore(a * b + a).html())
+    names = box_names(page)
+    assert sorted(names.values()) == sorted(["t1", "t2", "(t1*t2)", "out"])
+    texts = step_texts(page.content())
+    assert texts[1] == "(t1*t2) = t1 * t2 = 3.0000 * 4.0000 = 12.0000"
+    assert texts[2] == "out = (t1*t2) + t1 = 12.0000 + 3.0000 = 15.0000"
+    for node, name in names.items():  # each box's detail is about the name on it
+        page.click(f"g[data-node={node}]")
+        assert page.inner_text("[data-role=detail]").startswith(f"{name} = ")
+        page.click(f"g[data-node={node}]")  # a second click closes it
+        assert not page.is_visible("[data-role=detail]")
+    assert errors == []
+
+
+def test_an_mlp_box_shows_its_short_name_and_the_long_one_on_hover(open_page):
+    out, model = small_mlp()
+    page, errors = open_page(explore(out, params=model).html())
+    names = set(box_names(page).values())
+    assert {"h0[0].w0", "h1[3].b", "z1[3]", "h1[3]", "out"} <= names
+    assert not [n for n in names if n.startswith("layers.")]
+    weight = page.locator("g[data-label='layers.1.neurons.3.w.0']")
+    assert weight.locator("title").text_content() == "h1[3].w0: layers.1.neurons.3.w.0"
+    texts = step_texts(page.content())
+    assert "h1[3] = relu(z1[3]) = " in "\n".join(texts)
+    assert not [t for t in texts if "layers." in t]
+    assert errors == []
+
+
+def test_a_collapsed_neuron_shows_its_weights_and_bias_on_click(open_page):
+    out, model = small_mlp()
+    gradients = dict(zip(model.parameters(), ts.gradients(out, model.parameters())))
+    page, errors = open_page(explore(out, params=model, collapse=True).html())
+    box = page.locator("g[data-kind=neuron]").filter(has=page.locator("text", has_text="h1[3]"))
+    assert box.locator("title").text_content() == "h1[3]: layers.1.neurons.3"
+    box.click()
+    detail = page.inner_text("[data-role=detail]").splitlines()
+    assert detail[0] == "h1[3] is layers.1.neurons.3"
+    assert detail[1].startswith("h1[3] = relu(w0·h0[0] + w1·h0[1] + w2·h0[2] + w3·h0[3] + b) = ")
+    assert detail[2].startswith("dout/dh1[3] = dout/dout · ∂out/∂h1[3] = ")
+    neuron = model.layers[1].neurons[3]
+    rows = detail[detail.index("its weights and bias (grad = dout/d·):") + 1 :]
+    expected = [(f"w{j}", w, f"layers.1.neurons.3.w.{j}") for j, w in enumerate(neuron.w)] + [
+        ("b", neuron.b, "layers.1.neurons.3.b")
+    ]
+    assert len(rows) == len(expected) == 5
+    for row, (term, parameter, long_name) in zip(rows, expected):
+        assert row.split() == [
+            term,
+            "data",
+            f"{parameter.data:.4f}",
+            "grad",
+            f"{gradients[parameter]:.4f}",
+            f"({long_name})",
+        ]
+    # and the step text is short: no dotted module path anywhere
+    assert not [t for t in step_texts(page.content()) if "layers." in t]
+    assert errors == []
+
+
+def tall_graph():
+    """A chain of 30 values drawn top to bottom: far taller than the window."""
+    x = Value(0.5, "x")
+    y = x
+    for _ in range(30):
+        y = (y * 1.1).tanh()
+    y.label = "y"
+    return y
+
+
+def test_the_controls_stay_in_view_while_a_tall_graph_scrolls(open_page):
+    page, errors = open_page(explore(tall_graph(), rankdir="TB").html())
+    assert page.evaluate("document.documentElement.scrollHeight") > 3 * 800
+    page.mouse.wheel(0, 2000)
+    page.wait_for_function("window.scrollY > 1500")
+    bar = page.locator(".tgs-bar").bounding_box()
+    assert -1 <= bar["y"] <= 1  # stuck to the top of the window
+    page.click("[data-action=next]")  # and it still works from there
+    assert step_text(page).startswith("step 1 of")
+    assert errors == []
+
+
+def test_the_graph_does_not_move_and_the_slider_keeps_its_width(open_page):
+    g, _ = shared_graph()
+    page, errors = open_page(explore(g).html())
+
+    def where() -> tuple[float, float]:
+        graph = page.locator(".tgs-graph svg").bounding_box()
+        slider = page.locator("[data-role=slider]").bounding_box()
+        return graph["y"], slider["width"]
+
+    start = where()
+    heights = set()
+    for _ in range(11):  # every step: explanations of one line to several
+        page.keyboard.press("ArrowRight")
+        heights.add(  # lines of text the explanation takes
+            page.locator("[data-role=explain]").evaluate(
+                """e => { const r = document.createRange(); r.selectNodeContents(e);
+                   return new Set([...r.getClientRects()].map(q => Math.round(q.top))).size; }"""
+            )
+        )
+        assert where() == start
+    assert len(heights) > 1  # the explanations did differ in length
+    page.click("g[data-label=x]")  # the detail opens over the drawing, moving nothing
+    assert page.is_visible("[data-role=detail]")
+    assert where() == start
+    page.keyboard.press("Escape")
+    assert not page.is_visible("[data-role=detail]")
+    assert errors == []
+
+
+def test_a_cli_page_takes_the_keys_at_once(tmp_path, monkeypatch, open_page, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["graph", "(a*b+c)*f", "a=2", "b=-3", "c=10", "f=-2", "-o", "f.html", "--no-open"]
+    assert cli.main(argv) == 0
+    assert "dg/df = 4" in capsys.readouterr().out
+    page_html = (tmp_path / "f.html").read_text(encoding="utf-8")
+    page, errors = open_page(page_html)
+    page.keyboard.press("ArrowRight")  # no click first
+    assert step_text(page) == "step 1 of 10 · forward pass"
+    # the output is not called after an input: one box named f, one named g
+    assert sorted(box_names(page).values()).count("f") == 1
+    assert page.get_attribute("g[data-kind=output]", "data-label") == "g"
+    assert errors == []
+
+
+def test_keys_go_to_the_explorer_last_hovered_or_clicked(open_page):
+    L, _ = karpathy_graph()
+    g, _ = shared_graph()
+    body = explore(L)._repr_html_() + "<input id=typing>" + explore(g)._repr_html_()
+    page, errors = open_page(f"<!DOCTYPE html><html><body>{body}</body></html>")
+    first, second = page.locator(".tgs-explorer").all()
+
+    def steps() -> tuple[str, str]:
+        return tuple(
+            e.locator("[data-role=step]").inner_text().split(" · ")[0] for e in (first, second)
+        )
+
+    page.keyboard.press("ArrowRight")  # a notebook's explorers wait to be chosen
+    assert steps() == ("step 0 of 10", "step 0 of 11")
+    second.hover()
+    page.keyboard.press("ArrowRight")
+    assert steps() == ("step 0 of 10", "step 1 of 11")
+    first.locator("[data-role=explain]").click()
+    page.mouse.move(0, 0)  # away from both: the last clicked keeps the keys
+    page.keyboard.press("End")
+    assert steps() == ("step 10 of 10", "step 1 of 11")
+    page.click("#typing")  # typing in a field moves nothing
+    page.keyboard.press("Home")
+    assert steps() == ("step 10 of 10", "step 1 of 11")
+    assert errors == []
+
+
+def test_the_current_node_is_marked_boldly_and_the_key_is_shown(open_page):
+    L, _ = karpathy_graph()
+    page, errors = open_page(explore(L).html())
+    assert "key" in page.text_content(".tgs-graph svg")  # the colour key, without asking
+    assert "computed value" in page.text_content(".tgs-graph svg")
+    page.keyboard.press("ArrowRight")
+    outline = page.locator("g.tgs-current[data-node] polygon").first.evaluate(
+        """p => { const s = getComputedStyle(p), g = getComputedStyle(p.closest('g'));
+           return [s.stroke, parseFloat(s.strokeWidth), s.strokeDasharray, g.filter]; }"""
+    )
+    colour, width, dashes, glow = outline
+    assert colour == "rgb(214, 39, 40)" and width >= 4 and dashes == "none"
+    assert "drop-shadow" in glow
+    assert errors == []

@@ -143,15 +143,18 @@ def test_a_trusted_clone_shows_pictures_and_a_stepping_explorer(lab, browser_pag
     assert explorer.count() == 1
     explorer.scroll_into_view_if_needed()
     counter = explorer.locator("[data-role=step]")
-    assert counter.inner_text().startswith("step 0 of 12")
+    # x, w, b are given: 3 forward steps (x·w, z, L), then 6 backward ones
+    assert counter.inner_text().startswith("step 0 of 9")
+    assert explorer.locator("svg g[data-value]").count() == 3
     explorer.locator("[data-action=next]").click()
     explorer.locator("[data-action=next]").click()
-    assert counter.inner_text() == "step 2 of 12 · forward pass"
-    assert explorer.locator("svg g[data-value]").count() == 2  # two values computed
-    assert explorer.locator("[data-role=explain]").inner_text() == "w = -0.5000: an input, given"
-    explorer.hover()
+    assert counter.inner_text() == "step 2 of 9 · forward pass"
+    assert explorer.locator("svg g[data-value]").count() == 5  # and two values computed
+    explain = explorer.locator("[data-role=explain]").inner_text()
+    assert explain == "z = x·w + b = -1.0000 + 0.7000 = -0.3000"
+    explorer.hover()  # the arrow keys go to the explorer under the pointer
     page.keyboard.press("End")
-    assert counter.inner_text() == "step 12 of 12 · backward pass"
+    assert counter.inner_text() == "step 9 of 9 · backward pass"
 
 
 def test_an_untrusted_copy_shows_the_finished_graph_as_a_picture(lab, browser_page):

@@ -249,7 +249,11 @@ def test_the_explorer_on_the_notebook_02_page_steps_with_the_engines_numbers(
     assert len(engine) == len(order), "every value of the notebook's graph has its own label"
     page, errors = open_page("course/02_value_and_backward.html")
     explorer = page.query_selector(".tgs-explorer")
-    steps = 2 * len(order)
+    # the given values (the leaves) are shown from the start; the forward pass steps through
+    # the computed ones, the backward pass through every value
+    given = [v.label for v in order if not v.parents]
+    forward_order = [v for v in order if v.parents]
+    steps = len(forward_order) + len(order)
 
     def shown() -> dict:
         return explorer.eval_on_selector_all(
@@ -262,17 +266,18 @@ def test_the_explorer_on_the_notebook_02_page_steps_with_the_engines_numbers(
         return explorer.query_selector("[data-role=step]").inner_text()
 
     assert step_text().startswith(f"step 0 of {steps}")
-    assert all(value is None and grad is None for value, grad in shown().values())
+    assert all(grad is None for value, grad in shown().values())
+    assert {label for label, (value, _) in shown().items() if value is not None} == set(given)
     for step in range(1, steps + 1):
-        if step <= len(order):  # the forward pass by the button, the backward by the key
+        if step <= len(forward_order):  # the forward pass by the button, the backward by the key
             explorer.query_selector("[data-action=next]").click()
         else:
-            explorer.focus()
+            explorer.hover()
             page.keyboard.press("ArrowRight")
         assert step_text().startswith(f"step {step} of {steps}")
         revealed = shown()
-        forward = [v.label for v in order[:step]]
-        backward = [v.label for v in reversed(order)][: max(0, step - len(order))]
+        forward = given + [v.label for v in forward_order[:step]]
+        backward = [v.label for v in reversed(order)][: max(0, step - len(forward_order))]
         for label, (value, grad) in revealed.items():
             assert (value is not None) == (label in forward), (step, label)
             assert (grad is not None) == (label in backward), (step, label)

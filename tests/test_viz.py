@@ -283,7 +283,7 @@ def test_collapse_draws_a_whole_mlp_one_box_per_neuron():
     assert svg_groups(svg, "node") == 2 + 16 + 16 + 1
     assert svg_groups(svg, "edge") == 2 * 16 + 16 * 16 + 16 * 1
     texts = svg_texts(svg)
-    assert "layers.0.neurons.3" in texts and "layers.2.neurons.0" in texts
+    assert "h0[3]" in texts and "h2[0]" in texts  # layers.0.neurons.3, layers.2.neurons.0
     assert "dot → relu" in texts
     assert f"data {out.data:.4f}" in texts
 
@@ -517,8 +517,8 @@ def test_collapsed_mlp_keeps_its_neurons_in_index_order(renderer):
     out.backward()
     texts = text_positions(draw(out, params=model, collapse=True).svg())
     for layer in (0, 1):
-        prefix = f"layers.{layer}.neurons."
-        shown = [int(text[len(prefix) :]) for _, _, text in texts if text.startswith(prefix)]
+        prefix = f"h{layer}["  # h0[3]: layers.0.neurons.3
+        shown = [int(text[len(prefix) : -1]) for _, _, text in texts if text.startswith(prefix)]
         assert shown == list(range(16)), (layer, shown)
 
 

@@ -29,6 +29,7 @@ import html
 import itertools
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,14 @@ from typing import Any
 from .. import engine
 from .._files import atomic_write, check_replaceable
 from ..engine import Value
-from .graph import Layout, build_drawing, format_number, svg_picture
+from .graph import (
+    ACTIVATION_OPS,
+    Layout,
+    build_drawing,
+    format_number,
+    short_parameter_name,
+    svg_picture,
+)
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
@@ -63,12 +71,18 @@ ROLE_WORDS = {
 }
 
 
-def explore(root: Value, **draw_options: Any) -> Explorer:
+def explore(root: Value, *, step_given: bool = False, **draw_options: Any) -> Explorer:
     """A page that steps through the forward and backward pass of `root`'s graph.
 
-    draw_options are draw()'s: rankdir, precision, max_nodes, params, collapse, legend. The
-    gradients shown are d root / d value, computed by the engine without touching `.grad`,
-    so calling backward() first is not needed. Above max_nodes it refuses as draw() does.
+    draw_options are draw()'s: rankdir, precision, max_nodes, params, collapse, legend (on
+    by default here). The gradients shown are d root / d value, computed by the engine
+    without touching `.grad`, so calling backward() first is not needed. Above max_nodes it
+    refuses as draw() does.
+
+    The given values (inputs, parameters, constants) are shown from the start, so the forward
+    pass steps through the computed ones only; step_given=True reveals each given value in a
+    step of its own as well, in topological order. The backward pass gives every value its
+    gradient, given ones included.
 
     >>> from tinygrad_scalar import Value
     >>> a = Value(2.0, "a"); b = Value(-3.0, "b"); e = a * b; e.label = "e"
@@ -81,13 +95,13 @@ def explore(root: Value, **draw_options: Any) -> Explorer:
                 f"explore() does not take {name}=: it shows every gradient and marks each step "
                 "itself"
             )
-    return Explorer(root, **draw_options)
+    return Explorer(root, step_given=step_given, **draw_options)
 
 
 class Explorer:
     """The stepping page for one graph: `.html()`, `.save(path)`, and inline in Jupyter."""
 
-    def __init__(self, root: Value, **draw_options: Any) -> None:
+    def __init__(self, root: Value, *, step_given: bool = False, **draw_options: Any) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"explore() takes a Value, got {type(root).__name__}")
         draw_options.setdefault("legend", True)  # the colours mean something: say what
@@ -95,15 +109,23 @@ class Explorer:
         order = engine.topological_order(root)
         derivatives = engine.gradients(root, order)
         grads = {id(node): float(_number(g)) for node, g in zip(order, derivatives)}
-        graph = build_drawing(root, **draw_options, grads=grads)
+        # Drawn once to learn the layout (which values have boxes, their roles and names),
+        # then again with the name the text gives each box on it; rendered once.
+        layout = build_drawing(root, **draw_options, grads=grads).layout
+        assert layout is not None
+        drawn = [node for node in order if id(node) in layout.dot_names]
+        names, full_names = _display_names(drawn, layout, precision)
+        graph = build_drawing(root, **draw_options, grads=grads, box_names=names)
         assert graph.layout is not None
         self.root = root
         self.node_count = graph.node_count
         self._layout = graph.layout
         self._grads = grads
         self._precision = precision
-        self._order = [node for node in order if id(node) in graph.layout.dot_names]
-        self._names = _display_names(self._order, graph.layout, precision)
+        self._step_given = bool(step_given)
+        self._order = drawn
+        self._names = names
+        self._full_names = full_names
         self._svg = graph.svg()
 
     # --- output -------------------------------------------------------------------------------
@@ -135,7 +157,9 @@ class Explorer:
     # --- the page -----------------------------------------------------------------------------
 
     def _fragment(self, standalone: bool) -> str:
-        svg, elements = _annotate(self._svg, self._layout, self._order, self._names, self._grads)
+        svg, elements = _annotate(
+            self._svg, self._layout, self._order, (self._names, self._full_names), self._grads
+        )
         steps, nodes = self._steps(elements)
         data = json.dumps(
             {"steps": steps, "nodes": nodes, "bar": _BAR, "standalone": standalone},
@@ -159,6 +183,10 @@ class Explorer:
             script=_SCRIPT,
         )
 
+    def _is_given(self, node: Value) -> bool:
+        """A value nothing in the drawing computes: an input, a parameter, a constant."""
+        return not self._layout.inputs[id(node)]
+
     def _steps(self, elements: _Elements) -> tuple[list[dict], list[dict]]:
         """Every step (start, forward ones, backward ones) and every drawn value's record."""
         layout, names, order = self._layout, self._names, self._order
@@ -167,27 +195,35 @@ class Explorer:
             for parent, factors in layout.inputs[id(node)]:
                 consumers[id(parent)].append((node, factors))
 
+        forward = [n for n in order if self._step_given or not self._is_given(n)]
+        given = len(order) - len(forward)
+        out = _d(names[id(self.root)])
+        shown_first = (
+            f"; the {given} given ones (inputs, parameters, constants) are shown from the start"
+        )
         start_text = (
-            f"{len(order)} values. Forward: each value is computed from its inputs, in "
-            f"topological order. Backward: starting from {_d(names[id(self.root)])}/"
-            f"{_d(names[id(self.root)])} = 1, each value receives its gradient, in reverse "
-            "order."
+            f"{len(order)} values{shown_first if given else ''}. Forward: each computed value "
+            "is worked out from its inputs, in topological order. Backward: starting from "
+            f"{out}/{out} = 1, each value receives its gradient, in reverse order."
         )
         steps: list[dict] = [{"phase": "start", "node": None, "explain": start_text, "marks": []}]
-        records: list[dict] = []
         position = {id(node): i for i, node in enumerate(order)}
+        shown_at = {id(node): step for step, node in enumerate(forward, start=1)}
+        records: list[dict] = []
         for i, node in enumerate(order):
             records.append(
                 {
                     "el": elements.node[id(node)],
                     "value": repr(float(node.data)),
                     "grad": repr(self._grads[id(node)]),
-                    "shown": 1 + i,  # the step that reveals the value
-                    "arrives": 2 * len(order) - i,  # the step that reveals the gradient
+                    "shown": shown_at.get(id(node), 0),  # the step that reveals the value
+                    # the step that reveals the gradient: the backward pass visits every
+                    # value, in reverse order
+                    "arrives": len(forward) + len(order) - i,
                     "detail": "",
                 }
             )
-        for node in order:
+        for node in forward:
             steps.append(
                 {
                     "phase": "forward",
@@ -198,7 +234,9 @@ class Explorer:
             )
         for node in reversed(order):
             text = self._backward_text(node, consumers[id(node)])
-            records[position[id(node)]]["detail"] = f"{self._forward_text(node)}\n{text}"
+            records[position[id(node)]]["detail"] = "\n".join(
+                [self._heading(node), self._forward_text(node), text, *self._hidden_lines(node)]
+            ).lstrip("\n")
             steps.append(
                 {
                     "phase": "backward",
@@ -208,6 +246,30 @@ class Explorer:
                 }
             )
         return steps, records
+
+    def _heading(self, node: Value) -> str:
+        """A neuron box's long name, for the detail: "h1[3] is layers.1.neurons.3"."""
+        full = self._full_names.get(id(node))
+        return f"{self._names[id(node)]} is {full}" if full else ""
+
+    def _hidden_lines(self, node: Value) -> list[str]:
+        """The weights and bias drawn inside a neuron box, each with its data and gradient."""
+        hidden = self._layout.hidden.get(id(node))
+        if not hidden:
+            return []
+        weighted_sum = self._layout.neurons[id(node)][0]
+        terms = self._term_names(weighted_sum)
+        out = _d(self._names[id(self.root)])
+        lines = [f"its weights and bias (grad = {out}/d·):"]
+        width = max(len(terms[id(p)]) for p in hidden)
+        for parameter in hidden:
+            full = self._full_names.get(id(parameter), "")
+            lines.append(
+                f"  {terms[id(parameter)]:<{width}}  data {self._number(parameter.data):>10}"
+                f"  grad {self._number(self._grads[id(parameter)]):>10}"
+                + (f"  ({full})" if full else "")
+            )
+        return lines
 
     def _number(self, x: Any) -> str:
         return format_number(x, self._precision)
@@ -242,21 +304,29 @@ class Explorer:
     def _dot_terms(self, weighted_sum: Value) -> tuple[str, str]:
         """w0·x0 + w1·x1 + b, in names (or the dot's term names) and in numbers."""
         parents = weighted_sum.parents
+        names = self._term_names(weighted_sum)
         n = len(parents) // 2
         symbol_terms, number_terms = [], []
         for i in range(n):
             w, x = parents[i], parents[n + i]
-            symbol_terms.append(f"{self._short(w, f'w{i}')}·{self._short(x, f'x{i}')}")
+            symbol_terms.append(f"{names[id(w)]}·{names[id(x)]}")
             number_terms.append(f"{self._number(w.data)} × {self._number(x.data)}")
         if len(parents) % 2:
             bias = parents[-1]
-            symbol_terms.append(self._short(bias, "b"))
+            symbol_terms.append(names[id(bias)])
             number_terms.append(self._number(bias.data))
         return " + ".join(symbol_terms), " + ".join(number_terms)
 
-    def _short(self, node: Value, fallback: str) -> str:
-        """A drawn value's name; a weight hidden inside a neuron box by its term name."""
-        return self._names.get(id(node), fallback)
+    def _term_names(self, weighted_sum: Value) -> dict[int, str]:
+        """{id(parent): its name} for a dot's parents: a drawn value's own name, a weight or
+        bias hidden inside a neuron box by its place in the sum (w0, w1, ..., b)."""
+        parents = weighted_sum.parents
+        n = len(parents) // 2
+        names: dict[int, str] = {}
+        for j, parent in enumerate(parents):
+            fallback = f"w{j}" if j < n else (f"x{j - n}" if j < 2 * n else "b")
+            names.setdefault(id(parent), self._names.get(id(parent), fallback))
+        return names
 
     def _backward_text(self, node: Value, uses: list[tuple[Value, list[Any]]]) -> str:
         """The chain rule for `node`: the sum over its uses of (user's gradient × local
@@ -301,37 +371,109 @@ def _applied(op: str, operands: list[str], space: str) -> str:
     return f"{op}({', '.join(operands)})"
 
 
+_INDEXED_NAME = re.compile(r"^[^\W\d]\w*(?:\[\d+\])+$")  # h1[3]
+
+
 def _d(name: str) -> str:
-    """d<name>, with a name that is not a plain identifier in parentheses: dx0, d(layers.0.w)."""
-    return f"d{name}" if name.isidentifier() or name.startswith("(") else f"d({name})"
+    """d<name>, with a name that is not a plain identifier (or one indexed, h1[3]) in
+    parentheses: dx0, dh1[3], d(layers.0.w)."""
+    simple = name.isidentifier() or name.startswith("(") or _INDEXED_NAME.match(name)
+    return f"d{name}" if simple else f"d({name})"
 
 
 def _number(x: Any) -> float:
     return x.data if isinstance(x, Value) else float(x)
 
 
-def _display_names(order: list[Value], layout: Layout, precision: int) -> dict[int, str]:
-    """A name for every drawn value: its own, a constant's number, a short expression such as
-    (a*b) or (w·x+b), or t<k>. Unique names are not needed: the page marks the node it
-    talks about."""
+def _simple(name: str) -> bool:
+    """A name that reads as one thing inside an expression: x, h1[3], 2, -0.5."""
+    if name.isidentifier() or _INDEXED_NAME.match(name):
+        return True
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _display_names(
+    order: list[Value], layout: Layout, precision: int
+) -> tuple[dict[int, str], dict[int, str]]:
+    """A name for every drawn value, the one its box shows and the text uses, and the long
+    name (for hover and the detail) of those shown short.
+
+    A value's name is its own (a label; a parameter's or a neuron's, short: h1[3].w0,
+    h1[3]), a constant's number, the output's "out", a short expression of simple names such
+    as (a*b) or (w·x+b), a neuron's z1[3] = w·x+b and h1[3] = its activation, or else t1,
+    t2, ... A generated name is used once, and never takes a name the graph already has."""
+    taken = {name for name in layout.names.values() if name}
     names: dict[int, str] = {}
-    for k, node in enumerate(order, start=1):
-        name = layout.names.get(id(node), "")
-        if not name and layout.roles[id(node)] == "constant":
-            value = node.data
-            name = f"{value:.{max(precision, 1)}g}"
-        if not name and node.op == "dot" and id(node) not in layout.neurons:
-            name = "(w·x+b)" if len(node.parents) % 2 else "(w·x)"
-        if not name and node.parents and id(node) not in layout.neurons:
-            parts = [names.get(id(p), "") for p in node.parents]
-            if all(parts):
-                name = _applied(node.op, parts, "")
-                if not name.endswith(")"):
-                    name = f"({name})"
-            if len(name) > MAX_EXPRESSION_NAME:
+    full_names = dict(layout.full_names)
+    count = 0
+
+    def fresh() -> str:
+        nonlocal count
+        count += 1
+        while f"t{count}" in taken:
+            count += 1
+        return f"t{count}"
+
+    for node in order:
+        own = layout.names.get(id(node), "")
+        if own and layout.roles[id(node)] == "parameter":
+            name = short_parameter_name(own)
+            if name != own:
+                full_names[id(node)] = own
+        elif own:
+            name = own
+        elif layout.roles[id(node)] == "constant":
+            name = f"{node.data:.{max(precision, 1)}g}"
+        else:
+            name = _generated_name(node, layout, names)
+            if node is order[-1] and not name:
+                name = "out"  # the root: the one value every step's text names
+            if len(name) > MAX_EXPRESSION_NAME or name in taken:
                 name = ""
-        names[id(node)] = name or f"t{k}"
-    return names
+            name = name or fresh()
+            taken.add(name)
+        names[id(node)] = name
+    return names, full_names
+
+
+def _generated_name(node: Value, layout: Layout, names: dict[int, str]) -> str:
+    """The name an unnamed computed value is given when one reads well, else ""."""
+    if id(node) in layout.neurons or not node.parents:
+        return ""
+    if node.op == "dot":
+        neuron = _neuron_of(node, layout, names)
+        if neuron.startswith("h"):  # h1[3] is the neuron's output, z1[3] its weighted sum
+            return "z" + neuron[1:]
+        return f"{neuron}.z" if neuron else ("(w·x+b)" if len(node.parents) % 2 else "(w·x)")
+    if node.op in ACTIVATION_OPS and node.parents[0].op == "dot":
+        neuron = _neuron_of(node.parents[0], layout, names)
+        if neuron:
+            return neuron
+    parts = [names.get(id(p), "") for p in node.parents]
+    if not all(_simple(part) for part in parts):
+        return ""
+    name = _applied(node.op, parts, "")
+    return name if name.endswith(")") else f"({name})"
+
+
+def _neuron_of(weighted_sum: Value, layout: Layout, names: dict[int, str]) -> str:
+    """The short name (h1[3]) of the neuron whose weights a dot node sums, when its weights
+    are named parameters (an MLP drawn without collapse), else ""."""
+    n = len(weighted_sum.parents) // 2
+    weights = [*weighted_sum.parents[:n], *weighted_sum.parents[2 * n :]]
+    neurons = {
+        short_parameter_name(layout.names[id(w)]).rpartition(".")[0]  # h1[3] from h1[3].w0
+        for w in weights
+        if layout.roles.get(id(w)) == "parameter" and layout.names.get(id(w))
+    }
+    if len(neurons) != 1 or len(weights) == 0:
+        return ""
+    name = neurons.pop()
+    return name if _INDEXED_NAME.match(name) else ""
 
 
 # --- the SVG --------------------------------------------------------------------------------
@@ -380,7 +522,11 @@ class _Elements:
 
 
 def _annotate(
-    svg: str, layout: Layout, order: list[Value], names: dict[int, str], grads: dict[int, float]
+    svg: str,
+    layout: Layout,
+    order: list[Value],
+    names: tuple[dict[int, str], dict[int, str]],
+    grads: dict[int, float],
 ) -> tuple[str, _Elements]:
     """The rendered SVG with the testing contract's attributes on each value's group, a
     number on every node and edge group, and no element ids (two pages must not clash)."""
@@ -420,9 +566,10 @@ def _mark_value_group(
     node: Value,
     count: int,
     layout: Layout,
-    names: dict[int, str],
+    names: tuple[dict[int, str], dict[int, str]],
     grads: dict[int, float],
 ) -> None:
+    shown_names, full_names = names
     group.set("data-node", f"n{count}")
     if layout.names.get(id(node)):
         group.set("data-label", layout.names[id(node)])
@@ -430,8 +577,9 @@ def _mark_value_group(
     group.set("data-grad", repr(grads[id(node)]))
     group.set("data-kind", layout.roles[id(node)])
     title = group.find(f"{_SVG}title")
-    if title is not None:
-        title.text = names[id(node)]
+    if title is not None:  # what a pointer resting on the box shows
+        full = full_names.get(id(node))
+        title.text = f"{shown_names[id(node)]}: {full}" if full else shown_names[id(node)]
     texts = list(group.iter(f"{_SVG}text"))
     for text in texts:
         content = (text.text or "").replace("\xa0", " ")

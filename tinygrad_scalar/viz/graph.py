@@ -252,7 +252,10 @@ class Layout:
         sum, so they hold two factors (the activation's and the dot's);
     roles: {id(value): "parameter" | "input" | "constant" | "interior" | "neuron" |
         "output"}; names: {id(value): its shown name, "" when it has none};
-    neurons: {id(box's output): (its dot node, its activation node or None)}.
+    neurons: {id(box's output): (its dot node, its activation node or None)};
+    full_names: {id(neuron box): its module path, layers.1.neurons.3, where the box shows a
+        short name, h1[3]; id(weight drawn inside a box): its parameter name};
+    hidden: {id(neuron box): the leaf weights and bias drawn inside}.
     """
 
     values: list[Value]
@@ -262,6 +265,8 @@ class Layout:
     roles: dict[int, str]
     names: dict[int, str]
     neurons: dict[int, tuple[Value, Value | None]]
+    full_names: dict[int, str] = field(default_factory=dict)
+    hidden: dict[int, list[Value]] = field(default_factory=dict)
 
 
 @dataclass
@@ -273,7 +278,8 @@ class _Neuron:
     activation: Value | None
     inputs: list[Value] = field(default_factory=list)  # drawn parents, in argument order
     hidden: list[Value] = field(default_factory=list)  # leaf weights and bias drawn inside
-    name: str = ""
+    name: str = ""  # short, on the box: h1[3]
+    full_name: str = ""  # the module path its parameters share: layers.1.neurons.3
 
 
 def draw(
@@ -334,10 +340,12 @@ def build_drawing(
     collapse: bool = False,
     legend: bool = False,
     grads: dict[int, Any] | None = None,
+    box_names: dict[int, str] | None = None,
 ) -> Graph:
     """draw(), for code that supplies the gradients to show: `grads` maps id(value) to the
     gradient written in its box (the explorer passes d root / d value from the engine, so
-    its picture does not depend on whether backward() was called)."""
+    its picture does not depend on whether backward() was called); `box_names` maps id(value)
+    to the name its box shows instead of its own (the explorer's t1, (a*b), h1[3].w0, ...)."""
     if not isinstance(root, Value):
         raise TypeError(f"draw() takes a Value, got {type(root).__name__}")
     if rankdir not in RANKDIRS:
@@ -391,6 +399,7 @@ def build_drawing(
         root,
         grad_of,
         names_leaves,
+        box_names or {},
     )
 
     digraph = graphviz.Digraph(
@@ -428,8 +437,14 @@ def build_drawing(
             neuron = neurons[id(node)]
             layout.roles[id(node)] = "output" if node is root else "neuron"
             layout.names[id(node)] = node.label or neuron.name
+            if neuron.full_name and not node.label:
+                layout.full_names[id(node)] = neuron.full_name
             layout.inputs[id(node)] = _neuron_inputs(neuron, absorbed)
             layout.neurons[id(node)] = (neuron.weighted_sum, neuron.activation)
+            layout.hidden[id(node)] = neuron.hidden
+            for parameter in neuron.hidden:
+                if id(parameter) in parameter_names:
+                    layout.full_names[id(parameter)] = parameter_names[id(parameter)]
             digraph.node(node_id(node), **styler.neuron_attrs(neuron, marked))
             for parent in neuron.inputs:
                 edge(node_id(parent), node_id(node), marked and id(parent) in on_path)
@@ -613,7 +628,8 @@ def _group_neurons(
             elif id(parent) not in seen:
                 neuron.inputs.append(parent)
             seen.add(id(parent))
-        neuron.name = _neuron_name(neuron.hidden, parameter_names)
+        neuron.full_name = _neuron_name(neuron.hidden, parameter_names)
+        neuron.name = short_neuron_name(neuron.full_name)
     return neurons, absorbed
 
 
@@ -625,6 +641,49 @@ def _neuron_name(hidden: list[Value], parameter_names: dict[int, str]) -> str:
         if id(p) in parameter_names
     }
     return prefixes.pop() if len(prefixes) == 1 else ""
+
+
+_LAYER_NEURON = re.compile(r"^(?:(?P<path>.+)\.)?layers\.(?P<layer>\d+)\.neurons\.(?P<index>\d+)$")
+_NEURON = re.compile(r"^(?:(?P<path>.+)\.)?neurons\.(?P<index>\d+)$")
+
+
+def short_neuron_name(module_path: str) -> str:
+    """A neuron's name as a box and a sentence can hold it: h<layer>[<neuron>] for an MLP's
+    layers.<layer>.neurons.<neuron>, <path>[<neuron>] for <path>.neurons.<neuron> (n[3] for
+    a lone Layer's), any other path unchanged.
+
+    >>> short_neuron_name("layers.1.neurons.3"), short_neuron_name("mlp.layers.0.neurons.2")
+    ('h1[3]', 'mlp.h0[2]')
+    >>> short_neuron_name("head.neurons.4"), short_neuron_name("neurons.4")
+    ('head[4]', 'n[4]')
+    """
+    match = _LAYER_NEURON.match(module_path)
+    if match:
+        path = f"{match['path']}." if match["path"] else ""
+        return f"{path}h{match['layer']}[{match['index']}]"
+    match = _NEURON.match(module_path)
+    if match:
+        return f"{match['path'] or 'n'}[{match['index']}]"
+    return module_path
+
+
+def short_parameter_name(name: str) -> str:
+    """A neuron's weight or bias by its neuron's short name: h1[3].w0, h1[3].b.
+
+    >>> short_parameter_name("layers.1.neurons.3.w.0"), short_parameter_name("layers.1.neurons.3.b")
+    ('h1[3].w0', 'h1[3].b')
+    >>> short_parameter_name("embedding.weight")
+    'embedding.weight'
+    """
+    neuron, _, rest = name.rpartition(".")
+    if rest == "b" and neuron:
+        short, suffix = short_neuron_name(neuron), "b"
+    else:
+        neuron, _, w = neuron.rpartition(".")
+        if w != "w" or not rest.isdigit() or not neuron:
+            return name
+        short, suffix = short_neuron_name(neuron), f"w{rest}"
+    return name if short == neuron else f"{short}.{suffix}"
 
 
 def _chain_rule_note(
@@ -691,6 +750,7 @@ class _Styler:
         root: Value,
         grad_of: Any,
         names_leaves: bool,
+        box_names: dict[int, str],
     ) -> None:
         self.precision = precision
         self.grads_known = grads_known
@@ -699,6 +759,7 @@ class _Styler:
         self.root = root
         self.grad_of = grad_of  # the gradient a box shows
         self.names_leaves = names_leaves  # then unnamed leaves are constants
+        self.box_names = box_names  # for boxes with no name of their own
 
     def number(self, x: Any) -> str:
         return format_number(x, self.precision)
@@ -745,7 +806,7 @@ class _Styler:
             attrs["style"] = "dashed"
             attrs.setdefault("color", CONSTANT_BORDER)
             return attrs
-        name = self.name_of(node)
+        name = self.box_names.get(id(node)) or self.name_of(node)
         if id(node) in self.parameter_names and node.label and node.label != name:
             name = f"{name} ({node.label})"
         lines = ([escape_label(name)] if name else []) + self._cells(node)
@@ -754,7 +815,9 @@ class _Styler:
     def neuron_attrs(self, neuron: _Neuron, marked: bool) -> dict[str, str]:
         """A collapsed neuron: its name, its ops, how many parameters it hides, data, grad."""
         ops = "dot" + (f" → {neuron.activation.op}" if neuron.activation is not None else "")
-        name = neuron.name or neuron.output.label or "neuron"
+        # the name the explorer's text uses too: the user's label first
+        output = neuron.output
+        name = output.label or neuron.name or self.box_names.get(id(output), "") or "neuron"
         lines = [escape_label(name), escape_label(ops)]
         if neuron.hidden:
             count = len(neuron.hidden)
