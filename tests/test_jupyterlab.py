@@ -152,6 +152,20 @@ def test_a_trusted_clone_shows_pictures_and_a_stepping_explorer(lab, browser_pag
     assert explorer.locator("svg g[data-value]").count() == 5  # and two values computed
     explain = explorer.locator("[data-role=explain]").inner_text()
     assert explain == "z = x·w + b = -1.0000 + 0.7000 = -0.3000"
+    # scrolled 100 px past the explorer's top, its buttons and text stay at the top of the
+    # notebook's view (the output area clips, so CSS's sticky alone would not do)
+    view_top = explorer.evaluate(
+        """e => { let s = e.parentElement;
+           while (getComputedStyle(s).overflowY === "visible" || s.scrollHeight <= s.clientHeight)
+             { s = s.parentElement; }
+           s.scrollTop += e.getBoundingClientRect().top - s.getBoundingClientRect().top + 100;
+           return s.getBoundingClientRect().top; }"""
+    )
+    page.wait_for_function(
+        f"Math.abs(document.querySelector('.tgs-bar').getBoundingClientRect().top - {view_top}) < 2"
+    )
+    explorer.locator("[data-action=prev]").click()  # still working up there
+    assert counter.inner_text() == "step 1 of 9 · forward pass"
     explorer.hover()  # the arrow keys go to the explorer under the pointer
     page.keyboard.press("End")
     assert counter.inner_text() == "step 9 of 9 · backward pass"

@@ -596,7 +596,7 @@ def _mark_value_group(
 _STYLE = """
 .tgs-explorer { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Helvetica, sans-serif;
   color: #222; outline: none; margin: 0.5em 0; position: relative; }
-.tgs-explorer .tgs-bar { position: sticky; top: 0; z-index: 3; background: #fff;
+.tgs-explorer .tgs-bar { position: relative; z-index: 3; background: #fff;
   padding-bottom: 0.3em; }
 .tgs-explorer .tgs-controls { display: flex; align-items: center; gap: 0.4em;
   margin-bottom: 0.4em; white-space: nowrap; }
@@ -779,6 +779,30 @@ _SCRIPT = """
     event.stopPropagation();  // keep notebook shortcuts out of it
   }
   window.addEventListener("keydown", onKey, true);
+
+  // The bar (buttons, slider, counter, explanation) stays in view while a tall drawing
+  // scrolls under it. CSS's position: sticky cannot do it inside a notebook, whose output
+  // areas clip their overflow, so the bar is moved down by hand: to the top of whatever
+  // scrolls the page, never past the drawing's end.
+  var pending = false;
+  function keepBarInView() {
+    pending = false;
+    if (!root.isConnected) { document.removeEventListener("scroll", onScroll, true); return; }
+    var top = 0;
+    for (var p = root.parentElement; p; p = p.parentElement) {
+      var overflow = getComputedStyle(p).overflowY;
+      if (overflow !== "visible" && p.scrollHeight > p.clientHeight) {
+        top = Math.max(top, p.getBoundingClientRect().top);
+      }
+    }
+    var box = root.getBoundingClientRect();
+    var shift = Math.max(0, Math.min(top - box.top, box.height - bar.offsetHeight));
+    bar.style.transform = shift > 0 ? "translateY(" + shift + "px)" : "";
+  }
+  function onScroll() {
+    if (!pending) { pending = true; window.requestAnimationFrame(keepBarInView); }
+  }
+  document.addEventListener("scroll", onScroll, true);
   show(0);
 })"""
 
