@@ -117,6 +117,14 @@ def save_loss_plot(path):
     plot_history(history, path)
 
 
+def save_decision_boundary(path):
+    if not has_matplotlib():
+        pytest.skip("matplotlib is not installed")
+    from tinygrad_scalar.plot import plot_decision_boundary
+
+    plot_decision_boundary(MLP(2, [1], seed=0), [[0.0, 1.0], [1.0, 0.0]], [0, 1], path)
+
+
 WRITERS = {
     "atomic_write": (write_atomically, "out.bin"),
     "check_writable": (check_writable, "out.bin"),
@@ -124,6 +132,7 @@ WRITERS = {
     "draw().save": (save_graph, "graph.dot"),
     "explore().save": (save_explorer, "page.html"),
     "plot_history": (save_loss_plot, "loss.svg"),
+    "plot_decision_boundary": (save_decision_boundary, "boundary.png"),
 }
 
 
