@@ -147,3 +147,18 @@ def test_a_layer_reads_a_user_activation_afresh_on_every_call(width):
     out = dots(ws, xs, None, activation=scaled)[0]
     out.backward()
     assert ws[0][0].grad == 3.0 * 1.0  # the slope it reads now, not when the kernel was made
+
+
+def test_a_rule_with_a_parameter_is_checked_once_for_all_its_parameters():
+    scale = Rule("scale_by", lambda o, x, c: x * c, lambda o, out, x, c: (c,), takes_arg=True)
+    assert scale.with_arg(2.0)(Value(3.0)).data == 6.0
+    assert scale.with_arg(7.5).checked  # a new parameter: not checked again
+    wrong = Rule(
+        "above_by_tilde",
+        lambda o, x, c: o.where(~(x > c), x, 0.0),
+        lambda o, out, x, c: (1.0,),
+        takes_arg=True,
+    )
+    with pytest.raises(TypeError, match="rule 'above_by_tilde'"):
+        wrong.with_arg(0.0)(Value(2.0))
+    assert not wrong.with_arg(1.0).checked

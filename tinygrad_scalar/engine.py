@@ -816,7 +816,9 @@ def check_rule(rule: Rule, inputs: Sequence[Any]) -> None:
 
     rule.checked = True  # now, so that a rule built of other rules does not come back here
     where = numpy_backend.disagreement(rule, point)
-    if where is not None:
+    if where is None:
+        rule.family_checked()  # with_arg(another parameter) is not checked again
+    else:
         rule.checked = False  # refused again the next time
         raise TypeError(
             f"rule {rule.name!r} gives different numbers on floats and on NumPy arrays: {where}."

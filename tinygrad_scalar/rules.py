@@ -210,6 +210,12 @@ class Rule:
                 family._bound[arg] = rule
         return rule
 
+    def family_checked(self) -> None:
+        """Mark this rule and its family (the same functions, any parameter) as checked on
+        both backends (engine.check_rule), so that a parameter that changes on every call
+        (`rule.with_arg(random())`) is not checked every time."""
+        self.checked = self._family.checked = True
+
     def evaluate(self, o: Any, inputs: Sequence[Any]) -> Any:
         """forward() on backend `o`, whatever the rule's arity and parameter."""
         if self.nary:
