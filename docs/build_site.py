@@ -43,7 +43,7 @@ GUIDE_PAGES: list[tuple[str, str, list[str]]] = [
     ("guide/getting-started", "Getting started", ["Two commands", "Which path do I use"]),
     ("guide/engine", "The engine", ["The engine in use"]),
     ("guide/rules", "Rules and custom ops", ["One rules table"]),
-    ("guide/numerics", "Numerical conventions", ["Modes and checks", "Numerical"]),
+    ("guide/numerics", "Numerics, modes and checks", ["Modes and checks", "Numerical"]),
     ("guide/nn-and-training", "Neural networks and training", ["Neural networks"]),
     ("guide/compile", "Training at matrix speed", ["Train at matrix speed"]),
     ("guide/drawing", "Drawing and the explorer", ["Computation graphs"]),
