@@ -63,7 +63,17 @@ def installed(built, tmp_path_factory) -> Path:
     env_dir = tmp_path_factory.mktemp("wheel-venv")
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    run([str(python), "-m", "pip", "install", "--quiet", f"{built['wheel']}[plot]"])
+    # --no-compile: no .pyc files written for numpy and matplotlib, a good part of the time
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--disable-pip-version-check",
+    ]
+    run([*pip, f"{built['wheel']}[plot]"])
     return python
 
 
