@@ -32,10 +32,11 @@ from test_rules_conformance import (
     ulps_allowed,
     unary_cases,
 )
+from tiny_gpt import TinyGPT, token_columns
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import Rule, Value, losses, optim, rules
-from tinygrad_scalar.nn import MLP, CausalSelfAttention, Embedding, KVCache, Layer, Module, rmsnorm
+from tinygrad_scalar.nn import MLP, Layer
 
 torch = pytest.importorskip("torch")
 
@@ -331,38 +332,6 @@ def test_the_numpy_steps_exactness_tests_pass_on_torch(test, arguments, monkeypa
 
 
 # --- a transformer: nn.transformer's pieces, as in notebook 11 ----------------------------------
-
-VOCAB, EMBD, HEADS, BLOCK = 5, 8, 2, 6
-
-
-class TinyGPT(Module):
-    def __init__(self, seed=0):
-        rng = random.Random(seed)
-        self.tokens = Embedding(VOCAB, EMBD, std=0.3, rng=rng)
-        self.positions = Embedding(BLOCK, EMBD, std=0.3, rng=rng)
-        self.attn = CausalSelfAttention(EMBD, HEADS, std=0.3, rng=rng)
-        self.fc1 = Layer(EMBD, 2 * EMBD, activation="relu", rng=rng)
-        self.fc2 = Layer(2 * EMBD, EMBD, activation="linear", rng=rng)
-        self.lm_head = Layer(EMBD, VOCAB, activation="linear", rng=rng)
-
-    def loss(self, *tokens):
-        cache, logits = KVCache(), []
-        for t in range(len(tokens) - 1):
-            x = [a + b for a, b in zip(self.tokens(tokens[t]), self.positions(t))]
-            x = [a + b for a, b in zip(x, self.attn.step(rmsnorm(x), cache))]
-            x = [a + b for a, b in zip(x, self.fc2(self.fc1(rmsnorm(x))))]
-            logits.append(self.lm_head(x))
-        return losses.cross_entropy(logits, list(tokens[1:]))
-
-    def parameters(self):
-        parts = (self.tokens, self.positions, self.attn, self.fc1, self.fc2, self.lm_head)
-        return [p for part in parts for p in part.parameters()]
-
-
-def token_columns(n_docs, length, seed):
-    rng = random.Random(seed)
-    docs = [[rng.randrange(VOCAB) for _ in range(length)] for _ in range(n_docs)]
-    return docs, [list(column) for column in zip(*docs)]
 
 
 def test_a_transformer_on_torch_equals_numpy_and_eager():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from test_compile_extremes import assert_agree
-from test_compiler_torch import TinyGPT, token_columns
+from tiny_gpt import TinyGPT, token_columns
 
 import tinygrad_scalar as ts
 
