@@ -253,7 +253,7 @@ def test_a_zero_gradient_is_plus_zero():
     # Our gradients are sums that start at +0.0, so x * -0.0 gives x.grad = +0.0. PyTorch
     # gives -0.0 because its first contribution replaces a grad of None; with
     # zero_grad(set_to_none=False) it adds to +0.0 and gives +0.0 as we do. Documented in
-    # the README ("Modes and checks").
+    # the README ("Numerical conventions").
     x = Value(3.0)
     (x * -0.0).backward()
     assert x.grad == 0.0 and math.copysign(1.0, x.grad) == 1.0
