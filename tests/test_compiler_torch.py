@@ -19,12 +19,17 @@ import numpy as np
 import pytest
 import test_compile_exact
 import test_compile_extremes
+import test_compile_programs
 from compiled_vs_eager import compiled_run, eager_run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_compile_extremes import FEATURES, LOSSES, assert_agree
 from test_rules_conformance import (
     ALL_SINGLE,
     BINARY_RULES,
     NARY_RULES,
+    POWER_EXPONENTS,
+    any_float,
     assert_same,
     binary_cases,
     nary_cases,
@@ -88,6 +93,35 @@ def test_nary_rules_on_tensors_equal_floats(name):
         by_length.setdefault(len(inputs), []).append(inputs)
     for cases in by_length.values():
         check_torch_backend(NARY_RULES[name], cases)
+
+
+@pytest.mark.parametrize("name", list(ALL_SINGLE))
+@settings(max_examples=60, deadline=None)
+@given(x=any_float)
+def test_unary_rules_on_tensors_equal_floats_at_any_float(name, x):
+    check_torch_backend(ALL_SINGLE[name], [(x,)])
+
+
+@pytest.mark.parametrize("name", list(BINARY_RULES))
+@settings(max_examples=60, deadline=None)
+@given(a=any_float, b=any_float)
+def test_binary_rules_on_tensors_equal_floats_at_any_floats(name, a, b):
+    check_torch_backend(BINARY_RULES[name], [(a, b)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=any_float, c=st.one_of(st.sampled_from(POWER_EXPONENTS), any_float))
+def test_power_by_any_constant_on_tensors_equals_floats(x, c):
+    check_torch_backend(rules.POWER_BY.with_arg(c), [(x,)])
+
+
+@pytest.mark.parametrize("name", list(NARY_RULES))
+@settings(max_examples=60, deadline=None)
+@given(xs=st.lists(any_float, min_size=2, max_size=6))
+def test_nary_rules_on_tensors_equal_floats_at_any_floats(name, xs):
+    if name == "take":  # the last input is the index: a whole number among the others
+        xs = [*xs[:-1], float((len(xs) - 1) // 2)]
+    check_torch_backend(NARY_RULES[name], [tuple(xs)])
 
 
 def test_torch_pow_fast_paths_do_not_leak_into_the_backend():
@@ -315,7 +349,9 @@ def compile_tests_of(module):
 
 @pytest.mark.parametrize(
     "test, arguments",
-    compile_tests_of(test_compile_exact) + compile_tests_of(test_compile_extremes),
+    compile_tests_of(test_compile_exact)
+    + compile_tests_of(test_compile_extremes)
+    + compile_tests_of(test_compile_programs),  # random programs, by hypothesis
 )
 def test_the_numpy_steps_exactness_tests_pass_on_torch(test, arguments, monkeypatch):
     # the same tests, with every compile in them made with backend="torch"
