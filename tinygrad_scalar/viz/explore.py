@@ -1,18 +1,23 @@
 """A page that steps through a graph: the forward pass, then backpropagation, one node at a time.
 
-`explore(root, **draw_options)` draws the graph as `draw()` does, then lets a reader walk it:
-first each value appears in topological order, then each gradient arrives in reverse order,
-with the chain-rule product for that step written out with its numbers. Clicking a node shows
-its whole chain-rule expansion.
+`explore(root, **draw_options)` draws the graph as `draw()` does (with the colour key), then
+lets a reader walk it: the given values (inputs, parameters, constants) are shown from the
+start, each computed value appears in topological order, then each gradient arrives in
+reverse order, with the chain-rule product for that step written out with its numbers. Every
+name the text uses is on a box (see _display_names). Clicking a node shows its whole
+chain-rule expansion, and a collapsed neuron's weights and bias.
 
-The page is one HTML file with its script and style inline (no network). Where scripts do not
-run (a notebook viewer, an untrusted notebook) it is the static drawing with every value and
-gradient. Two explorers on one page do not clash: each lives in its own uniquely named
-container and its SVG has no element ids.
+The page is one HTML file with its script and style inline (no network). As written, it is a
+picture of the finished drawing (every value and gradient; an <img> of the SVG from a data:
+URL) and a line saying what it is: what a viewer that runs no script shows, and what survives
+the HTML sanitizer of an untrusted notebook. The script turns the picture's SVG into the live
+drawing and adds the buttons, slider and text above it. Two explorers on one page do not
+clash: each lives in its own container (its name comes from the content, so a rebuilt
+notebook does not change), and its SVG has no element ids.
 
-A testing contract, so that tests (and anyone) can drive the page:
-  - each drawn value is an SVG group with `data-node` (unique) and `data-label` (its name,
-    when it has one), and, once revealed, `data-value` / `data-grad`: the float's repr;
+A testing contract, so that tests (and anyone) can drive the page once its script ran:
+  - each drawn value is an SVG group with `data-node` (unique) and `data-label` (its own
+    name, when it has one), and, once revealed, `data-value` / `data-grad`: the float's repr;
   - the buttons carry `data-action="start" | "prev" | "next" | "end"`; the step counter has
     `data-role="step"`, the slider `data-role="slider"`, the explanation line
     `data-role="explain"`, and the clicked node's expansion `data-role="detail"`.
