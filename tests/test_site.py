@@ -291,6 +291,23 @@ def test_the_explorer_on_the_notebook_02_page_steps_with_the_engines_numbers(
 
 
 @pytest.mark.slow
+def test_an_explorers_buttons_stay_below_the_sites_header(open_page):
+    page, errors = open_page("course/04_backward_pass_by_hand.html")
+    explorer = page.locator(".tgs-explorer").first
+    explorer.scroll_into_view_if_needed()
+    box = explorer.bounding_box()
+    assert box is not None
+    page.mouse.wheel(0, box["y"] + box["height"] / 2)  # half the drawing above the window
+    page.wait_for_timeout(300)
+    header_bottom = page.eval_on_selector(".md-header", "h => h.getBoundingClientRect().bottom")
+    bar = explorer.locator(".tgs-bar").bounding_box()
+    assert bar is not None and header_bottom - 1 <= bar["y"] < header_bottom + 40
+    explorer.locator("[data-action=next]").click()  # not covered: the click reaches it
+    assert explorer.locator("[data-role=step]").inner_text().startswith("step 1 of")
+    assert errors == []
+
+
+@pytest.mark.slow
 def test_the_value_api_page_lists_backward_with_its_source(open_page):
     page, errors = open_page("reference/value.html")
     heading = page.query_selector('[id="tinygrad_scalar.Value.backward"]')

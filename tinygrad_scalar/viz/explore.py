@@ -801,6 +801,14 @@ _SCRIPT = """
       }
     }
     var box = root.getBoundingClientRect();
+    // a header that stays at the top of the window (a docs site's) covers what is under it
+    var x = Math.min(Math.max(box.left + 1, 0), window.innerWidth - 1);
+    document.elementsFromPoint(x, 0).forEach(function (el) {
+      var position = getComputedStyle(el).position;
+      if (!root.contains(el) && (position === "fixed" || position === "sticky")) {
+        top = Math.max(top, el.getBoundingClientRect().bottom);
+      }
+    });
     var shift = Math.max(0, Math.min(top - box.top, box.height - bar.offsetHeight));
     bar.style.transform = shift > 0 ? "translateY(" + shift + "px)" : "";
   }
