@@ -8,7 +8,7 @@ CREATED     := $(VENV)/.created
 DEMO_STAMP  := $(VENV)/.installed-demo
 STAMP       := $(VENV)/.installed
 
-.PHONY: demo test test-fast typecheck lint format bench notebooks pictures clean lab docs dist
+.PHONY: demo test test-fast typecheck lint format generate bench notebooks pictures clean lab docs dist
 
 $(CREATED):
 	@echo "==> [1/3] creating the virtual environment $(VENV)"
@@ -48,6 +48,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
 	$(BIN)/ruff format tinygrad_scalar tests benchmarks docs notebooks/execute.py notebooks/_build.py
+
+# The Value methods, written from the rules table into tinygrad_scalar/_generated.py (run it
+# after changing rules.py or codegen.py; tests/test_codegen.py fails until you do).
+generate: $(STAMP)
+	$(BIN)/python -c "from tinygrad_scalar import codegen; print('wrote', codegen.write_generated_module())"
 
 # Peers for the side-by-side benchmark: micrograd always, PyTorch (CPU) when it can be had.
 bench: $(STAMP)

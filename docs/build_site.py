@@ -317,24 +317,24 @@ def write(path: Path, text: str) -> None:
 
 
 def generated_methods() -> str:
-    """What the Value page says about the methods codegen writes from the rules table (they
-    have no source file, so mkdocstrings cannot show them): their names, and the table."""
-    from tinygrad_scalar import Value
+    """What the Value page says about the methods codegen writes from the rules table into
+    _generated.py: their names, and the table."""
+    from tinygrad_scalar import Value, _generated
 
     names = sorted(
         name
         for name, member in vars(Value).items()
-        if getattr(getattr(member, "__code__", None), "co_filename", "").startswith("<")
+        if getattr(member, "__module__", None) == _generated.__name__
     )
     source = (ROOT / "tinygrad_scalar" / "rules.py").read_text(encoding="utf-8")
     table = re.search(r"^# fmt: off\n(.*?)^# fmt: on", source, re.S | re.M)
     listed = ", ".join(f"`{name}`" for name in names)
     return (
         "## Operators and methods from the rules table\n\n"
-        f"These members of `Value` are generated when the package is imported: {listed}. "
+        f"These members of `Value` are generated from the rules table: {listed}. "
         "Each runs one rule of `tinygrad_scalar/rules.py`, its forward value and its local "
-        "derivatives ([Rule](rule.md); `tinygrad_scalar.codegen.generated_source()` prints "
-        "the generated code).\n\n"
+        "derivatives ([Rule](rule.md)); the code is committed in "
+        "`tinygrad_scalar/_generated.py` (`make generate` writes it).\n\n"
         '??? note "The rules table, from tinygrad_scalar/rules.py"\n\n'
         + textwrap.indent(f"```python\n{table.group(1).rstrip() if table else ''}\n```\n", "    ")
     )

@@ -4,7 +4,7 @@ subpackage, such as nn/, compiler/, viz/ or cli/, is one layer):
 
     0  rules, codegen,         the table of ops, the code generated from it, and its
        numpy_backend, _floats  NumPy backend; lists of floats as arrays, converted once
-    1  engine                  Value, the backward walk, grad modes
+    1  engine, _generated      Value, the backward walk, grad modes; the Value methods
     2  functional, _checks,    grad/gradcheck/softmax; argument checks and messages;
        _files                  safe reading and atomic writing
     3  nn, losses, optim, data  side by side: none of them imports another
@@ -36,6 +36,7 @@ LAYERS = {
     "numpy_backend": 0,
     "_floats": 0,
     "engine": 1,
+    "_generated": 1,
     "functional": 2,
     "_checks": 2,
     "_files": 2,

@@ -1,4 +1,4 @@
-"""The Value methods (+ - * / ** exp log ...), generated from the rules table.
+"""Code written from the rules table: the Value methods, layer kernels and walk kernels.
 
 A hand-written `__mul__` would repeat MUL's rule. Instead each rule is run once on a
 symbolic backend whose "numbers" are pieces of Python source, which turns
@@ -9,18 +9,29 @@ into the body of `Value.__mul__`:
 
     a = self.data
     b = other.data
-    out = (a * b)
-    ... node.local_grads = (b, a)
+    out = a * b
+    ...
+    node._first_parent = self
+    node._first_local = b
+    node._second_parent = other
+    node._second_local = a
 
 The functions of the float backend stay calls (`_f_exp(x)`), and `o.where` becomes
-Python's conditional expression. Reading rules.py is enough to know what every method
-computes; `generated_source()` shows the result. The point is speed: one Python call per
-op, with no rule lookups, as fast as a hand-written Value.
+Python's conditional expression. The point is speed: one Python call per op, with no rule
+lookups, as fast as a hand-written Value.
+
+The Value methods are committed, in _generated.py (`make generate` writes it; a test checks
+that it is up to date), so grep, go-to-definition, mypy and coverage see the code that runs.
+The layer kernels (a layer of neurons of one width) and walk kernels (the chain rule for a
+node of n parents) are made at run time, one per width, from the same node layout
+(`node_lines`); `layer_kernel_source(16, True)` and `walk_kernel_source(16)` show them.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from . import rules
@@ -140,51 +151,51 @@ class _SourceBackend:
         return _Source(f"({_text(a)} == {_text(b)})")
 
 
-# a number operand becomes a leaf (a constant of the graph); a float is the common case
-_CONVERT_OTHER = """\
-    if type(other) is not Value:
-        if type(other) is float:
-            constant = _new(Value)
-            constant.data = other
-            constant.grad = 0.0
-            constant._rule = constant._a = constant._b = None
-            constant._parents = constant._local_grads = ()
-            other = constant
-        else:
-            other = _constant(other)
-            if other is NotImplemented:
-                return other
-"""
-
-_MAKE_NODE = """\
-    if _modes_active:
-        return _finish({rule}, ({parents},), ({datas},), out)
-{node}
-    return node
-"""
+# --- the node layout: how every node is built, written once ----------------------------------
+# Value.__slots__ (engine.py) says what the slots mean. A node of one or two parents keeps
+# them in slots (_first_parent, _second_parent) with their local derivatives beside them
+# (_first_local, _second_local); a node of more parents keeps two tuples (_parents,
+# _local_grads); a leaf has no rule and no parents. Every place that builds a node uses
+# these lines: the Value methods, new_node and set_leaf (so Value.__init__, engine's ops and
+# unpickling), and the layer kernels.
 
 
-def _node_lines(
-    value: str, rule: str, parents: list[str], local_grads: Any, known: dict | None = None
+def node_lines(
+    node: str,
+    value: str,
+    rule: str,
+    parents: list[str],
+    local_grads: Any,
+    known: dict | None = None,
 ) -> list[str]:
-    """The statements that make `node`: a new Value holding `value`, made by `rule`, with
-    its parents and their local derivatives in the slots Value uses for that many parents
-    (see Value.__slots__): engine._new_node, written out. `known` names tuples that
-    already exist (see _tuple_source)."""
-    lines = ["node = _new(Value)", f"node.data = {value}", "node.grad = 0.0"]
-    lines.append(f"node._rule = {rule}")
+    """The statements that fill the slots of the Value `node` (already made with _new):
+    its `value`, gradient 0, the `rule` that made it, its `parents` and the local derivative
+    of each (expressions). No parents makes a leaf. `known` names tuples that already exist
+    (see _tuple_source)."""
+    lines = [f"{node}.data = {value}", f"{node}.grad = 0.0"]
+    if not parents:
+        return [
+            *lines,
+            f"{node}._rule = {node}._first_parent = {node}._second_parent = None",
+            f"{node}._parents = {node}._local_grads = ()",
+        ]
+    lines.append(f"{node}._rule = {rule}")
     local_grads = [_text(g) for g in local_grads]
     if len(parents) > 2:
         return [
             *lines,
-            "node._a = node._b = None",
-            f"node._parents = {_tuple_source(parents, known or {})}",
-            f"node._local_grads = {_tuple_source(local_grads, known or {})}",
+            f"{node}._first_parent = {node}._second_parent = None",
+            f"{node}._parents = {_tuple_source(parents, known or {})}",
+            f"{node}._local_grads = {_tuple_source(local_grads, known or {})}",
         ]
-    lines += [f"node._a = {parents[0]}", f"node._da = {local_grads[0]}"]
+    lines += [f"{node}._first_parent = {parents[0]}", f"{node}._first_local = {local_grads[0]}"]
     if len(parents) == 2:
-        return [*lines, f"node._b = {parents[1]}", f"node._db = {local_grads[1]}"]
-    return [*lines, "node._b = None"]
+        return [
+            *lines,
+            f"{node}._second_parent = {parents[1]}",
+            f"{node}._second_local = {local_grads[1]}",
+        ]
+    return [*lines, f"{node}._second_parent = None"]
 
 
 def _tuple_source(items: list[str], known: dict) -> str:
@@ -213,47 +224,107 @@ def _tuple_source(items: list[str], known: dict) -> str:
 
 
 def _indented(lines: list[str], spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in lines)
+    return "\n".join(" " * spaces + line if line else "" for line in lines)
 
 
-def _body(rule: Rule, inputs: list[str], rule_name: str, parents: list[str]) -> str:
+def _lines(lines: list[str], spaces: int) -> list[str]:
+    return [" " * spaces + line if line else "" for line in lines]
+
+
+def _tuple_of(names: list[str]) -> str:
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
+def _unparenthesized(text: str) -> str:
+    """`(a * b)` as `a * b`, where the outer parentheses enclose the whole expression."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(text) - 1:
+            return text
+    return text[1:-1]
+
+
+# --- the Value methods: each rule run once on symbols ---------------------------------------
+
+
+def _rule_name(rule: Rule) -> str:
+    """The name rules.py gives `rule` (MUL for rules.MUL)."""
+    return next(name for name, value in vars(rules).items() if value is rule)
+
+
+def _convert_other() -> list[str]:
+    """A number operand becomes a leaf (a constant of the graph); a float is the common case."""
+    return [
+        "if not isinstance(other, Value):",
+        "    if type(other) is float:",
+        "        constant = _new(Value)",
+        *_lines(node_lines("constant", "other", "None", [], ()), 8),
+        "        other = constant",
+        "    else:",
+        "        other = _constant(other)",
+        "        if other is NotImplemented:",
+        "            return other",
+    ]
+
+
+def _body(rule: Rule, inputs: list[str], rule_name: str, parents: list[str]) -> list[str]:
+    """What follows reading the inputs' data: the forward value, then the node."""
     o = _SourceBackend()
     symbols = [_Source(name) for name in inputs]
     arg = [_Source("c")] if rule.takes_arg else []
     forward = rule.forward(o, *symbols, *arg)
     local_grads = rule.derivatives(o, _Source("out"), *symbols, *arg)
-    return f"    out = {_text(forward)}\n" + _MAKE_NODE.format(
-        rule=rule_name,
-        parents=", ".join(parents),
-        datas=", ".join(inputs),
-        node=_indented(_node_lines("out", rule_name, parents, local_grads), 4),
-    )
+    local_grads = [_Source(_unparenthesized(_text(g))) for g in local_grads]
+    return [
+        f"out = {_unparenthesized(_text(forward))}",
+        "if modes_active:  # no_grad, detect_anomaly or compile: the engine's general path",
+        f"    return _finish({rule_name}, {_tuple_of(parents)}, {_tuple_of(inputs)}, out)",
+        "node = _new(Value)",
+        *node_lines("node", "out", rule_name, parents, local_grads),
+        "return node",
+    ]
 
 
-def _binary(method: str, rule: Rule, rule_name: str, reflected: bool) -> str:
+def _binary(method: str, rule: Rule, reflected: bool) -> list[str]:
     a, b = ("other", "self") if reflected else ("self", "other")
-    return (
-        f"def {method}(self, other):\n{_CONVERT_OTHER}"
-        f"    a = {a}.data\n    b = {b}.data\n" + _body(rule, ["a", "b"], rule_name, [a, b])
-    )
+    shown = f"{rule.name}({a}, {b})" if rule.name.isalpha() else f"{a} {rule.name} {b}"
+    return [
+        f"def {method}(self: Value, other: Operand) -> Value:",
+        f'    """{shown}: rules.{_rule_name(rule)}."""',
+        *_lines(_convert_other(), 4),
+        f"    a = {a}.data",
+        f"    b = {b}.data",
+        *_lines(_body(rule, ["a", "b"], _rule_name(rule), [a, b]), 4),
+    ]
 
 
-def _unary(method: str, rule: Rule, rule_name: str) -> str:
-    return f"def {method}(self):\n    x = self.data\n" + _body(rule, ["x"], rule_name, ["self"])
+def _unary(method: str, rule: Rule) -> list[str]:
+    return [
+        f"def {method}(self: Value) -> Value:",
+        f'    """{rule.name}(self): rules.{_rule_name(rule)}."""',
+        "    x = self.data",
+        *_lines(_body(rule, ["x"], _rule_name(rule), ["self"]), 4),
+    ]
 
 
-def _power_by() -> str:
+def _power_by() -> list[str]:
     # x ** c for a number c: POWER_BY with c as its parameter; a Value exponent is POW.
-    return (
-        "def __pow__(self, exponent):\n"
-        "    if isinstance(exponent, Value):\n"
-        "        return _pow_values(self, exponent)\n"
-        "    c = exponent if type(exponent) is float else _exponent(exponent)\n"
-        "    if c is NotImplemented:\n"
-        "        return c\n"
-        "    rule = (c and _power_rules.get(c)) or _power_by(c)  # 0 and -0.0 differ\n"
-        "    x = self.data\n" + _body(rules.POWER_BY, ["x"], "rule", ["self"])
-    )
+    return [
+        "def __pow__(self: Value, exponent: Operand) -> Value:",
+        '    """self ** exponent: rules.POWER_BY.with_arg(exponent) for a number exponent,',
+        '    rules.POW for a Value."""',
+        "    if isinstance(exponent, Value):",
+        "        return _pow_values(self, exponent)",
+        "    c = exponent if type(exponent) is float else _exponent(exponent)",
+        "    if c is NotImplemented:",
+        "        return c",
+        "    rule = (c and _power_rules.get(c)) or _power_by(c)  # 0 and -0.0 differ",
+        "    x = self.data",
+        *_lines(_body(rules.POWER_BY, ["x"], "rule", ["self"]), 4),
+    ]
 
 
 # method name -> (rule, reflected) for two-input ops; method name -> rule for one input
@@ -284,13 +355,120 @@ UNARY = {
     "softplus": rules.SOFTPLUS,
 }
 
+GENERATED_FILE = Path(__file__).with_name("_generated.py")
+
+_HEADER = '''\
+"""The Value methods (+ - * / ** exp log ...) and how a node is built, from rules.py.
+
+GENERATED from the rules table (rules.py) by codegen.py: do not edit. Change rules.py or
+codegen.py, then run `make generate`; a test (tests/test_codegen.py) fails when this file
+differs from a fresh generation.
+
+Each method is its rule run once on symbols: MUL's forward `a * b` and local derivatives
+`(b, a)` become `out = a * b` and a node whose parents self and other have the local
+derivatives b and a. The float backend's functions stay calls (`_f_exp(x)`), and `o.where`
+becomes Python's conditional expression: one Python call per op, with no rule lookups, as
+fast as a hand-written Value. While a mode is on (no_grad, detect_anomaly, compile) a
+method hands its result to the engine's general path instead.
+
+Value (engine.py) takes these functions as its methods (`__mul__ = _generated.__mul__`),
+then calls `connect` to hand this module the names it uses from the engine.
+"""
+
+# ruff: noqa: E501
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from .rules import {rule_imports}, floats
+
+if TYPE_CHECKING:
+    from .engine import Operand, Value
+    from .rules import Rule
+
+# From the engine, set by connect(): its general path of an op, a number as a leaf, a
+# number exponent as a float. engine.mode() keeps `modes_active` equal to its own count.
+_finish: Callable[..., Value]
+_constant: Callable[[Any], Value]  # or NotImplemented, for what is not a number
+_exponent: Callable[[Any], float]  # or NotImplemented
+modes_active = 0
+
+
+def connect(value_class: type, finish: Callable, constant: Callable, exponent: Callable) -> None:
+    """Called once by engine.py, which imports this module before it defines Value."""
+    globals().update(Value=value_class, _finish=finish, _constant=constant, _exponent=exponent)
+
+
+_new = object.__new__
+{float_functions}
+_power_by = POWER_BY.with_arg
+_power_rules = POWER_BY._bound  # the rules with_arg made already, by parameter
+'''
+
+
+def _float_function_lines(source: str) -> list[str]:
+    """`_f_exp = floats.exp` and so on, for the float backend's functions `source` calls."""
+    used = sorted(set(re.findall(r"\b_f_(\w+)\(", source)))
+    lines = [f"_f_{name} = floats.{name}" for name in used]
+    math_used = sorted(set(re.findall(r"\b_math_(\w+)\(", source)))
+    return lines + [f"_math_{name} = math.{name}" for name in math_used]
+
+
+def _node_builders() -> list[str]:
+    """new_node and set_node: the node layout as functions, for engine.py."""
+    by_arity = []
+    conditions = ["if not parents", "elif len(parents) == 1", "elif len(parents) == 2", "else"]
+    for arity, condition in enumerate(conditions):
+        parents = ["parents[0]", "parents[1]"][:arity] if arity < 3 else ["parents"] * 3
+        local_grads = [_Source(f"local_grads[{i}]") for i in range(min(arity, 2))]
+        lines = node_lines("node", "data", "rule", parents, local_grads)
+        if arity == 3:  # the tuples as they are (the locals as a tuple: they may be a list)
+            lines[-2:] = ["node._parents = parents", "node._local_grads = tuple(local_grads)"]
+        by_arity += [f"    {condition}:", *_lines(lines, 8)]
+    signature = "data: float, parents: tuple, local_grads: Sequence, rule: Rule | None"
+    return [
+        f"def new_node({signature}) -> Value:",
+        '    """A Value made by `rule` from `parents` (a leaf if there are none), with the',
+        '    local derivative of each; `data` is already a float."""',
+        "    node = _new(Value)",
+        *by_arity,
+        "    return node",
+        "",
+        "",
+        f"def set_node(node: Value, {signature}) -> None:",
+        '    """Fill the slots of `node` as new_node would (Value.__init__, unpickling)."""',
+        *by_arity,
+    ]
+
+
+def generated_module_source() -> str:
+    """The text of _generated.py, as `make generate` writes it."""
+    functions: list[str] = []
+    for method, (rule, reflected) in BINARY.items():
+        functions += ["", "", *_binary(method, rule, reflected)]
+    for method, rule in UNARY.items():
+        functions += ["", "", *_unary(method, rule)]
+    functions += ["", "", *_power_by(), "", "", "__abs__ = abs", ""]
+    body = "\n".join(["", "", *_node_builders(), *functions])
+    used_rules = {_rule_name(rule) for rule, _ in BINARY.values()}
+    used_rules |= {_rule_name(rule) for rule in UNARY.values()} | {"POWER_BY"}
+    header = _HEADER.format(
+        rule_imports=", ".join(sorted(used_rules)),
+        float_functions="\n".join(_float_function_lines(body)),
+    )
+    return header + body
+
 
 def generated_source() -> str:
-    """The source of every generated Value method."""
-    parts = [_binary(m, rule, f"_rule_{m}", reflected) for m, (rule, reflected) in BINARY.items()]
-    parts += [_unary(m, rule, f"_rule_{m}") for m, rule in UNARY.items()]
-    parts.append(_power_by())
-    return "\n\n".join(parts)
+    """The source of every generated Value method: the committed _generated.py."""
+    return generated_module_source()
+
+
+def write_generated_module() -> Path:
+    """Write _generated.py next to this file (what `make generate` runs)."""
+    GENERATED_FILE.write_text(generated_module_source(), encoding="utf-8")
+    return GENERATED_FILE
 
 
 # --- a layer of dot nodes: DOT's rule written out for one width ---------------------------
@@ -362,7 +540,7 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
         derivatives = activation.derivatives(o, out, total)
         activate = _ACTIVATE.format(
             forward=_text(activation.forward(o, total)),
-            node=_indented(_node_lines("out", "_rule_activation", ["parent"], derivatives), 12),
+            node=_indented(_new_node_lines("out", "_rule_activation", ["parent"], derivatives), 12),
         )
     inputs = [f"i{i}" for i in range(n)]
     return _LAYER_KERNEL.format(
@@ -376,9 +554,15 @@ def layer_kernel_source(n: int, bias: bool, activation: Rule | None = None) -> s
         checks="; ".join(f"{w}._rule" for w in checked),
         reads=_indented(reads, 12),
         forward=_text(rules.DOT.forward(o, symbols)),
-        node=_indented(_node_lines("total", "_rule_dot", nodes, local_grads, known), 12),
+        node=_indented(_new_node_lines("total", "_rule_dot", nodes, local_grads, known), 12),
         activate=activate,
     )
+
+
+def _new_node_lines(
+    value: str, rule: str, parents: list[str], local_grads: Any, known: dict | None = None
+) -> list[str]:
+    return ["node = _new(Value)", *node_lines("node", value, rule, parents, local_grads, known)]
 
 
 layer_kernels: dict = {}
@@ -448,23 +632,11 @@ def _float_functions() -> dict:
     return namespace
 
 
-def install_methods(value_class: Any, namespace: dict) -> None:
-    """Compile the methods in `namespace` (the engine's globals, which hold _new, _finish,
-    _constant, _exponent and _modes_active) and attach them to the Value class."""
-    namespace.update(_float_functions())
-    for method, (rule, _) in BINARY.items():
-        namespace[f"_rule_{method}"] = rule
-    for method, rule in UNARY.items():
-        namespace[f"_rule_{method}"] = rule
-    namespace["_power_by"] = rules.POWER_BY.with_arg
-    namespace["_power_rules"] = rules.POWER_BY._bound  # the rules with_arg made already
+def use_value_class(value_class: Any) -> None:
+    """The class the layer kernels make nodes of (engine.py calls this once)."""
     global _value_class
     _value_class = value_class
-    source = generated_source()
-    exec(compile(source, "<tinygrad_scalar generated Value methods>", "exec"), namespace)
-    for method in [*BINARY, *UNARY, "__pow__"]:
-        function = namespace.pop(method) if method != "_pow_values" else namespace[method]
-        function.__qualname__ = f"Value.{method}"
-        if method != "_pow_values":
-            setattr(value_class, method, function)
-    value_class.__abs__ = value_class.abs
+
+
+if __name__ == "__main__":  # make generate
+    print(f"wrote {write_generated_module()}")

@@ -28,10 +28,11 @@ import numbers
 import pickle
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
 
-from . import codegen, rules
-from .rules import Rule, floats
+from . import _generated, codegen, rules
+from ._generated import new_node, set_node
+from .rules import Rule, chain_term, floats
 
 Operand = Union["Value", int, float]
 
@@ -70,21 +71,27 @@ _modes_active = 0
 _modes_lock = threading.Lock()
 
 
+def _count_mode(change: int) -> None:
+    """One more mode block open (1) or one fewer (-1). The generated methods read the count
+    as a global of their own module, kept equal here."""
+    global _modes_active
+    with _modes_lock:
+        _modes_active += change
+        _generated.modes_active = _modes_active
+
+
 @contextlib.contextmanager
 def mode(variable: contextvars.ContextVar, value: Any) -> Iterator[None]:
     """Set a context variable for the block, as a mode: while any mode is on, ops take the
     path that looks at the modes (grad mode, anomaly checks, compile's tracer). Leaving the
     block from another context than the one it was entered in (a generator resumed
     elsewhere, `Context.run`) is a RuntimeError, and leaves no mode counted as on."""
-    global _modes_active
-    with _modes_lock:
-        _modes_active += 1
+    _count_mode(1)
     token = variable.set(value)
     try:
         yield
     finally:
-        with _modes_lock:
-            _modes_active -= 1
+        _count_mode(-1)
         try:
             variable.reset(token)
         except ValueError:
@@ -125,17 +132,14 @@ def _switch_value(variable: contextvars.ContextVar[_Switch | None], default: Any
 
 @contextlib.contextmanager
 def _switched(variable: contextvars.ContextVar[_Switch | None], value: Any) -> Iterator[None]:
-    global _modes_active
     switch = _Switch(value, variable.get())
-    with _modes_lock:
-        _modes_active += 1
+    _count_mode(1)
     token = variable.set(switch)
     try:
         yield
     finally:
         switch.closed = True
-        with _modes_lock:
-            _modes_active -= 1
+        _count_mode(-1)
         with contextlib.suppress(ValueError):  # another context: closing it was enough
             variable.reset(token)
 
@@ -214,22 +218,28 @@ class Value:
     (4.3891, 2.0)
     """
 
-    # A node made by an op has a rule, and its edges in slots: most ops have one or two
-    # parents, kept in _a and _b (None if absent) with their local derivatives in _da and
-    # _db; a node of more parents (sum, dot) keeps tuples in _parents and _local_grads, with
-    # _a and _b None. Slots instead of a tuple per node: a graph is half as many objects
-    # for Python's garbage collector to walk. A leaf has no rule, no _a or _b, and empty
-    # tuples.
+    # The node layout. A node made by an op has a rule, and its edges in slots: most ops
+    # have one or two parents, kept in _first_parent and _second_parent (None if absent)
+    # with their local derivatives beside them in _first_local and _second_local; a node of
+    # more parents (sum, dot) keeps tuples in _parents and _local_grads, with both parent
+    # slots None. Slots instead of a tuple per node: a graph is half as many objects for
+    # Python's garbage collector to walk. A leaf has no rule, no parent slots and empty
+    # tuples. Nodes are built in one place, codegen.node_lines, which _generated.py's
+    # new_node and set_node and every generated method are written from.
     # `__dict__` lets a user give a Value attributes of their own (an optimizer's `p.m`, a
     # colour for drawing), and holds the label of the few nodes that have one: the others
     # read the class's "" and make no dict, so a node costs what it did with a label slot.
-    __slots__ = ("data", "grad", "_rule", "_a", "_b", "_da", "_db", "_parents",
-                 "_local_grads", "__weakref__", "__dict__")  # fmt: skip
+    __slots__ = ("data", "grad", "_rule", "_first_parent", "_second_parent",
+                 "_first_local", "_second_local", "_parents", "_local_grads",
+                 "__weakref__", "__dict__")  # fmt: skip
     label: str = ""
-    _a: Value | None
-    _b: Value | None
-    _da: Any
-    _db: Any
+    data: float
+    grad: Any  # a float, or a Value after backward(create_graph=True)
+    _rule: Rule | None
+    _first_parent: Value | None
+    _second_parent: Value | None
+    _first_local: Any
+    _second_local: Any
     _parents: tuple[Value, ...]
     _local_grads: tuple
 
@@ -242,13 +252,9 @@ class Value:
             _children, label = (), _children  # Value(2.0, "x"): a label, never children
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {type(label).__name__}")
-        self.data = as_float(data)
-        self.grad: Any = 0.0
+        set_node(self, as_float(data), (), (), None)  # a leaf
         if label:
             self.label = label
-        self._rule: Rule | None = None
-        self._a = self._b = None
-        self._parents = self._local_grads = ()
         if _children or _op:
             self._make_micrograd_node(_children, _op)
 
@@ -267,25 +273,25 @@ class Value:
                 )
         if not parents:
             raise ValueError(f"Value: _op={op!r} without _children; a leaf has no op")
-        global _micrograd_nodes_made
-        _micrograd_nodes_made = True
         self._rule = MicrogradOp(op)
-        self._parents = parents  # kept as a tuple, like a sum's: the fast walk never sees it
+        self._parents = parents  # with no local derivatives: the walk calls its _backward
 
     @property
     def parents(self) -> tuple[Value, ...]:
         """The inputs of the op that made this Value, in argument order (() for a leaf)."""
-        a = self._a
-        if a is None:
+        first = self._first_parent
+        if first is None:
             return self._parents
-        return (a,) if self._b is None else (a, self._b)
+        second = self._second_parent
+        return (first,) if second is None else (first, second)
 
     @property
     def local_grads(self) -> tuple:
         """d self / d parent, one per parent (() for a leaf)."""
-        if self._a is None:
+        if self._first_parent is None:
             return self._local_grads
-        return (self._da,) if self._b is None else (self._da, self._db)
+        first = self._first_local
+        return (first,) if self._second_parent is None else (first, self._second_local)
 
     @property
     def op(self) -> str:
@@ -319,34 +325,32 @@ class Value:
         with _walk_lock:
             backpropagate([self])
 
-    # The arithmetic methods (+ - * / ** neg exp log ...) are made from the rules table at
-    # import, at the end of this file: see codegen.py. `x ** c` with a number c is
-    # POWER_BY.with_arg(c); a Value exponent is POW. Their signatures, for type checkers:
-    if TYPE_CHECKING:
-
-        def __add__(self, other: Operand) -> Value: ...
-        def __radd__(self, other: Operand) -> Value: ...
-        def __sub__(self, other: Operand) -> Value: ...
-        def __rsub__(self, other: Operand) -> Value: ...
-        def __mul__(self, other: Operand) -> Value: ...
-        def __rmul__(self, other: Operand) -> Value: ...
-        def __truediv__(self, other: Operand) -> Value: ...
-        def __rtruediv__(self, other: Operand) -> Value: ...
-        def __pow__(self, exponent: Operand) -> Value: ...
-        def __rpow__(self, base: Operand) -> Value: ...
-        def __neg__(self) -> Value: ...
-        def __abs__(self) -> Value: ...
-        def exp(self) -> Value: ...
-        def log(self) -> Value: ...
-        def log1p(self) -> Value: ...
-        def sqrt(self) -> Value: ...
-        def tanh(self) -> Value: ...
-        def sigmoid(self) -> Value: ...
-        def sin(self) -> Value: ...
-        def cos(self) -> Value: ...
-        def relu(self) -> Value: ...
-        def abs(self) -> Value: ...
-        def softplus(self) -> Value: ...
+    # The arithmetic methods (+ - * / ** neg exp log ...): each is one rule of rules.py
+    # written out, in _generated.py (codegen.py writes it; `make generate`). `x ** c` with
+    # a number c is POWER_BY.with_arg(c); a Value exponent is POW.
+    __add__ = _generated.__add__
+    __radd__ = _generated.__radd__
+    __sub__ = _generated.__sub__
+    __rsub__ = _generated.__rsub__
+    __mul__ = _generated.__mul__
+    __rmul__ = _generated.__rmul__
+    __truediv__ = _generated.__truediv__
+    __rtruediv__ = _generated.__rtruediv__
+    __pow__ = _generated.__pow__
+    __rpow__ = _generated.__rpow__
+    __neg__ = _generated.__neg__
+    __abs__ = _generated.__abs__
+    exp = _generated.exp
+    log = _generated.log
+    log1p = _generated.log1p
+    sqrt = _generated.sqrt
+    tanh = _generated.tanh
+    sigmoid = _generated.sigmoid
+    sin = _generated.sin
+    cos = _generated.cos
+    relu = _generated.relu
+    abs = _generated.abs
+    softplus = _generated.softplus
 
     def __pos__(self) -> Value:
         return self
@@ -404,17 +408,16 @@ class Value:
     # --- differentiation ------------------------------------------------------------
 
     def __setstate__(self, state: tuple) -> None:
-        # an interior node's slots, as _reduce_interior lists them
-        self.data, self.grad, label, self._rule = state[:4]
+        # an interior node, as _reduce_interior lists it
+        data, grad, label, rule = state[:4]
+        if len(state) == 6 and type(state[4]) is tuple:  # more than two parents
+            parents, local_grads = state[4], state[5]
+        else:  # one or two: (parent, local) or (parent, local, parent, local)
+            parents, local_grads = state[4::2], state[5::2]
+        set_node(self, data, parents, local_grads, rule)
+        self.grad = grad
         if label:  # most nodes have none, and then no __dict__ either
             self.label = label
-        if len(state) == 6 and type(state[4]) is tuple:  # more than two parents
-            self._a = self._b = None
-            self._parents, self._local_grads = state[4], state[5]
-        elif len(state) == 6:
-            self._a, self._da, self._b = state[4], state[5], None
-        else:
-            self._a, self._da, self._b, self._db = state[4:]
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
@@ -467,7 +470,7 @@ def topological_order(*roots: Value, leaves: bool = True) -> list[Value]:
             _visit_with_stack(node, done, order, leaves)
             return
         add(node)
-        a = node._a
+        a = node._first_parent
         if a is None:  # more than two parents
             for parent in node._parents:
                 if parent._rule is not None:  # not a leaf
@@ -483,7 +486,7 @@ def topological_order(*roots: Value, leaves: bool = True) -> list[Value]:
             elif leaves and a not in done:
                 add(a)
                 append(a)
-            b = node._b
+            b = node._second_parent
             if b is not None:
                 if b._rule is not None:
                     if b not in done:
@@ -535,78 +538,106 @@ _walk_lock = threading.RLock()  # one walk at a time: walks use the nodes' .grad
 
 
 def backpropagate(order: list[Value], create_graph: bool = False) -> None:
-    """The chain rule, once, for `order` (see _chain_rule). A node made with micrograd's
-    constructor takes its step through the `_backward` its maker gave it, if any."""
-    if not _micrograd_nodes_made:  # nearly always: no such node exists
-        _chain_rule(order, create_graph)
+    """The chain rule for `order` (interior nodes, each after its parents), whose last node
+    holds the seed gradient in `.grad` and the others 0. As it is taught:
+
+        for node in reversed(order):
+            for parent, local in zip(node.parents, node.local_grads):
+                parent.grad += local * node.grad
+
+    That is the loop below, where `local * node.grad` is `rules.chain_term`: a local
+    derivative of exactly 0 adds exactly 0, even when the gradient is inf or nan. With
+    `create_graph` the local derivatives are computed again on the Values themselves (the
+    rules on the `value_ops` backend), so the gradients are graphs that can be
+    differentiated again. A node made with micrograd's constructor takes its step through
+    the `_backward` its maker gave it, if any.
+
+    Without create_graph or anomaly checks, `backpropagate_floats` runs instead: the same
+    loop, specialised for float gradients, giving the same numbers several times faster.
+    """
+    check = _switch_value(_anomaly, False) if _modes_active else False
+    if not (create_graph or check):
+        backpropagate_floats(order)
         return
-    end = len(order)
-    for i in range(end - 1, -1, -1):
-        node = order[i]
+    o = value_ops if create_graph else floats
+    for node in reversed(order):
         if type(node._rule) is MicrogradOp:
             if create_graph:  # its _backward computes with floats: the result would be wrong
                 _no_rule(node.op)
-            _chain_rule(order[i + 1 : end], create_graph)
-            step = node.__dict__.get("_backward")
-            if step is not None:  # without one, nothing: micrograd's `lambda: None`
-                step()
-            end = i
-    _chain_rule(order[:end], create_graph)
+            _micrograd_step(node)
+            continue
+        grad, parents = node.grad, node.parents
+        upstream = data_of(grad)
+        finite = upstream - upstream == 0.0
+        for parent, local in zip(parents, _local_derivatives(node, create_graph)):
+            # against a finite gradient chain_term is the product itself, which keeps a
+            # Value local of 0 whose own derivative may not be 0 (x**2 at 0, twice)
+            term = local * grad if finite else chain_term(o, local, grad)
+            parent.grad = parent.grad + term
+        if check:
+            _check_backward(node, [p.grad for p in parents], grad)
 
 
-def _chain_rule(order: list[Value], create_graph: bool = False) -> None:
-    """The chain rule, once, for `order` (interior nodes, each after its parents), whose
-    last node holds the seed gradient in `.grad` and the others 0: in reverse order, add
-    each node's gradient times its local derivative into each parent's `.grad`.
+def _local_derivatives(node: Value, create_graph: bool) -> tuple:
+    """The node's local derivatives: as the forward pass stored them, or with create_graph
+    computed again on the Values (so that they have derivatives of their own)."""
+    if not create_graph:
+        return node.local_grads
+    with detect_anomaly(False):  # an inf here is reported as backward's, by the caller
+        return node._rule.local_derivatives(value_ops, node, node.parents)  # type: ignore[union-attr]  # a node with parents has a rule
 
-    A local derivative of exactly 0 adds exactly 0, even when the gradient arriving is inf
-    or nan (as PyTorch's masked backward does for a dead relu, abs at 0, pow with exponent
-    0). Conversely a gradient of exactly 0 sends 0 to every parent, so a node of many
-    parents (a neuron's dot) with gradient 0 and finite local derivatives is skipped. With
-    `create_graph` the local derivatives are computed again on the Values themselves
-    (rules on the `value_ops` backend), so the gradients are graphs that can be
-    differentiated again.
+
+def _micrograd_step(node: Value) -> None:
+    step = node.__dict__.get("_backward")
+    if step is not None:  # without one, nothing: micrograd's `lambda: None`
+        step()
+
+
+def backpropagate_floats(order: list[Value]) -> None:
+    """backpropagate's loop specialised for float gradients (no create_graph, no anomaly
+    checks): the same numbers, several times faster. Per node:
+
+    * an inf or nan gradient: the loop as taught, through rules.chain_term;
+    * one or two parents: their slots read directly, `local * grad` written out (twice as
+      fast as zip); against a finite gradient chain_term is just that product;
+    * more parents (sum, dot): if the gradient is 0 and every local derivative finite,
+      nothing (about half of an MLP's neurons, below a dead relu); else the loop unrolled
+      for that many parents (codegen.walk_kernel_source), or the loop itself past 64.
     """
-    check = _switch_value(_anomaly, False) if _modes_active else False
-    slow = create_graph or check
     for node in reversed(order):
         grad = node.grad
-        if slow or grad - grad != 0.0:  # create_graph, anomaly checks, or an inf/nan grad
-            parents = node.parents
-            if create_graph:
-                with detect_anomaly(False):  # an inf here is reported as backward's, below
-                    local_grads = node._rule.local_derivatives(value_ops, node, parents)  # type: ignore[union-attr]  # a node with parents has a rule
-            else:
-                local_grads = node.local_grads
-            upstream = data_of(grad)
-            finite = upstream - upstream == 0.0
-            for parent, local in zip(parents, local_grads):
-                # a zero local adds nothing to an inf or nan gradient; with a finite one, a
-                # Value local of 0 is kept, since its own derivative may not be 0 (x**2 at 0)
-                if data_of(local) != 0.0 or (finite and type(local) is not float):
-                    parent.grad = parent.grad + local * grad
-            if check:
-                _check_backward(node, [p.grad for p in parents], grad)
+        if grad - grad != 0.0:  # an inf or nan gradient
+            for parent, local in zip(node.parents, node.local_grads):
+                parent.grad += chain_term(floats, local, grad)
+            if type(node._rule) is MicrogradOp:
+                _micrograd_step(node)
             continue
-        # the same, written out for the common cases: it is twice as fast as zip
-        b = node._b
-        if b is not None:  # two parents
-            node._a.grad += node._da * grad  # type: ignore[union-attr] # _b set: so is _a
-            b.grad += node._db * grad
+        second = node._second_parent
+        if second is not None:  # two parents
+            node._first_parent.grad += node._first_local * grad  # type: ignore[union-attr]  # a second parent: so a first
+            second.grad += node._second_local * grad
             continue
-        a = node._a
-        if a is not None:  # one parent
-            a.grad += node._da * grad
+        first = node._first_parent
+        if first is not None:  # one parent
+            first.grad += node._first_local * grad
             continue
-        # more than two parents (sum, dot): the loop, unrolled for up to 64 of them
         local_grads = node._local_grads
-        if grad == 0.0:  # below a dead relu, say: about half of an MLP's neurons
+        if not local_grads:  # made with micrograd's constructor: no local derivatives kept
+            _micrograd_step(node)
+            continue
+        if grad == 0.0:
             total = _builtin_sum(local_grads)  # finite only if every local derivative is
             if total - total == 0.0:
-                continue  # local * 0 is 0 for each: nothing to add (0 * inf would be nan)
+                continue  # local * 0 is 0 for each: nothing to add
         parents = node._parents
         walk = _walks[len(parents)] if len(parents) < _WALK_KERNEL_LIMIT else _walk_loop
         walk(parents, local_grads, grad)
+
+
+def _walk_loop(parents: tuple, local_grads: tuple, grad: float) -> None:
+    """The inner loop of the chain rule for one node, against a finite gradient."""
+    for parent, local in zip(parents, local_grads):
+        parent.grad += local * grad
 
 
 def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
@@ -616,12 +647,6 @@ def _first_walk(parents: tuple, local_grads: tuple, grad: float) -> None:
 
 
 _builtin_sum = builtins.sum  # this module's own sum makes a node
-
-
-def _walk_loop(parents: tuple, local_grads: tuple, grad: float) -> None:
-    for parent, local in zip(parents, local_grads):
-        parent.grad += local * grad
-
 
 # number of parents -> its walk kernel (_first_walk until that is made; the loop for a leaf)
 _WALK_KERNEL_LIMIT = codegen.WALK_KERNEL_WIDTHS.stop
@@ -681,8 +706,6 @@ def _gradients(output: Value, inputs: list, gradient: Any, create_graph: bool) -
 
 # --- nodes made with micrograd's constructor ------------------------------------------------
 
-_micrograd_nodes_made = False  # backpropagate looks for them only once one exists
-
 
 def _no_rule(name: str, *args: Any) -> Any:
     raise TypeError(
@@ -719,27 +742,9 @@ class MicrogradOp(Rule):
 _new = object.__new__
 
 
-def _new_node(data: float, parents: tuple, local_grads: tuple, rule: Rule | None) -> Value:
-    """A Value made by an op, built without __init__'s checks (data is already a float);
-    a leaf if there are no parents."""
-    node = _new(Value)
-    node.data = data
-    node.grad = 0.0
-    if not parents:
-        node._rule = node._a = node._b = None
-        node._parents = node._local_grads = ()
-        return node
-    node._rule = rule
-    if len(parents) > 2:
-        node._a = node._b = None
-        node._parents, node._local_grads = parents, tuple(local_grads)
-        return node
-    node._a, node._da = parents[0], local_grads[0]
-    if len(parents) == 2:
-        node._b, node._db = parents[1], local_grads[1]
-    else:
-        node._b = None
-    return node
+# A new node (a leaf if there are no parents): the layout of codegen.node_lines, written
+# out in _generated.py.
+_new_node = new_node
 
 
 def _constant(x: Any) -> Any:
@@ -1132,16 +1137,17 @@ def _reduce_interior(node: Value) -> tuple:
             owner[id(ancestor)] = listed
         owner[id(node)] = listed
         constructor_args = (ancestors,)
-    # The slots as _new_node lays them out; gradients that are Values (create_graph) are
-    # stored as their numbers.
-    a = node._a
-    if a is None:
+    # The edges by number of parents (see Value.__slots__); gradients that are Values
+    # (create_graph) are stored as their numbers.
+    first = node._first_parent
+    if first is None:
         local_grads = tuple([data_of(g) for g in node._local_grads])
         edges: tuple = (node._parents, local_grads)
-    elif node._b is None:
-        edges = (a, data_of(node._da))
+    elif node._second_parent is None:
+        edges = (first, data_of(node._first_local))
     else:
-        edges = (a, data_of(node._da), node._b, data_of(node._db))
+        second = (node._second_parent, data_of(node._second_local))
+        edges = (first, data_of(node._first_local), *second)
     state = (node.data, data_of(node.grad), node.label, node._rule, *edges)
     return (_node_after, constructor_args, state)
 
@@ -1188,6 +1194,7 @@ def _leaf_from(data: float, grad: float, label: str) -> Value:
     return node
 
 
-# --- the generated hot path ------------------------------------------------------------------
+# --- the generated methods and kernels make Values too ----------------------------------------
 
-codegen.install_methods(Value, globals())
+_generated.connect(Value, _finish, _constant, _exponent)
+codegen.use_value_class(Value)

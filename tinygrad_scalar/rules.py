@@ -273,6 +273,16 @@ def _bound_rule(name: str, arg: Any) -> Rule:
     return _rule_named(name).with_arg(arg)
 
 
+def chain_term(o: Any, local: Any, grad: Any) -> Any:
+    """What one edge of the graph adds to its parent's gradient: local * grad, the chain
+    rule. A local derivative of exactly 0 adds exactly 0, even when the gradient is inf or
+    nan (PyTorch masks it so: a dead relu, abs at 0, pow with exponent 0, where 0 * inf
+    would be nan). Against a finite gradient this is local * grad itself, so a walk that
+    knows its gradient is finite may multiply. Every backward pass uses it: the engine's
+    (engine.backpropagate) and compile's (compiler/groups.py), on their backends `o`."""
+    return o.where(o.eq(local, 0.0), 0.0, local * grad)
+
+
 def _pow_derivatives(o: Any, out: Any, a: Any, b: Any) -> tuple:
     # d/da = b * a**(b - 1). Where b == 0 that is 0; PyTorch returns 0 outright there, but
     # we keep the product wherever a**(b - 1) is finite, so that its own derivative with

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import rules
 from ..numpy_backend import arrays
+from ..rules import chain_term
 from .trace import TracerError
 
 # --- the array backend (numpy_backend.py): the rules of rules.py on whole batches ------------
@@ -120,12 +121,13 @@ def left_to_right(terms: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 def masked_product(local: Any, grad: Any) -> Any:
-    """local * grad, where a local derivative of exactly 0 gives exactly 0, even against an
-    inf or nan gradient (as engine.backpropagate adds nothing for it)."""
+    """rules.chain_term on arrays: local * grad, where a local derivative of exactly 0 gives
+    exactly 0, even against an inf or nan gradient (as in engine.backpropagate). Where every
+    product is finite that is the product itself."""
     product = local * grad
     if np.isfinite(product).all():
         return product
-    return np.where(np.equal(local, 0.0), 0.0, product)
+    return chain_term(arrays, local, grad)
 
 
 def batch_sum(rows: np.ndarray, size: float | None = None) -> np.ndarray:
