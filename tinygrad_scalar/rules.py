@@ -309,19 +309,30 @@ def _add_up(xs: Iterable[Any]) -> Any:
     return functools.reduce(operator.add, xs, 0.0)
 
 
+def dot_operands(inputs: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any], Any]:
+    """(weights, inputs, bias) of a DOT node's parents (or of its inputs' numbers): DOT
+    takes w_0..w_{n-1}, then x_0..x_{n-1}, then an optional bias (None when there is none).
+    Every place that reads a dot's parents uses this (the rule, compile, the drawings).
+
+    >>> dot_operands(["w0", "w1", "x0", "x1", "b"])
+    (['w0', 'w1'], ['x0', 'x1'], 'b')
+    """
+    n = len(inputs) // 2
+    return inputs[:n], inputs[n : 2 * n], inputs[-1] if len(inputs) % 2 else None
+
+
 def _dot(o: Any, inputs: Sequence[Any]) -> Any:
-    # inputs are w_0..w_{n-1}, x_0..x_{n-1}, and an optional bias at the end:
     # ((0 + w_0*x_0) + w_1*x_1 + ...) + bias: left to right, the bias last as in a matrix
     # product plus bias (so compile agrees with it at overflow too)
-    n = len(inputs) // 2
-    total = _add_up(map(operator.mul, inputs[:n], inputs[n : 2 * n]))
-    return total + inputs[-1] if len(inputs) % 2 else total
+    weights, xs, bias = dot_operands(inputs)
+    total = _add_up(map(operator.mul, weights, xs))
+    return total if bias is None else total + bias
 
 
 def _dot_derivatives(o: Any, out: Any, inputs: Sequence[Any]) -> tuple:
     # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
-    n = len(inputs) // 2
-    return (*inputs[n : 2 * n], *inputs[:n], 1.0) if len(inputs) % 2 else (*inputs[n:], *inputs[:n])
+    weights, xs, bias = dot_operands(inputs)
+    return (*xs, *weights) if bias is None else (*xs, *weights, 1.0)
 
 
 # fmt: off

@@ -164,9 +164,8 @@ class Plan:
         if rule is rules.DOT and len(parents) == 1:  # dot([], [], b) is 0.0 + b: a sum of one
             return _GroupKey(depth, in_loss_graph, "sum", 1, None)
         if rule is rules.DOT:
-            n = len(parents) // 2
-            weights, inputs = parents[:n], parents[n : 2 * n]
-            bias = parents[2 * n] if len(parents) % 2 else None
+            weights, inputs, bias = rules.dot_operands(parents)
+            n = len(weights)
             leafy = self._is_leaf_value
             if not all(map(leafy, weights)) and all(map(leafy, inputs)):
                 weights, inputs = inputs, weights  # dot(x, w) written the other way round
@@ -186,16 +185,13 @@ class Plan:
         """Each member's inputs, padded to the group's widest (see PAD_ARITY): for a dot
         its weights, then its inputs, then its bias if it has one."""
         if key.kind == "dot":
-            halves = [
-                (v.parents[: len(v.parents) // 2 * 2], v.parents[-1:] if key.variant else ())
-                for v in members
-            ]
-            n = max(len(pairs) // 2 for pairs, _ in halves)
-            zero = [self._padding[0.0]]
+            operands = [rules.dot_operands(v.parents) for v in members]
+            n = max(len(weights) for weights, _, _ in operands)
+            zero = self._padding[0.0]
             return [
-                [*pairs[: len(pairs) // 2], *zero * (n - len(pairs) // 2),
-                 *pairs[len(pairs) // 2 :], *zero * (n - len(pairs) // 2), *bias]
-                for pairs, bias in halves
+                [*weights, *[zero] * (n - len(weights)), *inputs, *[zero] * (n - len(inputs)),
+                 *([] if bias is None else [bias])]
+                for weights, inputs, bias in operands
             ]  # fmt: skip
         n = max(len(v.parents) for v in members)
         pad = [self._padding[-math.inf if key.variant is rules.MAX_SHIFT else 0.0]]
@@ -283,13 +279,13 @@ class Plan:
             return ElementwiseGroup(key.variant, operands, out)
         padded = self._padded_operands(key, members)
         if key.kind == "dot":
-            n = len(padded[0]) // 2
+            dots = [rules.dot_operands(parents) for parents in padded]
             return DotGroup(
-                self._rows(p for parents in padded for p in parents[:n]),
-                self._rows(p for parents in padded for p in parents[n : 2 * n]),
-                self._rows(parents[-1] for parents in padded) if key.variant else None,
+                self._rows(w for dot_weights, _, _ in dots for w in dot_weights),
+                self._rows(x for _, dot_inputs, _ in dots for x in dot_inputs),
+                self._rows(dot_bias for _, _, dot_bias in dots) if key.variant else None,
                 k,
-                n,
+                len(dots[0][0]),
                 out,
             )
         n = len(padded[0])

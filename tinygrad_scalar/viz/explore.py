@@ -42,6 +42,7 @@ from typing import Any
 from .. import engine
 from .._files import atomic_write, check_replaceable
 from ..engine import Value
+from ..rules import dot_operands
 from .graph import (
     ACTIVATION_OPS,
     Layout,
@@ -308,16 +309,13 @@ class Explorer:
 
     def _dot_terms(self, weighted_sum: Value) -> tuple[str, str]:
         """w0·x0 + w1·x1 + b, in names (or the dot's term names) and in numbers."""
-        parents = weighted_sum.parents
+        weights, inputs, bias = dot_operands(weighted_sum.parents)
         names = self._term_names(weighted_sum)
-        n = len(parents) // 2
         symbol_terms, number_terms = [], []
-        for i in range(n):
-            w, x = parents[i], parents[n + i]
+        for w, x in zip(weights, inputs):
             symbol_terms.append(f"{names[id(w)]}·{names[id(x)]}")
             number_terms.append(f"{self._number(w.data)} × {self._number(x.data)}")
-        if len(parents) % 2:
-            bias = parents[-1]
+        if bias is not None:
             symbol_terms.append(names[id(bias)])
             number_terms.append(self._number(bias.data))
         return " + ".join(symbol_terms), " + ".join(number_terms)
@@ -325,11 +323,12 @@ class Explorer:
     def _term_names(self, weighted_sum: Value) -> dict[int, str]:
         """{id(parent): its name} for a dot's parents: a drawn value's own name, a weight or
         bias hidden inside a neuron box by its place in the sum (w0, w1, ..., b)."""
-        parents = weighted_sum.parents
-        n = len(parents) // 2
+        weights, inputs, bias = dot_operands(weighted_sum.parents)
+        fallbacks = [(w, f"w{i}") for i, w in enumerate(weights)]
+        fallbacks += [(x, f"x{i}") for i, x in enumerate(inputs)]
+        fallbacks += [] if bias is None else [(bias, "b")]
         names: dict[int, str] = {}
-        for j, parent in enumerate(parents):
-            fallback = f"w{j}" if j < n else (f"x{j - n}" if j < 2 * n else "b")
+        for parent, fallback in fallbacks:
             names.setdefault(id(parent), self._names.get(id(parent), fallback))
         return names
 
@@ -453,7 +452,8 @@ def _generated_name(node: Value, layout: Layout, names: dict[int, str]) -> str:
         neuron = _neuron_of(node, layout, names)
         if neuron.startswith("h"):  # h1[3] is the neuron's output, z1[3] its weighted sum
             return "z" + neuron[1:]
-        return f"{neuron}.z" if neuron else ("(w·x+b)" if len(node.parents) % 2 else "(w·x)")
+        has_bias = dot_operands(node.parents)[2] is not None
+        return f"{neuron}.z" if neuron else ("(w·x+b)" if has_bias else "(w·x)")
     if node.op in ACTIVATION_OPS and node.parents[0].op == "dot":
         neuron = _neuron_of(node.parents[0], layout, names)
         if neuron:
@@ -468,8 +468,8 @@ def _generated_name(node: Value, layout: Layout, names: dict[int, str]) -> str:
 def _neuron_of(weighted_sum: Value, layout: Layout, names: dict[int, str]) -> str:
     """The short name (h1[3]) of the neuron whose weights a dot node sums, when its weights
     are named parameters (an MLP drawn without collapse), else ""."""
-    n = len(weighted_sum.parents) // 2
-    weights = [*weighted_sum.parents[:n], *weighted_sum.parents[2 * n :]]
+    dot_weights, _, bias = dot_operands(weighted_sum.parents)
+    weights = [*dot_weights, *([] if bias is None else [bias])]
     neurons = {
         short_parameter_name(layout.names[id(w)]).rpartition(".")[0]  # h1[3] from h1[3].w0
         for w in weights

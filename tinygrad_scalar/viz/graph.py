@@ -37,6 +37,7 @@ import graphviz
 
 from .._files import atomic_write, check_replaceable
 from ..engine import Value, data_of, topological_order
+from ..rules import dot_operands
 from . import render as _render
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
@@ -461,8 +462,9 @@ def build_drawing(
             ports = _dot_ports(len(node.parents)) if node.op == "dot" else None
             if ports is not None:
                 # one field per term, so each weight and its input meet at the same field
-                fields = [f"<t{i}> w{i}·x{i}" for i in range(len(node.parents) // 2)]
-                if len(node.parents) % 2:
+                weights, _, bias = dot_operands(node.parents)
+                fields = [f"<t{i}> w{i}·x{i}" for i in range(len(weights))]
+                if bias is not None:
                     fields.append("<b> + b")
                 label, shape = _label("|".join(["dot", *fields])), "record"
             else:
@@ -502,10 +504,11 @@ def build_drawing(
 
 
 def _dot_ports(parent_count: int) -> list[str]:
-    """The field each parent of a dot(ws, xs[, bias]) enters: w_i and x_i both enter t<i>.
-    dot's parents are n weights, then n inputs, then the bias when there is one."""
-    n = parent_count // 2
-    return [f"t{j % n}" if j < 2 * n else "b" for j in range(parent_count)]
+    """The field each parent of a dot(ws, xs[, bias]) enters: w_i and x_i both enter t<i>,
+    the bias b (rules.dot_operands says which parent is which)."""
+    weights, inputs, bias = dot_operands(range(parent_count))
+    terms = [f"t{i}" for i in range(len(weights))]
+    return [*terms, *terms, *(["b"] if bias is not None else [])]
 
 
 def _neuron_inputs(neuron: _Neuron, absorbed: set[int]) -> list[tuple[Value, list[Any]]]:
@@ -610,10 +613,10 @@ def _group_neurons(
             absorbed.add(id(node))
         output = activation if activation is not None else node
         neurons[id(output)] = _Neuron(output, node, activation)
-        # dot's parents: n weights, n inputs, and an optional bias at the end
-        n = len(node.parents) // 2
-        for position, parent in enumerate(node.parents):
-            if not (n <= position < 2 * n) and not parent.parents:
+        # the weights and the bias are drawn inside the neuron, its inputs outside
+        weights, _, bias = dot_operands(node.parents)
+        for parent in [*weights, *([bias] if bias is not None else [])]:
+            if not parent.parents:
                 hidden_references[id(parent)] = hidden_references.get(id(parent), 0) + 1
 
     # A leaf weight is drawn inside its neuron unless something else uses it too.
