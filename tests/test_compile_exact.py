@@ -18,7 +18,14 @@ import pytest
 from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import TracerError, Value, functional, gradients, no_grad
+from tinygrad_scalar import (
+    TracerError,
+    Value,
+    functional,
+    gradients,
+    no_grad,
+)
+from tinygrad_scalar.compiler import compile
 from tinygrad_scalar.nn import Layer
 
 
@@ -353,3 +360,55 @@ def test_a_bool_among_the_numbers_of_a_batch_is_refused(features, labels, where)
     with pytest.raises(ValueError, match=where):
         step(features, labels)
     assert [p.grad for p in w] == [0.0, 0.0]
+
+
+# --- tracer errors -------------------------------------------------------------------------
+
+BRANCHES = {
+    "if x > 0": lambda v: 1.0 if v > 0 else 0.0,
+    "if x <= 0": lambda v: 1.0 if v <= 0 else 0.0,
+    "bool(x)": lambda v: bool(v),
+    "float(x)": lambda v: float(v),
+    "int(x)": lambda v: int(v),
+    "round(x)": lambda v: round(v, 1),
+}
+
+
+@pytest.mark.parametrize("branch", list(BRANCHES))
+def test_a_branch_on_a_batch_value_while_tracing_is_a_tracer_error(branch):
+    w = Value(2.0)
+
+    def fn(x):
+        y = w * x
+        BRANCHES[branch](y)
+        return y
+
+    with pytest.raises(TracerError, match="depends on compile's inputs") as error:
+        compile(fn, [w], (1.0,))
+    message = str(error.value)
+    assert "frozen for every sample" in message
+    assert "as an op" in message and "take" in message  # the remedy
+    assert "\n" not in message
+    assert isinstance(error.value, TypeError)  # as JAX's tracer errors are
+
+
+@pytest.mark.parametrize("branch", list(BRANCHES))
+def test_a_branch_on_a_parameter_while_tracing_is_fine(branch):
+    w = Value(2.0)
+    scale = Value(3.0)
+
+    def fn(x):
+        BRANCHES[branch](w * scale)  # no batch input in it: the same for every sample
+        return w * x
+
+    step = compile(fn, [w], (1.0,))
+    assert step([1.0, 3.0]) == 4.0
+
+
+def test_the_same_branches_are_fine_eagerly_and_after_tracing():
+    w = Value(2.0)
+    x = Value(1.5)
+    for branch in BRANCHES.values():
+        branch(w * x)
+    compile(lambda v: w * v, [w], (1.0,))
+    assert int(w * x) == 3 and bool(w * x) and float(w * x) == 3.0

@@ -13,8 +13,14 @@ import pickle
 
 import pytest
 
-from tinygrad_scalar import Value, topological_order
+import tinygrad_scalar as ts
+from tinygrad_scalar import (
+    Value,
+    losses,
+    topological_order,
+)
 from tinygrad_scalar import sum as value_sum
+from tinygrad_scalar.nn import MLP
 
 COPIERS = {
     "pickle": lambda thing: pickle.loads(pickle.dumps(thing)),
@@ -102,3 +108,87 @@ def test_every_pickle_protocol_keeps_shared_nodes_shared(protocol):
     assert a2.parents[0] is b2.parents[0]
     assert (a2.data, a2.parents[0].grad, b2.data) == (a.data, shared.grad, b.data)
     assert b2.parents[1] is a2.parents[0].parents[0].parents[0]  # the leaf x, once
+
+
+# --- pickle and deepcopy -------------------------------------------------------------------
+
+
+def deep_chain(depth):
+    x = Value(0.5, "x")
+    y = x
+    for i in range(depth):
+        y = y * 1.0000001 if i % 2 else y + 1e-7
+    y.label = "top"
+    return x, y
+
+
+def walk_to_leaf(y):
+    """(number of ops, the leaf at the bottom) of a chain, without recursion."""
+    n = 0
+    while y.parents:
+        y = y.parents[0]
+        n += 1
+    return n, y
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_a_100000_deep_graph_pickles_and_copies(copier):
+    x, y = deep_chain(100_000)
+    y.backward()
+    if copier == "pickle":
+        twin = pickle.loads(pickle.dumps(y))
+    else:
+        twin = copy.deepcopy(y)
+    assert twin is not y
+    assert (twin.data, twin.grad, twin.label, twin.op) == (y.data, y.grad, "top", y.op)
+    depth, leaf = walk_to_leaf(twin)
+    assert depth == 100_000
+    assert (leaf.data, leaf.grad, leaf.label) == (0.5, x.grad, "x")
+    assert leaf is not x
+    middle, twin_middle = y, twin
+    for _ in range(50_000):
+        middle, twin_middle = middle.parents[0], twin_middle.parents[0]
+    assert (twin_middle.data, twin_middle.grad, twin_middle.op) == (
+        middle.data,
+        middle.grad,
+        middle.op,
+    )
+    assert twin_middle.local_grads == middle.local_grads
+
+
+def test_a_computed_value_pickles_with_its_rules_and_bound_parameters():
+    a, b = Value(2.0, "a"), Value(-3.0, "b")
+    out = ((a * b).tanh() + a**3 + b.leaky_relu(0.2) + ts.softplus(a)) / 2
+    out.backward()
+    twin = pickle.loads(pickle.dumps(out))
+    original, copied = topological_order(out), topological_order(twin)
+    assert [(v.data, v.grad, v.label, v.op) for v in original] == [
+        (v.data, v.grad, v.label, v.op) for v in copied
+    ]
+    assert [v.rule for v in original] == [v.rule for v in copied]  # the same rule objects
+    leaves = [v for v in copied if not v.parents]
+    for leaf in leaves:
+        leaf.grad = 0.0
+    twin.backward()
+    assert [v.grad for v in leaves] == [v.grad for v in original if not v.parents]
+
+
+def test_leaves_shared_by_pickled_objects_stay_shared():
+    model = MLP(2, [3, 1], seed=0)
+    params = model.parameters()
+    loss = losses.mse([model([0.5, -1.0]), model([1.0, 2.0])], [1.0, 0.0])
+    loss_copy, params_copy = pickle.loads(pickle.dumps([loss, params]))
+    leaves = {id(v) for v in topological_order(loss_copy) if not v.parents}
+    assert all(id(p) in leaves for p in params_copy)
+    loss_copy.backward()
+    loss.backward()
+    assert [p.grad for p in params_copy] == [p.grad for p in params]
+
+
+def test_a_graph_of_create_graph_gradients_pickles_their_numbers():
+    x = Value(1.5)
+    y = x.exp() * x
+    y.backward(create_graph=True)
+    twin = pickle.loads(pickle.dumps(y))
+    assert isinstance(x.grad, Value)
+    assert walk_to_leaf(twin)[1].grad == x.grad.data

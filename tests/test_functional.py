@@ -10,7 +10,15 @@ import re
 import pytest
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import GradcheckError, Value, grad, gradcheck, gradients, rules, value_and_grad
+from tinygrad_scalar import (
+    GradcheckError,
+    Value,
+    grad,
+    gradcheck,
+    gradients,
+    rules,
+    value_and_grad,
+)
 
 # --- grad and value_and_grad ---------------------------------------------------------------
 
@@ -261,3 +269,52 @@ def test_logsumexp_is_stable_and_takes_its_shift_once(logits, expected):
     if math.isfinite(expected):
         out.backward()  # d/dz_i = softmax(z)_i
         assert sum(x.grad for x in xs) == pytest.approx(1.0, rel=1e-15)
+
+
+def same(a, b):
+    return a == b or (a != a and b != b)
+
+
+# --- free functions ------------------------------------------------------------------------
+
+FREE = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "sin", "cos", "abs", "log1p", "softplus"]
+
+
+@pytest.mark.parametrize("name", FREE)
+def test_free_functions_take_floats_and_values(name):
+    f = getattr(ts, name)
+    for x in (0.7, 2.0, -0.3, 0.0):
+        on_float = f(x)
+        on_value = f(Value(x))
+        assert type(on_float) is float
+        assert isinstance(on_value, Value)
+        assert same(on_float, on_value.data)
+        method = abs(Value(x)) if name == "abs" else getattr(Value(x), name)()
+        assert same(on_value.data, method.data)
+
+
+def test_a_function_written_once_works_with_floats_and_values():
+    def neuron(x):
+        return ts.tanh(ts.exp(x) * 0.5 - ts.sqrt(ts.abs(x)) + ts.sin(x) * ts.cos(x)) + ts.relu(x)
+
+    x = Value(0.8)
+    y = neuron(x)
+    y.backward()
+    assert y.data == neuron(0.8)
+    h = 1e-6
+    assert math.isclose(x.grad, (neuron(0.8 + h) - neuron(0.8 - h)) / (2 * h), rel_tol=1e-6)
+
+
+# --- grad with numeric constant arguments --------------------------------------------------
+
+
+def test_grad_passes_other_numeric_arguments_as_constant_values():
+    def f(x, y):
+        return x * y.sigmoid()  # y.sigmoid() needs y to be a Value
+
+    got = grad(f, argnums=0)(1.3, 0.7)
+    assert type(got) is float
+    assert got == 1.0 / (1.0 + math.exp(-0.7))
+    assert grad(f, argnums=1)(1.3, 0.7) == pytest.approx(
+        1.3 * ts.sigmoid(0.7) * (1 - ts.sigmoid(0.7)), rel=1e-15
+    )

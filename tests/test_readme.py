@@ -92,3 +92,17 @@ def test_every_python_block_runs_top_to_bottom_in_one_namespace(tmp_path):
     blocks = python_blocks()
     assert len(blocks) >= 8
     run("\n\n".join(blocks), tmp_path)
+
+
+def test_the_project_layout_names_every_module_of_the_package():
+    # the layout block of "Project layout" is the map a reader trusts: no module missing
+    text = README.read_text(encoding="utf-8")
+    layout = text.split("## Project layout", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    package = README.parent / "tinygrad_scalar"
+    for path in sorted(package.rglob("*.py")):
+        name = path.name
+        if name == "__init__.py" and path.parent != package:
+            continue  # a subpackage is named by its folder
+        assert name in layout, f"README's Project layout does not name {path.relative_to(package)}"
+    for folder in sorted(p for p in package.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        assert f"{folder.name}/" in layout, f"README's Project layout does not name {folder.name}/"

@@ -20,7 +20,11 @@ import numpy as np
 import pytest
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import Rule, Value, grad
+from tinygrad_scalar import (
+    Rule,
+    Value,
+    grad,
+)
 from tinygrad_scalar.compiler import compile
 from tinygrad_scalar.engine import dots, require
 
@@ -162,3 +166,60 @@ def test_a_rule_with_a_parameter_is_checked_once_for_all_its_parameters():
     with pytest.raises(TypeError, match="rule 'above_by_tilde'"):
         wrong.with_arg(0.0)(Value(2.0))
     assert not wrong.with_arg(1.0).checked
+
+
+# --- a user-defined rule through eager, grad(grad(...)) and compile ------------------------
+
+user_softplus = Rule(
+    "softplus",
+    lambda o, x: o.log(1.0 + o.exp(x)),
+    lambda o, out, x: (o.exp(x) / (1.0 + o.exp(x)),),
+)
+
+
+def test_user_rule_forward_and_backward():
+    for x in (-3.0, 0.0, 0.5, 4.0):
+        v = Value(x)
+        y = user_softplus(v)
+        y.backward()
+        assert y.rule is user_softplus and y.op == "softplus"
+        assert y.data == pytest.approx(math.log1p(math.exp(x)), rel=1e-15)
+        assert v.grad == pytest.approx(1.0 / (1.0 + math.exp(-x)), rel=1e-15)
+    assert user_softplus(0.0) == math.log(2.0)
+
+
+def test_user_rule_second_and_third_derivatives_match_sympy():
+    sympy = pytest.importorskip("sympy")
+    s = sympy.Symbol("x")
+    expression = sympy.log(1 + sympy.exp(s))
+    for x in (-2.0, 0.3, 1.7):
+        for order, ours in (
+            (2, grad(grad(user_softplus))(x)),
+            (3, grad(grad(grad(user_softplus)))(x)),
+        ):
+            exact = float(sympy.diff(expression, s, order).subs(s, x))
+            assert ours == pytest.approx(exact, rel=1e-13), (x, order)
+
+
+def test_user_rule_compiles_as_one_vectorized_group():
+    w = [Value(0.5), Value(-1.0), Value(2.0)]
+
+    def fn(x, t):
+        hidden = [user_softplus(wi * x) for wi in w]  # three nodes at one depth
+        return (ts.sum(hidden) - t) ** 2
+
+    step = compile(fn, w, (1.0, 0.0))
+    lines = step.describe().splitlines()
+    softplus_lines = [line for line in lines if "softplus" in line]
+    assert len(softplus_lines) == 1 and softplus_lines[0].endswith("softplus x3")
+    xs, ts_ = [-2.0, 0.0, 1.0, 3.0], [1.0, 0.0, 2.0, -1.0]
+    for p in w:
+        p.grad = 0.0
+    loss = step(xs, ts_)
+    compiled_grads = [p.grad for p in w]
+    for p in w:
+        p.grad = 0.0
+    eager_loss = ts.sum([fn(Value(x), Value(t)) for x, t in zip(xs, ts_)]) * (1 / len(xs))
+    eager_loss.backward()
+    assert loss == pytest.approx(eager_loss.data, rel=1e-12)
+    assert compiled_grads == pytest.approx([p.grad for p in w], rel=1e-12)
