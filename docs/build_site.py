@@ -40,12 +40,17 @@ ASSETS = Path(__file__).resolve().parent / "site"  # the site's own stylesheet
 # (page, title, README headings that go there). A heading matches when it starts with one of
 # these (case and backticks ignored). Pages appear in the order of their first section.
 GUIDE_PAGES: list[tuple[str, str, list[str]]] = [
-    ("guide/getting-started", "Getting started", ["Two commands", "Which path do I use"]),
+    (
+        "guide/getting-started",
+        "Getting started",
+        ["Learn with the notebooks", "Two commands", "Which path do I use"],
+    ),
     ("guide/engine", "The engine", ["The engine in use"]),
     ("guide/rules", "Rules and custom ops", ["One rules table"]),
     ("guide/numerics", "Numerics, modes and checks", ["Modes and checks", "Numerical"]),
     ("guide/nn-and-training", "Neural networks and training", ["Neural networks"]),
     ("guide/compile", "Training at matrix speed", ["Train at matrix speed"]),
+    ("guide/outgrowing-scalars", "Outgrowing scalars: PyTorch", ["Outgrowing scalars"]),
     ("guide/drawing", "Drawing and the explorer", ["Computation graphs"]),
     ("guide/cli", "The command line", ["The command line"]),
     ("guide/files-and-errors", "Files and errors", ["Files and errors"]),
