@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from compiled_vs_eager import compiled_run, eager_run
 
@@ -133,3 +134,26 @@ def test_sums_dots_and_max_shifts_of_different_widths_share_a_group_and_equal_ea
         _, grads = compiled_run(step, SCALES, batch)
         _, eager_grads = eager_run(mixed_widths, SCALES, (batch,), lambda r: [Value(v) for v in r])
         assert [agrees(a, b) for a, b in zip(grads, eager_grads)] == [True] * 6, batch
+
+
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((96, 6, 3), 1), ((6, 27, 3), 1), ((1, 40, 2), 1), ((3, 2, 50), 2), ((16, 9, 5), 0)],
+)
+def test_left_to_right_adds_in_order_whichever_way_it_runs(shape, axis):
+    # a loop for a few long terms, add.accumulate for many short ones: both are eager's order
+    from tinygrad_scalar.compiler.groups import left_to_right
+
+    rng = np.random.default_rng(3)
+    terms = rng.choice(np.array([*EXTREMES, 3.5, -7.25, 1e-300]), size=shape)
+    with np.errstate(all="ignore"):  # inf - inf is nan here, as in eager, without a warning
+        got = left_to_right(terms, axis=axis)
+    moved = np.moveaxis(terms, axis, -1)
+    expected = np.empty(moved.shape[:-1])
+    for index in np.ndindex(expected.shape):
+        total = 0.0
+        for x in moved[index].tolist():
+            total = total + x
+        expected[index] = total
+    pairs = zip(got.ravel().tolist(), expected.ravel().tolist())
+    assert all(same_float(a, b) for a, b in pairs)

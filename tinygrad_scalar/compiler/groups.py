@@ -109,9 +109,11 @@ def left_to_right(terms: np.ndarray, axis: int = 1) -> np.ndarray:
     """0.0 + terms[0] + terms[1] + ... along `axis`, in that order, as rules._add_up does.
     (Adding 0.0 last gives the same number as starting from it: only a -0.0 can change, to
     0.0, either way.) A few terms are added one by one, more by add.accumulate, which is
-    sequential by definition."""
+    sequential by definition. Which is faster depends on the shape: add.accumulate along an
+    axis that is not the last is slow per element, a loop costs about a microsecond a term,
+    so the loop runs unless the terms are many and each short (measured, NumPy 2.4)."""
     n = terms.shape[axis]
-    if n > 4:
+    if n > 4 and 300 * n > terms.size:
         total = np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
         return np.add(total, 0.0, out=total)
     total = np.add(terms.take(0, axis=axis), 0.0) if n else np.zeros(np.delete(terms.shape, axis))
