@@ -559,6 +559,8 @@ def test_powers_and_negation_are_written_as_a_reader_would():
     assert "(-x) = -x = -(3.0000) = -3.0000" in texts  # the unnamed -x is called by its expression
     assert "y = (-x)**2 = (-3.0000)**2 = 9.0000" in texts
     assert "dy/dx = dy/d(-x) · ∂(-x)/∂x = -6.0000 × -1.0000 = 6.0000" in texts
+    g, _ = shared_graph()  # a function of an expression takes one pair of parentheses
+    assert "g = tanh(t1+x) = tanh(-0.1200) = -0.1194" in step_texts(explore(g).html())
 
 
 # --- a page a teacher can present ---------------------------------------------------------
