@@ -45,6 +45,7 @@ from ..engine import Value
 from ..rules import dot_operands
 from .graph import (
     ACTIVATION_OPS,
+    DrawOptions,
     Layout,
     build_drawing,
     format_number,
@@ -117,11 +118,12 @@ class Explorer:
         grads = {id(node): float(_number(g)) for node, g in zip(order, derivatives)}
         # Drawn once to learn the layout (which values have boxes, their roles and names),
         # then again with the name the text gives each box on it; rendered once.
-        layout = build_drawing(root, **draw_options, grads=grads).layout
+        options = DrawOptions.from_keywords(draw_options)
+        layout = build_drawing(root, options, grads=grads).layout
         assert layout is not None
         drawn = [node for node in order if id(node) in layout.dot_names]
         names, full_names = _display_names(drawn, layout, precision)
-        graph = build_drawing(root, **draw_options, grads=grads, box_names=names)
+        graph = build_drawing(root, options, grads=grads, box_names=names)
         assert graph.layout is not None
         self.root = root
         self.node_count = graph.node_count

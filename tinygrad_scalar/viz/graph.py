@@ -283,6 +283,41 @@ class _Neuron:
     full_name: str = ""  # the module path its parameters share: layers.1.neurons.3
 
 
+@dataclass(frozen=True)
+class DrawOptions:
+    """draw()'s options (see its docstring), checked by `check`."""
+
+    rankdir: str = "LR"
+    show_grad: bool = True
+    precision: int = 4
+    max_nodes: int = 500
+    params: Any = None
+    highlight: Value | None = None
+    collapse: bool = False
+    legend: bool = False
+
+    @classmethod
+    def from_keywords(cls, options: dict[str, Any]) -> DrawOptions:
+        """draw()'s keyword arguments as DrawOptions; TypeError naming one it does not take."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"draw() got an unexpected keyword argument {unknown[0]!r}")
+        return cls(**options)
+
+    def check(self) -> None:
+        """TypeError or ValueError naming the option that is wrong."""
+        if self.rankdir not in RANKDIRS:
+            raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {self.rankdir!r}")
+        for name in ("precision", "max_nodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+        if not 0 <= self.precision <= 17:
+            raise ValueError(f"precision must be between 0 and 17 decimals, got {self.precision}")
+        if self.max_nodes < 1:
+            raise ValueError(f"max_nodes must be at least 1, got {self.max_nodes}")
+
+
 def draw(
     root: Value,
     *,
@@ -316,30 +351,15 @@ def draw(
     >>> draw(out, precision=2).node_count
     5
     """
-    return build_drawing(
-        root,
-        rankdir=rankdir,
-        show_grad=show_grad,
-        precision=precision,
-        max_nodes=max_nodes,
-        params=params,
-        highlight=highlight,
-        collapse=collapse,
-        legend=legend,
+    options = DrawOptions(
+        rankdir, show_grad, precision, max_nodes, params, highlight, collapse, legend
     )
+    return build_drawing(root, options)
 
 
 def build_drawing(
     root: Value,
-    *,
-    rankdir: str = "LR",
-    show_grad: bool = True,
-    precision: int = 4,
-    max_nodes: int = 500,
-    params: Any = None,
-    highlight: Value | None = None,
-    collapse: bool = False,
-    legend: bool = False,
+    options: DrawOptions,
     grads: dict[int, Any] | None = None,
     box_names: dict[int, str] | None = None,
 ) -> Graph:
@@ -349,40 +369,18 @@ def build_drawing(
     to the name its box shows instead of its own (the explorer's t1, (a*b), h1[3].w0, ...)."""
     if not isinstance(root, Value):
         raise TypeError(f"draw() takes a Value, got {type(root).__name__}")
-    if rankdir not in RANKDIRS:
-        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    if isinstance(precision, bool) or not isinstance(precision, numbers.Integral):
-        raise TypeError(f"precision must be an int, got {precision!r}")
-    if not 0 <= precision <= 17:
-        raise ValueError(f"precision must be between 0 and 17 decimals, got {precision}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral):
-        raise TypeError(f"max_nodes must be an int, got {max_nodes!r}")
-    if max_nodes < 1:
-        raise ValueError(f"max_nodes must be at least 1, got {max_nodes}")
-
+    options.check()
     order = topological_order(root)  # parents in argument order: w0 is drawn above w1
     index = {id(node): i for i, node in enumerate(order)}
+    highlight = options.highlight
     if highlight is not None and (not isinstance(highlight, Value) or id(highlight) not in index):
         raise ValueError("highlight must be a Value that the drawn output depends on")
-    parameter_names = _parameter_names(params)
+    parameter_names = _parameter_names(options.params)
+    neurons, absorbed = (
+        _group_neurons(order, root, parameter_names) if options.collapse else ({}, set())
+    )
+    node_count = _count_drawn_nodes(order, neurons, absorbed, options)
 
-    if collapse:
-        neurons, absorbed = _group_neurons(order, root, parameter_names)
-        node_count = sum(
-            1 if id(node) in neurons else (2 if node.parents else 1)
-            for node in order
-            if id(node) not in absorbed
-        )
-    else:
-        neurons, absorbed = {}, set()
-        node_count = len(order) + sum(1 for node in order if node.parents)
-    if node_count > max_nodes:
-        advice = "pass a larger max_nodes" + ("" if collapse else ", or collapse=True")
-        raise ValueError(
-            f"this graph has {node_count} nodes, more than max_nodes={max_nodes}: {advice}"
-        )
-
-    on_path = _nodes_on_paths(order, highlight) if highlight is not None else set()
     if grads is None:
         grads_known = float(data_of(root.grad)) != 0.0  # backward() seeds the root with 1.0
         grad_of = lambda node: node.grad
@@ -393,17 +391,63 @@ def build_drawing(
         node.label for node in order if not node.parents and id(node) not in absorbed
     )
     styler = _Styler(
-        precision,
-        show_grad and grads_known,
-        show_grad,
+        options.precision,
+        options.show_grad and grads_known,
+        options.show_grad,
         parameter_names,
         root,
         grad_of,
         names_leaves,
         box_names or {},
     )
+    on_path = _nodes_on_paths(order, highlight) if highlight is not None else set()
+    canvas = _Canvas(_new_digraph(options.rankdir), index, on_path)
+    layout = Layout([], {}, {}, {}, {}, {}, {})
+    for node in order:
+        if id(node) in absorbed:
+            continue
+        layout.values.append(node)
+        layout.dot_names[id(node)] = canvas.node_id(node)
+        layout.names[id(node)] = styler.name_of(node)
+        if id(node) in neurons:
+            _draw_neuron(canvas, layout, styler, neurons[id(node)], absorbed, parameter_names)
+        else:
+            _draw_value(canvas, layout, styler, node)
 
-    digraph = graphviz.Digraph(
+    digraph = canvas.digraph
+    if options.legend:
+        present = set(layout.roles.values()) | ({"op"} if layout.op_names else set())
+        _add_legend(digraph, [role for role in ROLE_MEANINGS if role in present])
+    notes = []
+    if options.show_grad and not grads_known:
+        notes.append("grad ? : not computed yet (call backward() on the output first)")
+    if highlight is not None:
+        notes.append(_chain_rule_note(order, root, highlight, on_path, styler))
+    if notes:
+        digraph.attr(label=_label(*notes), labelloc="b", fontsize="11")
+    return Graph(digraph, node_count, layout)
+
+
+def _count_drawn_nodes(
+    order: list[Value], neurons: dict, absorbed: set[int], options: DrawOptions
+) -> int:
+    """How many Graphviz nodes the drawing has (a value and its op are two); ValueError
+    past options.max_nodes, before any layout."""
+    node_count = sum(
+        1 if id(node) in neurons else (2 if node.parents else 1)
+        for node in order
+        if id(node) not in absorbed
+    )
+    if node_count > options.max_nodes:
+        advice = "pass a larger max_nodes" + ("" if options.collapse else ", or collapse=True")
+        raise ValueError(
+            f"this graph has {node_count} nodes, more than max_nodes={options.max_nodes}: {advice}"
+        )
+    return node_count
+
+
+def _new_digraph(rankdir: str) -> graphviz.Digraph:
+    return graphviz.Digraph(
         "computation_graph",
         # ordering=out: a node's successors keep the order their edges are written in, so
         # the neurons of a layer come out 0, 1, 2, ... and a dot's terms stay in order
@@ -416,91 +460,95 @@ def build_drawing(
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"arrowsize": "0.7"},
     )
-    layout = Layout([], {}, {}, {}, {}, {}, {})
 
-    def node_id(node: Value) -> str:
-        return f"v{index[id(node)]}"
 
-    def edge(tail: str, head: str, marked: bool) -> None:
+class _Canvas:
+    """The digraph being drawn, with each value's node id (from the topological order)
+    and which values lie on a highlighted path."""
+
+    def __init__(self, digraph: graphviz.Digraph, index: dict[int, int], on_path: set) -> None:
+        self.digraph, self.index, self.on_path = digraph, index, on_path
+
+    def node_id(self, node: Value) -> str:
+        return f"v{self.index[id(node)]}"
+
+    def marked(self, node: Value) -> bool:
+        return id(node) in self.on_path
+
+    def edge(self, tail: str, head: str, marked: bool) -> None:
         if marked:
-            digraph.edge(tail, head, color=HIGHLIGHT_COLOUR, penwidth="2.5")
+            self.digraph.edge(tail, head, color=HIGHLIGHT_COLOUR, penwidth="2.5")
         else:
-            digraph.edge(tail, head)
+            self.digraph.edge(tail, head)
 
-    for node in order:
-        if id(node) in absorbed:
-            continue
-        marked = id(node) in on_path
-        layout.values.append(node)
-        layout.dot_names[id(node)] = node_id(node)
-        layout.names[id(node)] = styler.name_of(node)
-        if id(node) in neurons:
-            neuron = neurons[id(node)]
-            layout.roles[id(node)] = "output" if node is root else "neuron"
-            layout.names[id(node)] = node.label or neuron.name
-            if neuron.full_name and not node.label:
-                layout.full_names[id(node)] = neuron.full_name
-            layout.inputs[id(node)] = _neuron_inputs(neuron, absorbed)
-            layout.neurons[id(node)] = (neuron.weighted_sum, neuron.activation)
-            layout.hidden[id(node)] = neuron.hidden
-            for parameter in neuron.hidden:
-                if id(parameter) in parameter_names:
-                    layout.full_names[id(parameter)] = parameter_names[id(parameter)]
-            digraph.node(node_id(node), **styler.neuron_attrs(neuron, marked))
-            for parent in neuron.inputs:
-                edge(node_id(parent), node_id(node), marked and id(parent) in on_path)
-            continue
-        layout.roles[id(node)] = styler.role(node)
-        layout.inputs[id(node)] = [
-            (parent, [local]) for parent, local in zip(node.parents, node.local_grads)
-        ]
-        digraph.node(node_id(node), **styler.value_attrs(node, marked))
-        if node.parents:
-            op_id = node_id(node) + "_op"
-            layout.op_names[id(node)] = op_id
-            op_attrs = {"color": HIGHLIGHT_COLOUR, "penwidth": "2.5"} if marked else {}
-            ports = _dot_ports(len(node.parents)) if node.op == "dot" else None
-            if ports is not None:
-                # one field per term, so each weight and its input meet at the same field
-                weights, _, bias = dot_operands(node.parents)
-                fields = [f"<t{i}> w{i}·x{i}" for i in range(len(weights))]
-                if bias is not None:
-                    fields.append("<b> + b")
-                label, shape = _label("|".join(["dot", *fields])), "record"
-            else:
-                label, shape = _label(escape_label(node.op)), "ellipse"
-            digraph.node(
-                op_id,
-                label,
-                shape=shape,
-                style="filled",
-                fillcolor=COLOURS["op"],
-                fontsize="10",
-                height="0.3",
-                margin="0.04",
-                **op_attrs,
-            )
-            positions = range(len(node.parents))
-            if ports is not None:  # w0, x0, w1, x1, ..., b: each pair side by side
-                positions = sorted(positions, key=lambda j: (ports[j], j))
-            for j in positions:
-                parent = node.parents[j]
-                head = op_id if ports is None else f"{op_id}:{ports[j]}"
-                edge(node_id(parent), head, marked and id(parent) in on_path)
-            edge(op_id, node_id(node), marked)
 
-    if legend:
-        present = set(layout.roles.values()) | ({"op"} if layout.op_names else set())
-        _add_legend(digraph, [role for role in ROLE_MEANINGS if role in present])
+def _draw_neuron(
+    canvas: _Canvas,
+    layout: Layout,
+    styler: _Styler,
+    neuron: _Neuron,
+    absorbed: set[int],
+    parameter_names: dict[int, str],
+) -> None:
+    """A collapsed neuron: one box, with an edge from each of its drawn inputs."""
+    node, marked = neuron.output, canvas.marked(neuron.output)
+    layout.roles[id(node)] = "output" if node is styler.root else "neuron"
+    layout.names[id(node)] = node.label or neuron.name
+    if neuron.full_name and not node.label:
+        layout.full_names[id(node)] = neuron.full_name
+    layout.inputs[id(node)] = _neuron_inputs(neuron, absorbed)
+    layout.neurons[id(node)] = (neuron.weighted_sum, neuron.activation)
+    layout.hidden[id(node)] = neuron.hidden
+    for parameter in neuron.hidden:
+        if id(parameter) in parameter_names:
+            layout.full_names[id(parameter)] = parameter_names[id(parameter)]
+    canvas.digraph.node(canvas.node_id(node), **styler.neuron_attrs(neuron, marked))
+    for parent in neuron.inputs:
+        canvas.edge(canvas.node_id(parent), canvas.node_id(node), marked and canvas.marked(parent))
 
-    notes = []
-    if show_grad and not grads_known:
-        notes.append("grad ? : not computed yet (call backward() on the output first)")
-    if highlight is not None:
-        notes.append(_chain_rule_note(order, root, highlight, on_path, styler))
-    if notes:
-        digraph.attr(label=_label(*notes), labelloc="b", fontsize="11")
-    return Graph(digraph, node_count, layout)
+
+def _draw_value(canvas: _Canvas, layout: Layout, styler: _Styler, node: Value) -> None:
+    """A value's box and, for a computed one, its op node with an edge from each parent."""
+    marked = canvas.marked(node)
+    layout.roles[id(node)] = styler.role(node)
+    layout.inputs[id(node)] = [
+        (parent, [local]) for parent, local in zip(node.parents, node.local_grads)
+    ]
+    canvas.digraph.node(canvas.node_id(node), **styler.value_attrs(node, marked))
+    if not node.parents:
+        return
+    op_id = canvas.node_id(node) + "_op"
+    layout.op_names[id(node)] = op_id
+    op_attrs = {"color": HIGHLIGHT_COLOUR, "penwidth": "2.5"} if marked else {}
+    ports = _dot_ports(len(node.parents)) if node.op == "dot" else None
+    if ports is not None:
+        # one field per term, so each weight and its input meet at the same field
+        weights, _, bias = dot_operands(node.parents)
+        fields = [f"<t{i}> w{i}·x{i}" for i in range(len(weights))]
+        if bias is not None:
+            fields.append("<b> + b")
+        label, shape = _label("|".join(["dot", *fields])), "record"
+    else:
+        label, shape = _label(escape_label(node.op)), "ellipse"
+    canvas.digraph.node(
+        op_id,
+        label,
+        shape=shape,
+        style="filled",
+        fillcolor=COLOURS["op"],
+        fontsize="10",
+        height="0.3",
+        margin="0.04",
+        **op_attrs,
+    )
+    positions = list(range(len(node.parents)))
+    if ports is not None:  # w0, x0, w1, x1, ..., b: each pair side by side
+        positions.sort(key=lambda j: (ports[j], j))
+    for j in positions:
+        parent = node.parents[j]
+        head = op_id if ports is None else f"{op_id}:{ports[j]}"
+        canvas.edge(canvas.node_id(parent), head, marked and canvas.marked(parent))
+    canvas.edge(op_id, canvas.node_id(node), marked)
 
 
 def _dot_ports(parent_count: int) -> list[str]:
@@ -742,7 +790,7 @@ def _paths_of_factors(
 
 
 class _Styler:
-    """Builds the HTML-like labels of value nodes and neuron boxes."""
+    """The names, roles, colours and plain DOT labels of value boxes and neuron boxes."""
 
     def __init__(
         self,
