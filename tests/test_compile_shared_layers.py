@@ -138,14 +138,22 @@ def test_sums_dots_and_max_shifts_of_different_widths_share_a_group_and_equal_ea
 
 @pytest.mark.parametrize(
     "shape, axis",
-    [((96, 6, 3), 1), ((6, 27, 3), 1), ((1, 40, 2), 1), ((3, 2, 50), 2), ((16, 9, 5), 0)],
+    [
+        ((96, 6, 3), 1),
+        ((6, 27, 3), 1),
+        ((1, 40, 2), 1),
+        ((3, 2, 50), 2),
+        ((16, 9, 5), 0),
+        ((400, 6), 1),
+        ((200, 3), -1),
+    ],
 )
 def test_left_to_right_adds_in_order_whichever_way_it_runs(shape, axis):
     # a loop for a few long terms, add.accumulate for many short ones: both are eager's order
     from tinygrad_scalar.compiler.groups import left_to_right
 
     rng = np.random.default_rng(3)
-    terms = rng.choice(np.array([*EXTREMES, 3.5, -7.25, 1e-300]), size=shape)
+    terms = rng.choice(np.array([*EXTREMES, 3.5, -7.25, 1e-300]), size=shape)[..., ::-1]
     with np.errstate(all="ignore"):  # inf - inf is nan here, as in eager, without a warning
         got = left_to_right(terms, axis=axis)
     moved = np.moveaxis(terms, axis, -1)

@@ -116,7 +116,14 @@ def left_to_right(terms: np.ndarray, axis: int = 1) -> np.ndarray:
     if n > 4 and 300 * n > terms.size:
         total = np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
         return np.add(total, 0.0, out=total)
-    total = np.add(terms.take(0, axis=axis), 0.0) if n else np.zeros(np.delete(terms.shape, axis))
+    if not n:
+        return np.zeros(np.delete(terms.shape, axis))
+    if axis in (-1, terms.ndim - 1):  # a column at a time: a view is faster than take here
+        total = np.add(terms[..., 0], 0.0)
+        for i in range(1, n):
+            total += terms[..., i]
+        return total
+    total = np.add(terms.take(0, axis=axis), 0.0)
     for i in range(1, n):
         total += terms.take(i, axis=axis)
     return total
