@@ -553,7 +553,7 @@ def backpropagate(order: list[Value], create_graph: bool = False) -> None:
     the `_backward` its maker gave it, if any.
 
     Without create_graph or anomaly checks, `backpropagate_floats` runs instead: the same
-    loop, specialised for float gradients, giving the same numbers several times faster.
+    loop, specialised for float gradients, giving the same numbers faster.
     """
     check = _switch_value(_anomaly, False) if _modes_active else False
     if not (create_graph or check):
@@ -595,7 +595,7 @@ def _micrograd_step(node: Value) -> None:
 
 def backpropagate_floats(order: list[Value]) -> None:
     """backpropagate's loop specialised for float gradients (no create_graph, no anomaly
-    checks): the same numbers, several times faster. Per node:
+    checks): the same numbers, faster. Per node:
 
     * an inf or nan gradient: the loop as taught, through rules.chain_term;
     * one or two parents: their slots read directly, `local * grad` written out (twice as
