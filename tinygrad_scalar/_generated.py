@@ -60,42 +60,10 @@ _power_by = POWER_BY.with_arg
 _power_rules = POWER_BY._bound  # the rules with_arg made already, by parameter
 
 
-def new_node(data: float, parents: tuple, local_grads: Sequence, rule: Rule | None) -> Value:
-    """A Value made by `rule` from `parents` (a leaf if there are none), with the
-    local derivative of each; `data` is already a float."""
-    node = _new(Value)
-    if not parents:
-        node.data = data
-        node.grad = 0.0
-        node._rule = node._first_parent = node._second_parent = None
-        node._parents = node._local_grads = ()
-    elif len(parents) == 1:
-        node.data = data
-        node.grad = 0.0
-        node._rule = rule
-        node._first_parent = parents[0]
-        node._first_local = local_grads[0]
-        node._second_parent = None
-    elif len(parents) == 2:
-        node.data = data
-        node.grad = 0.0
-        node._rule = rule
-        node._first_parent = parents[0]
-        node._first_local = local_grads[0]
-        node._second_parent = parents[1]
-        node._second_local = local_grads[1]
-    else:
-        node.data = data
-        node.grad = 0.0
-        node._rule = rule
-        node._first_parent = node._second_parent = None
-        node._parents = parents
-        node._local_grads = tuple(local_grads)
-    return node
-
-
 def set_node(node: Value, data: float, parents: tuple, local_grads: Sequence, rule: Rule | None) -> None:
-    """Fill the slots of `node` as new_node would (Value.__init__, unpickling)."""
+    """Fill the slots of `node`: the value `data`, made by `rule` from `parents` (a leaf
+    if there are none), with the local derivative of each. Value.__init__, new_node
+    and unpickling build nodes with it; the methods below write the same lines out."""
     if not parents:
         node.data = data
         node.grad = 0.0
@@ -123,6 +91,13 @@ def set_node(node: Value, data: float, parents: tuple, local_grads: Sequence, ru
         node._first_parent = node._second_parent = None
         node._parents = parents
         node._local_grads = tuple(local_grads)
+
+
+def new_node(data: float, parents: tuple, local_grads: Sequence, rule: Rule | None) -> Value:
+    """A new Value laid out by set_node; `data` is already a float."""
+    node = _new(Value)
+    set_node(node, data, parents, local_grads, rule)
+    return node
 
 
 def __add__(self: Value, other: Operand) -> Value:

@@ -416,7 +416,7 @@ def _float_function_lines(source: str) -> list[str]:
 
 
 def _node_builders() -> list[str]:
-    """new_node and set_node: the node layout as functions, for engine.py."""
+    """set_node and new_node: the node layout as functions, for engine.py."""
     by_arity = []
     conditions = ["if not parents", "elif len(parents) == 1", "elif len(parents) == 2", "else"]
     for arity, condition in enumerate(conditions):
@@ -428,17 +428,18 @@ def _node_builders() -> list[str]:
         by_arity += [f"    {condition}:", *_lines(lines, 8)]
     signature = "data: float, parents: tuple, local_grads: Sequence, rule: Rule | None"
     return [
-        f"def new_node({signature}) -> Value:",
-        '    """A Value made by `rule` from `parents` (a leaf if there are none), with the',
-        '    local derivative of each; `data` is already a float."""',
-        "    node = _new(Value)",
-        *by_arity,
-        "    return node",
-        "",
-        "",
         f"def set_node(node: Value, {signature}) -> None:",
-        '    """Fill the slots of `node` as new_node would (Value.__init__, unpickling)."""',
+        '    """Fill the slots of `node`: the value `data`, made by `rule` from `parents` (a leaf',
+        "    if there are none), with the local derivative of each. Value.__init__, new_node",
+        '    and unpickling build nodes with it; the methods below write the same lines out."""',
         *by_arity,
+        "",
+        "",
+        f"def new_node({signature}) -> Value:",
+        '    """A new Value laid out by set_node; `data` is already a float."""',
+        "    node = _new(Value)",
+        "    set_node(node, data, parents, local_grads, rule)",
+        "    return node",
     ]
 
 
