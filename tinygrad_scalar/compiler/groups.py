@@ -189,9 +189,18 @@ class ElementwiseGroup:
             self._choices = np.stack([_row_numbers(p) for p in inputs[:-1]], axis=1)
             self.forward = self._take_forward  # type: ignore[method-assign]
             self.backward = self._take_backward  # type: ignore[method-assign]
+        # many inputs (softmax's max_shift over a row of logits): all read in one take
+        self._all_inputs: Positions | None = None
+        if len(inputs) > 4:
+            self._all_inputs = Positions(np.concatenate([_row_numbers(p) for p in inputs]))
+
+    def _inputs(self, values: np.ndarray) -> list:
+        if self._all_inputs is None:
+            return [p.take(values) for p in self.inputs]
+        return list(self._all_inputs.take(values).reshape(len(self.inputs), -1, values.shape[1]))
 
     def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
-        values[self.out] = _evaluate(self.rule, [p.take(values) for p in self.inputs])
+        values[self.out] = _evaluate(self.rule, self._inputs(values))
 
     def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         choices = self._choices
@@ -211,7 +220,7 @@ class ElementwiseGroup:
         if self._adds_nothing:
             return
         grad = grads[self.out]
-        inputs = [p.take(values) for p in self.inputs]
+        inputs = self._inputs(values)
         local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
         # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
