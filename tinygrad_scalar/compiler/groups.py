@@ -192,7 +192,7 @@ class ElementwiseGroup:
         # many inputs (softmax's max_shift over a row of logits): all read in one take
         self._all_inputs: Positions | None = None
         if len(inputs) > 4:
-            self._all_inputs = Positions(np.concatenate([_row_numbers(p) for p in inputs]))
+            self._all_inputs = Positions(np.concatenate([_row_numbers(p) for p in inputs]).tolist())
 
     def _inputs(self, values: np.ndarray) -> list:
         if self._all_inputs is None:
