@@ -202,6 +202,14 @@ def test_backward_inside_the_traced_function_is_a_tracer_error():
         ts.compile(fn, [w], (1.0,))
     assert w.grad == 0.0
 
+    def with_a_penalty(x):  # the penalty depends on no sample: its backward would run once
+        (w * w).backward()
+        return w * x
+
+    with pytest.raises(TracerError, match="would run once"):
+        ts.compile(with_a_penalty, [w], (1.0,))
+    assert w.grad == 0.0
+
 
 def test_gradients_through_a_relu_inside_the_function_is_a_tracer_error():
     w = Value(2.0)

@@ -192,6 +192,9 @@ class Tracer(Protocol):
     ) -> tuple:
         """gradients(...) inside the traced function; `walk` is the engine's own."""
 
+    def backward(self, value: Value) -> None:
+        """value.backward() inside the traced function (compile refuses it)."""
+
 
 def _no_tracer() -> Tracer | None:
     return None
@@ -435,6 +438,10 @@ class Value:
         call's value. With `create_graph=True` every `.grad` becomes a Value with a graph
         of its own, which can be differentiated again.
         """
+        if _modes_active:
+            tracer = trace_hook()
+            if tracer is not None:  # compile: it would run once, at trace time
+                tracer.backward(self)
         seed = _seed(gradient, create_graph)
         if self._rule is None:
             self.grad = self.grad + seed

@@ -10,8 +10,9 @@ user's code (`if x > 0`, `float(x)`, `x.data`, `f"{x:.3f}"` raise TracerError na
 remedy; `repr` shows no number). What can be traced faithfully is: `detach()` and ops under
 `no_grad()` become values without gradient (a `stop_gradient` node, like JAX's
 `lax.stop_gradient`), `gradients()` builds its derivatives as part of the graph, and the
-checks losses make on labels are recorded to be made on every batch. The engine reports
-these events through its one hook (`engine.trace_hook`), which this module installs.
+checks losses make on labels are recorded to be made on every batch. `backward()` inside
+the function is refused (it would add to `.grad` once). The engine reports these events
+through its one hook (`engine.trace_hook`), which this module installs.
 """
 
 from __future__ import annotations
@@ -123,13 +124,6 @@ class TracedValue(Value):
         op = f", op={self.op!r}" if self.op else ""
         return f"Value(traced: one per sample{label}{op})"
 
-    def backward(self, gradient: Any = 1.0, create_graph: bool = False) -> None:
-        raise TracerError(
-            "backward() inside a function compile traces would run once, on the example:"
-            " return the loss and the compiled step differentiates it for every sample (use"
-            " tinygrad_scalar.gradients for a derivative inside the function)"
-        )
-
 
 def is_traced(x: Any) -> bool:
     return type(x) is TracedValue
@@ -180,6 +174,14 @@ class _Tracer:
         for i, x in enumerate(values):
             if type(x) is TracedValue:
                 self.checks.append((x, holds, message, i))
+
+    def backward(self, value: Value) -> None:
+        raise TracerError(
+            "backward() inside a function compile traces would run once, on the example, and"
+            " add to .grad only then: return the loss and the compiled step differentiates it"
+            " for every sample (use tinygrad_scalar.gradients for a derivative inside the"
+            " function)"
+        )
 
     def gradients(
         self, output: Value, inputs: list, gradient: Any, create_graph: bool, walk: Callable
