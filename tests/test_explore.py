@@ -611,6 +611,7 @@ def test_a_collapsed_neuron_shows_its_weights_and_bias_on_click(open_page):
     page, errors = open_page(explore(out, params=model, collapse=True).html())
     box = page.locator("g[data-kind=neuron]").filter(has=page.locator("text", has_text="h1[3]"))
     assert box.locator("title").text_content() == "h1[3]: layers.1.neurons.3"
+    assert "w0…w3, b" in box.text_content()  # the names its text gives its parameters
     box.click()
     detail = page.inner_text("[data-role=detail]").splitlines()
     assert detail[0] == "h1[3] is layers.1.neurons.3"

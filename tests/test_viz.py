@@ -296,7 +296,7 @@ def test_collapse_keeps_a_weight_that_is_also_used_elsewhere():
     source = graph.source
     assert '[label="w\\n' in source  # drawn, since the penalty uses it
     assert '[label="b\\n' not in source  # inside the neuron box
-    assert "dot → tanh\\n1 parameter\\n" in source
+    assert "dot → tanh\\nb\\n" in source  # the bias alone is drawn inside
     # x, w, the box, w*w and its op, the sum and its op
     assert graph.node_count == 7
 

@@ -572,6 +572,19 @@ def _neuron_inputs(neuron: _Neuron, absorbed: set[int]) -> list[tuple[Value, lis
     return entries
 
 
+def _hidden_terms(neuron: _Neuron) -> str:
+    """The weights and bias drawn inside a neuron box by their places in its weighted sum,
+    w0·x0 + w1·x1 + ... + b: "w0, w1, b", or "w0…w15, b" for a run of more than two."""
+    parents = neuron.weighted_sum.parents
+    n = len(parents) // 2
+    places = [next(j for j, q in enumerate(parents) if q is p) for p in neuron.hidden]
+    weights = sorted(j for j in places if j < n)
+    names = [f"w{j}" for j in weights]
+    if len(weights) > 2 and weights == list(range(weights[0], weights[-1] + 1)):
+        names = [f"w{weights[0]}…w{weights[-1]}"]
+    return ", ".join(names + ["b"] * any(j >= n for j in places))
+
+
 def _add_legend(digraph: graphviz.Digraph, roles: list[str]) -> None:
     """A boxed key with one small sample node per role the drawing uses, in one line (chained
     by invisible edges, so it runs along the ranks like the graph does)."""
@@ -870,9 +883,8 @@ class _Styler:
         output = neuron.output
         name = output.label or neuron.name or self.box_names.get(id(output), "") or "neuron"
         lines = [escape_label(name), escape_label(ops)]
-        if neuron.hidden:
-            count = len(neuron.hidden)
-            lines.append(f"{count} parameter{'s' if count != 1 else ''}")
+        if neuron.hidden:  # the names the explorer's text gives them: w0…w3, b
+            lines.append(escape_label(_hidden_terms(neuron)))
         role = "output" if neuron.output is self.root else "neuron"
         attrs = self._attrs(lines + self._cells(neuron.output), COLOURS[role], marked, "box3d")
         attrs["margin"] = "0.15,0.1"  # keep the text clear of the 3-D edge
