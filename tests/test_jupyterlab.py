@@ -187,3 +187,19 @@ def test_an_untrusted_copy_shows_the_finished_graph_as_a_picture(lab, browser_pa
     assert text.startswith("The graph of L with every value and gradient.")
     assert "data " not in text and "grad " not in text  # no drawing's text run together
     assert explorer_output.locator("button, svg").count() == 0  # and no dead buttons
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_lab_installs_jupyterlab_and_the_notebooks_needs_not_the_test_tools(tmp_path):
+    # what `make lab` would run in a fresh checkout with no .venv yet (make -n: print only)
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(REPO), "lab", f"VENV={tmp_path / 'venv'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installs = [line for line in planned.splitlines() if "pip install" in line]
+    assert any("'.[lab]'" in line for line in installs), installs
+    assert not any("[dev]" in line for line in installs), installs
+    assert "jupyter trust notebooks/[0-9][0-9]_*.ipynb" in planned  # before it opens them
+    assert planned.index("jupyter trust") < planned.index("jupyter lab")
