@@ -166,7 +166,7 @@ def detect_anomaly(enabled: bool = True) -> contextlib.AbstractContextManager[No
 # --- the one hook compile traces through --------------------------------------------------
 # compile (compiler/trace.py) runs the user's function once, on Values of its own, and must
 # see what becomes of them: every node an op makes, detach(), take() with a Value index, the
-# checks losses make (require) and gradients(). While it traces, in a mode, the function
+# checks losses make (require), gradients() and backward(). While it traces, in a mode, the function
 # installed here returns its tracer; the engine asks only while a mode is on, so eager code
 # never pays for it. The engine does not import the compiler: the compiler installs this.
 
