@@ -129,8 +129,10 @@ class Plan:
                     if signature in layers:
                         layers[signature].append(members)
                         continue
-                    layers[signature] = [members]
-                pending.append((key, layers[signature] if key.kind == "layer" else [members]))
+                    sets = layers[signature] = [members]
+                else:
+                    sets = [members]
+                pending.append((key, sets))
             for key, sets in pending:
                 start = len(self.row)
                 for members in sets:
