@@ -171,13 +171,13 @@ class tensors:  # noqa: N801 - the torch backend `o`, like rules.floats and comp
 
 
 def _times(o: tensors, local: Any, grad: Any, grad_is_finite: bool) -> Any:
-    """local * grad, except that a local derivative of exactly 0 adds exactly 0, even to an
-    inf or nan gradient (as the engine's backward does); None where it is a constant 0."""
+    """rules.chain_term: local * grad, except that a local derivative of exactly 0 adds
+    exactly 0, even to an inf or nan gradient; None where it is a constant 0."""
     if not isinstance(local, o.torch.Tensor):
         return None if local == 0.0 else local * grad
     if grad_is_finite:  # 0 * a finite gradient is 0 already
         return local * grad
-    return o.torch.where(local == 0.0, 0.0, local * grad)
+    return rules.chain_term(o, local, grad)
 
 
 @functools.cache
@@ -241,11 +241,12 @@ def _largest(x: Any) -> float:
 
 
 def _masked_product(torch: Any, local: Any, grad: Any) -> Any:
-    """local * grad, a zero local derivative giving exactly 0 even against inf or nan."""
+    """rules.chain_term on tensors: local * grad, a zero local derivative giving exactly 0
+    even against inf or nan. Where every product is finite that is the product itself."""
     product = local * grad
     if bool(torch.isfinite(product).all()):
         return product
-    return torch.where(local == 0.0, 0.0, product)
+    return rules.chain_term(tensors(torch, product.dtype, product.device), local, grad)
 
 
 @functools.cache
