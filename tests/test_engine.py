@@ -1137,3 +1137,17 @@ def test_a_rule_pickles_by_its_name_and_a_taken_name_is_refused():
     with pytest.raises(pickle.PicklingError, match="'softplus'"):
         pickle.dumps(shadow(Value(1.0)))
     assert pickle.loads(pickle.dumps(Value(1.0).softplus())).rule is ts.rules.SOFTPLUS
+
+
+def test_chain_term_is_the_one_statement_of_a_zero_local_adding_zero():
+    from tinygrad_scalar.numpy_backend import arrays
+    from tinygrad_scalar.rules import chain_term, floats
+
+    assert chain_term(floats, 0.0, INF) == 0.0 and chain_term(floats, 0.0, math.nan) == 0.0
+    assert chain_term(floats, 2.0, 3.0) == 6.0 and chain_term(floats, 2.0, INF) == INF
+    got = chain_term(arrays, np.array([0.0, 2.0, -1.0]), np.array([math.nan, INF, 4.0]))
+    assert got.tolist() == [0.0, INF, -4.0]
+    # the engine's walk adds it: abs'(0) = 0 against an infinite upstream gradient
+    x = Value(0.0)
+    (abs(x) * INF).backward()
+    assert x.grad == 0.0
