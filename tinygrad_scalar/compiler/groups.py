@@ -77,9 +77,13 @@ class Positions:
             buffer[self.index] += contributions
         elif not self._repeats:  # each row once: read, add, write back
             buffer[self.index] = buffer.take(self.index, axis=0) + contributions
-        elif buffer.ndim == 1:
-            np.add.at(buffer, self.index, contributions)
         else:
+            if np.may_share_memory(contributions, buffer):
+                # add.at would copy the whole buffer to be safe; a copy of these is smaller
+                contributions = np.array(contributions)
+            if buffer.ndim == 1:
+                np.add.at(buffer, self.index, contributions)
+                return
             batch = buffer.shape[1]
             contributions = np.broadcast_to(contributions, (len(self.index), batch))
             np.add.at(buffer.reshape(-1), self._flat_positions(batch), contributions.ravel())
@@ -214,7 +218,9 @@ class ElementwiseGroup:
         values[self.out] = values.take(self._picked).reshape(rows.shape)
 
     def _take_backward(self, values, grads, leaves, leaf_grads) -> None:
-        np.add.at(grads.reshape(-1), self._picked, grads[self.out].ravel())
+        # a copy of the gradient: as a view of the buffer it adds into, NumPy would copy
+        # the whole buffer to be safe (half the cost of the step's takes)
+        np.add.at(grads.reshape(-1), self._picked, grads[self.out].ravel().copy())
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         if self._adds_nothing:
