@@ -576,7 +576,7 @@ def _hidden_terms(neuron: _Neuron) -> str:
     """The weights and bias drawn inside a neuron box by their places in its weighted sum,
     w0·x0 + w1·x1 + ... + b: "w0, w1, b", or "w0…w15, b" for a run of more than two."""
     parents = neuron.weighted_sum.parents
-    n = len(parents) // 2
+    n = len(dot_operands(parents)[0])  # the places of the weights come first
     places = [next(j for j, q in enumerate(parents) if q is p) for p in neuron.hidden]
     weights = sorted(j for j in places if j < n)
     names = [f"w{j}" for j in weights]
