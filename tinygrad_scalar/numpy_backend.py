@@ -44,6 +44,8 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
         # NumPy computes x ** 0.5 as sqrt(x), which differs from C's pow (math.pow) at -inf
         # (nan instead of inf) and at -0 (-0 instead of +0); abs(x) is pow's value there.
         out = np.power(a, b)
+        if type(b) is float and b != 0.5:  # a constant exponent (x ** c): nothing to mend
+            return out
         return np.where((np.equal(b, 0.5)) & ((a == -np.inf) | (a == 0.0)), np.abs(a), out)
 
     @staticmethod
