@@ -383,9 +383,16 @@ def test_a_transformer_on_torch_equals_numpy_and_eager():
     check_training_three_ways(model.loss, params, tuple(docs[0]), columns, "transformer", 3)
 
 
-def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_step():
+def weights_of(net):
+    """The module's parameters as one list of floats, in either form (vector or per Value)."""
+    return torch.cat([p.reshape(-1) for p in net.parameters()]).tolist()
+
+
+@pytest.mark.parametrize("per_value", [False, True], ids=["vector", "per_value"])
+def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_step(per_value):
     # issue 18: torch.optim.Adam on the exported module, our optim.Adam on the compiled
-    # step, 20 steps from the same weights: the same trajectory to 1e-9
+    # step, 20 steps from the same weights: the same trajectory to 1e-9, whether the
+    # module holds one Parameter vector or one 0-dim Parameter per Value
     model = TinyGPT(seed=3)
     params = model.parameters()
     start = [p.data for p in params]
@@ -403,8 +410,9 @@ def test_a_transformer_trained_by_torch_adam_follows_our_adam_on_the_compiled_st
 
     for p, x in zip(params, start):
         p.data = x
-    net = step.to_torch()
-    assert net.params.tolist() == start
+    net = step.to_torch(per_value=per_value)
+    assert len(list(net.parameters())) == (len(params) if per_value else 1)
+    assert weights_of(net) == start
     adam = torch.optim.Adam(net.parameters(), lr=0.02, betas=(0.85, 0.99))
     torch_losses = []
     for columns in batches:
@@ -482,6 +490,36 @@ def test_the_module_holds_the_parameters_in_order_and_returns_a_0_dim_mean():
     assert [p.data for p in params] == [0.5, -1.0]  # the Values change only on write_back()
     net.write_back()
     assert [p.data for p in params] == [1.5, 0.0]
+
+
+def test_per_value_gives_one_0_dim_parameter_per_value_in_order():
+    params, fn = line_model()
+    net = ts.to_torch(fn, params, (1.0, 0.0), per_value=True)
+    w, b = net.parameters()  # the traced parameters, in order
+    assert isinstance(w, torch.nn.Parameter) and w.shape == () and w.dtype == torch.float64
+    assert [w.item(), b.item()] == [0.5, -1.0]
+    assert [name for name, _ in net.named_parameters()] == ["params.0", "params.1"]
+    loss = net([1.0, 2.0], [0.0, 1.0])
+    assert loss.shape == () and loss.item() == 0.625  # as the vector form above
+    loss.backward()
+    assert [w.grad.item(), b.grad.item()] == [-2.5, -1.5]
+    with torch.no_grad():
+        w.add_(1.0)
+        b.sub_(2.0)
+    assert [p.data for p in params] == [0.5, -1.0]  # the Values change only on write_back()
+    net.write_back()
+    assert [p.data for p in params] == [1.5, -3.0]
+
+
+def test_per_value_by_shape_holds_the_shared_parameters_and_runs_every_shape():
+    w, b = Value(0.5), Value(-1.0)
+    steps = ts.compile_by_shape(lambda *xs: (ts.sum([w * x for x in xs]) + b) ** 2, [w, b])
+    net = steps.to_torch(per_value=True, dtype="float32")
+    assert [p.item() for p in net.parameters()] == [0.5, -1.0]
+    one = net([2.0, 4.0])  # ((1 - 1)^2 + (2 - 1)^2) / 2
+    two = net([2.0], [4.0])  # (1 + 2 - 1)^2
+    assert (one.item(), two.item()) == (0.5, 4.0) and two.dtype == torch.float32
+    assert steps.traces == 2
 
 
 def test_the_torch_step_has_the_compiled_step_interface():

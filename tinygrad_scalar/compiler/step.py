@@ -156,13 +156,13 @@ class CompiledStep:
             raise ValueError("the batch is empty: pass at least one sample")
         return arrays, batch_size
 
-    def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
+    def to_torch(self, device: Any = None, dtype: Any = None, per_value: bool = False) -> Any:
         """This step as a `torch.nn.Module` (see `to_torch`): its parameter `params` holds
-        the traced parameters in order, its forward(*batches) is the mean loss as a 0-dim
-        tensor."""
+        the traced parameters in order (one vector, or one 0-dim Parameter per Value with
+        `per_value=True`), its forward(*batches) is the mean loss as a 0-dim tensor."""
         from .torch_backend import to_torch_module
 
-        return to_torch_module(self, device, dtype)
+        return to_torch_module(self, device, dtype, per_value)
 
     def describe(self) -> str:
         """The plan, one line per group: which op runs over how many nodes."""
@@ -291,16 +291,21 @@ def to_torch(
     example: Sequence[Any],
     device: Any = None,
     dtype: Any = None,
+    per_value: bool = False,
 ) -> Any:
     """Trace `fn` as `compile` does and return it as a `torch.nn.Module`.
 
     The module has one `nn.Parameter`, `net.params`, holding the data of `params` in
     order (`net.params[i]` is `params[i].data`; `dtype`, float64 by default, on `device`):
     one vector rather than one tensor per scalar, so torch's optimizers and DDP make one
-    call for all of them. `forward(*batches)` takes the batches a compiled step takes and
-    returns the mean loss as a 0-dim tensor, whose `backward()` runs the rules'
-    derivatives under torch's autograd; `write_back()` copies the trained weights into
-    the Values. So torch's optimizers, GPUs and
+    call for all of them, and on a GPU each of their operations is one kernel, not one per
+    scalar.
+    With `per_value=True`, `net.params` is instead an `nn.ParameterList` of one 0-dim
+    Parameter per Value, in order (`list(net.parameters())` pairs with `params`), stacked
+    into that vector on each forward; the same numbers, slower. `forward(*batches)`
+    takes the batches a compiled step takes and returns the mean loss as a 0-dim tensor,
+    whose `backward()` runs the rules' derivatives under torch's autograd; `write_back()`
+    copies the trained weights into the Values. So torch's optimizers, GPUs and
     `DistributedDataParallel` can train any model `compile` can trace:
 
         net = ts.to_torch(lambda x, y: losses.mse(model(x), y), model.parameters(), (X[0], y[0]))
@@ -309,9 +314,9 @@ def to_torch(
             opt.zero_grad(); net(X, y).backward(); opt.step()
         net.write_back()  # the Values now hold the trained weights
 
-    Same as `compile(fn, params, example).to_torch(device, dtype)`.
+    Same as `compile(fn, params, example).to_torch(device, dtype, per_value)`.
     """
-    return compile(fn, params, example).to_torch(device=device, dtype=dtype)
+    return compile(fn, params, example).to_torch(device, dtype, per_value)
 
 
 # --- one compiled step per shape: variable-length samples ---------------------------------
@@ -368,13 +373,14 @@ class CompiledByShape:
         self._steps[shape] = step  # (re)inserted last: the most recently used
         return step
 
-    def to_torch(self, device: Any = None, dtype: Any = None) -> Any:
+    def to_torch(self, device: Any = None, dtype: Any = None, per_value: bool = False) -> Any:
         """These steps as one `torch.nn.Module` (see `to_torch`): its parameters are the
-        shared parameters, and forward(*batches) runs the step for the batches' shape
+        shared parameters (one vector, or one 0-dim Parameter per Value with
+        `per_value=True`), and forward(*batches) runs the step for the batches' shape
         (traced if new), so one module trains on batches of every shape."""
         from .torch_backend import to_torch_module
 
-        return to_torch_module(self, device, dtype)
+        return to_torch_module(self, device, dtype, per_value)
 
     @property
     def shapes(self) -> list[tuple]:

@@ -14,8 +14,8 @@ numbers, inf and nan included.
 
 Because torch's autograd engine drives the backward pass, the same replay is also a
 `torch.nn.Module` (`step.to_torch()`, `to_torch(fn, params, example)`): its parameters
-are the traced parameters, so torch's optimizers, `DistributedDataParallel` and GPUs take
-it from there.
+are the traced parameters (one vector, or with `per_value=True` one 0-dim Parameter per
+Value), so torch's optimizers, `DistributedDataParallel` and GPUs take it from there.
 
 torch is imported only here, and only when this backend is asked for; it is never a
 dependency of the package.
@@ -652,16 +652,27 @@ def _module_class(torch: Any) -> Any:
     class CompiledModule(torch.nn.Module):
         """A compiled step (or one per shape) as a torch module; made by `to_torch`."""
 
-        def __init__(self, steps: CompiledStep | CompiledByShape, device: Any, dtype: Any):
+        def __init__(
+            self, steps: CompiledStep | CompiledByShape, device: Any, dtype: Any, per_value: bool
+        ):
             super().__init__()
             self._steps = steps
             self._values = list(steps._params)
-            # one Parameter, the traced parameters in order: params[i] is Value i. (One
-            # 0-dim Parameter per Value made torch's Adam and the backward of their stack
-            # ten times slower than the whole step, and a GPU would launch a kernel per
-            # scalar.)
+            # By default one Parameter, the traced parameters in order: params[i] is Value
+            # i. With per_value, a ParameterList of one 0-dim Parameter per Value, stacked
+            # into that vector on each forward: torch's Adam over them and the backward of
+            # the stack are several times slower than the step, and a GPU would launch a
+            # kernel per scalar, so it is the option, not the default.
             numbers = [v.data for v in self._values]
-            self.params = torch.nn.Parameter(torch.tensor(numbers, dtype=dtype, device=device))
+            if per_value:
+                self.params = torch.nn.ParameterList(
+                    torch.tensor(number, dtype=dtype, device=device) for number in numbers
+                )
+                # what an empty list stacks to (a buffer, so that .to() moves it too)
+                empty = torch.zeros(0, dtype=dtype, device=device)
+                self.register_buffer("_no_parameters", empty, persistent=False)
+            else:
+                self.params = torch.nn.Parameter(torch.tensor(numbers, dtype=dtype, device=device))
             # step -> {(device, dtype): its plan on torch}; a step dropped by
             # compile_by_shape takes its programs with it
             self._programs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -674,7 +685,7 @@ def _module_class(torch: Any) -> Any:
             steps = self._steps
             step = steps if isinstance(steps, CompiledStep) else steps.step_for(*batches)
             _check_outputs_wanted(step, return_outputs)
-            parameters = self.params
+            parameters = self._vector()
             key = (parameters.device, parameters.dtype)
             programs = self._programs.setdefault(step, {})
             program = programs.get(key)
@@ -690,20 +701,30 @@ def _module_class(torch: Any) -> Any:
         def write_back(self) -> None:
             """Copy the module's parameters into the Values it was made from, so that the
             scalar model can be drawn, explored, evaluated or saved again."""
-            numbers = self.params.detach().cpu().double().tolist()
+            numbers = self._vector().detach().cpu().double().tolist()
             for value, number in zip(self._values, numbers):
                 value.data = number
 
+        def _vector(self) -> Any:
+            """The parameters as one vector, element i Value i, in either form."""
+            if not isinstance(self.params, torch.nn.ParameterList):
+                return self.params
+            return torch.stack(list(self.params)) if len(self.params) else self._no_parameters
+
         def extra_repr(self) -> str:
-            return f"{len(self._values)} parameters of {self._steps!r}"
+            form = "per_value" if isinstance(self.params, torch.nn.ParameterList) else "vector"
+            return f"{len(self._values)} parameters ({form}) of {self._steps!r}"
 
     return CompiledModule
 
 
 def to_torch_module(
-    steps: CompiledStep | CompiledByShape, device: Any = None, dtype: Any = None
+    steps: CompiledStep | CompiledByShape,
+    device: Any = None,
+    dtype: Any = None,
+    per_value: bool = False,
 ) -> Any:
     """The module `CompiledStep.to_torch` and `CompiledByShape.to_torch` return."""
     torch = import_torch("to_torch()")
     dtype, device = torch_dtype_and_device(torch, dtype, device, "to_torch")
-    return _module_class(torch)(steps, device, dtype)
+    return _module_class(torch)(steps, device, dtype, per_value)
