@@ -12,6 +12,9 @@ then one loop, in `backpropagate` below:
 Nodes hold no closures and no references to their children, so a graph holds no
 reference cycles and is freed by reference counting as soon as nothing refers to it.
 
+The ops themselves (`a * b`, `x.exp()`, ...) are in _generated.py: each rule of rules.py
+written out by codegen.py and committed, so `def __mul__` can be read there.
+
 The switches `no_grad`, `enable_grad` and `detect_anomaly` are per thread and per asyncio
 task (context variables), like PyTorch's grad mode. `compile` traces a function through one
 hook, `trace_hook` (below); tracing itself lives in compiler/trace.py.
