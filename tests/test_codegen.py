@@ -60,3 +60,11 @@ def test_grep_finds_the_real_mul():
     ).stdout
     assert "tinygrad_scalar/_generated.py" in found, found
     assert sys.modules["tinygrad_scalar._generated"] is _generated
+
+
+def test_the_kernels_made_at_run_time_show_their_source():
+    import inspect
+
+    kernel = codegen.layer_kernel(3, True, rules.RELU)
+    assert inspect.getsource(kernel) == codegen.layer_kernel_source(3, True, rules.RELU)
+    assert inspect.getsource(codegen.walk_kernel(5)) == codegen.walk_kernel_source(5)

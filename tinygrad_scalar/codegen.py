@@ -29,6 +29,7 @@ node of n parents) are made at run time, one per width, from the same node layou
 
 from __future__ import annotations
 
+import linecache
 import math
 import re
 from pathlib import Path
@@ -588,9 +589,10 @@ def layer_kernel(n: int, bias: bool, activation: Rule | None = None) -> Any:
         namespace = _float_functions()
         namespace["Value"], namespace["_new"] = _value_class, object.__new__
         namespace["_rule_dot"], namespace["_rule_activation"] = rules.DOT, activation
+        name = f"layer kernel {n}{' + bias' if bias else ''}"
+        name += f", {activation.name}" if activation is not None else ""
         source = layer_kernel_source(n, bias, activation)
-        exec(compile(source, f"<tinygrad_scalar layer kernel {n}>", "exec"), namespace)
-        layer_kernels[key] = namespace["layer_kernel"]
+        layer_kernels[key] = _run_source(source, name, namespace)["layer_kernel"]
     return layer_kernels[key]
 
 
@@ -601,9 +603,9 @@ WALK_KERNEL_WIDTHS = range(3, MAX_KERNEL_WIDTH + 1)
 
 
 def walk_kernel_source(n: int) -> str:
-    """engine.backpropagate's step for a node of n parents, unrolled: each parent's
-    `.grad` gets its local derivative times the node's gradient (about 40% faster than
-    the loop for a neuron of 16 inputs)."""
+    """The chain rule's inner loop (engine.backpropagate) for a node of n parents, unrolled:
+    each parent's `.grad` gets its local derivative times the node's gradient (about 40%
+    faster than the loop for a neuron of 16 inputs)."""
     lines = [
         "def walk_kernel(parents, local_grads, grad):",
         "    " + "".join(f"p{i}, " for i in range(n)) + "= parents",
@@ -616,9 +618,17 @@ def walk_kernel_source(n: int) -> str:
 def walk_kernel(n: int) -> Any:
     """The walk kernel for n parents (see walk_kernel_source), compiled (engine keeps
     each one it makes)."""
-    namespace: dict = {}
-    exec(compile(walk_kernel_source(n), f"<tinygrad_scalar walk kernel {n}>", "exec"), namespace)
-    return namespace["walk_kernel"]
+    return _run_source(walk_kernel_source(n), f"walk kernel {n}", {})["walk_kernel"]
+
+
+def _run_source(source: str, name: str, namespace: dict) -> dict:
+    """Run generated `source` in `namespace` and return it. The source is also put in
+    linecache under the file name `<tinygrad_scalar NAME>`, so tracebacks, pdb and
+    inspect.getsource show a kernel's lines like any other code's."""
+    filename = f"<tinygrad_scalar {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
 
 
 _value_class: Any = None
