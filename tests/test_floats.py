@@ -46,3 +46,19 @@ def test_a_compiled_step_sees_a_value_set_after_the_optimizers_write_back():
     ws[7].data = -0.0
     expected = math.fsum(w.data for w in ws)
     assert math.isclose(step.evaluate([1.0]), expected, rel_tol=1e-12)
+
+
+def test_a_converted_list_has_each_numbers_own_bits_and_odd_items_convert_as_numpy_does():
+    # the struct-packed conversion against np.array: the same bits at 0, -0, subnormals,
+    # +-1e308, +-inf, nan, a bool, an int past 2**53, a NumPy float and a Value
+    odd = [0.0, -0.0, 5e-324, -5e-324, 1e308, -1e308, math.inf, -math.inf, math.nan, 1.5]
+    odd += [True, 2**53 + 1, np.float64(2.5), Value(-3.25)]
+    expected = np.array([float(x) for x in odd], dtype=np.float64)
+    got = _floats.as_array(odd)
+    assert got.dtype == np.float64 and got.tobytes() == expected.tobytes()
+    # what struct refuses goes to np.array: the same conversion, or the same error
+    assert _floats.as_array(["1.5", 2.0]).tolist() == [1.5, 2.0]
+    with np.testing.assert_raises(OverflowError):
+        _floats.as_array([1.0, 10**400])
+    with np.testing.assert_raises(ValueError):
+        _floats.as_array([1.0, "x"])
