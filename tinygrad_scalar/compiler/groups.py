@@ -164,6 +164,12 @@ def may_overflow(bound: float) -> bool:
     return not bound < OVERFLOW_SAFE
 
 
+def _all_within(positions: Positions, rows: range) -> bool:
+    """Whether every row of `positions` is one of `rows`."""
+    numbers = _row_numbers(positions)
+    return bool(((numbers >= rows.start) & (numbers < rows.stop)).all())
+
+
 def _row_numbers(positions: Positions) -> np.ndarray:
     index = positions.index
     if isinstance(index, slice):
@@ -175,6 +181,8 @@ def _row_numbers(positions: Positions) -> np.ndarray:
 # Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
 # `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
 # values and `leaf_grads` its gradient (only the parameters' part is used).
+# skip_gradients_into(rows) tells a group which rows' gradients nothing reads (constants,
+# batch inputs): an input all of whose rows are among them gets no gradient computed.
 
 
 class ElementwiseGroup:
@@ -185,6 +193,7 @@ class ElementwiseGroup:
         self.rule, self.inputs, self.out = rule, inputs, out
         self._scatter: dict[tuple[int, ...], Positions] = {}
         self._adds_nothing = False  # set once backward finds every local derivative a constant 0
+        self._no_gradient: frozenset[int] = frozenset()  # inputs whose gradient nothing reads
         self._picked: Any = None  # take: the rows each node and sample picked in forward
         if rule is rules.TAKE:
             # take's forward is select and its derivative 1 at the picked input, 0 elsewhere:
@@ -197,6 +206,11 @@ class ElementwiseGroup:
         self._all_inputs: Positions | None = None
         if len(inputs) > 4:
             self._all_inputs = Positions(np.concatenate([_row_numbers(p) for p in inputs]).tolist())
+
+    def skip_gradients_into(self, rows: range) -> None:
+        if self.rule is not rules.TAKE:  # take's backward adds into the picked rows alone
+            inputs = enumerate(self.inputs)
+            self._no_gradient = frozenset(i for i, p in inputs if _all_within(p, rows))
 
     def _inputs(self, values: np.ndarray) -> list:
         if self._all_inputs is None:
@@ -231,7 +245,12 @@ class ElementwiseGroup:
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
         # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
         # locals are constants depends on the rule alone (a rule has no `if` on a value).
-        used = tuple(i for i, local in enumerate(local_grads) if not _is_constant_zero(local))
+        skip = self._no_gradient
+        used = tuple(
+            i
+            for i, local in enumerate(local_grads)
+            if not _is_constant_zero(local) and i not in skip
+        )
         if not used:
             self._adds_nothing = True
             return
@@ -267,12 +286,18 @@ class SumGroup:
 
     def __init__(self, inputs: Positions, k: int, n: int, out: slice) -> None:
         self.inputs, self.k, self.n, self.out = inputs, k, n, out
+        self._inputs_need_grad = True
+
+    def skip_gradients_into(self, rows: range) -> None:
+        self._inputs_need_grad = not _all_within(self.inputs, rows)
 
     def forward(self, values, leaves) -> None:
         terms = self.inputs.take(values).reshape(self.k, self.n, -1)
         values[self.out] = left_to_right(terms)
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
+        if not self._inputs_need_grad:
+            return
         grad = grads[self.out]  # d sum / d term = 1 for every term
         spread = np.broadcast_to(grad[:, None, :], (self.k, self.n, grad.shape[1]))
         self.inputs.add_into(grads, spread.reshape(self.k * self.n, -1))
@@ -299,6 +324,10 @@ class LayerGroup:
         self.weights_need_grad = weights_need_grad
         self.sets = sets
         self._sizes = (0.0, 0.0)  # the largest |weight| and |input| of the last forward
+        self._inputs_need_grad = True
+
+    def skip_gradients_into(self, rows: range) -> None:
+        self._inputs_need_grad = not _all_within(self.inputs, rows)
 
     def _columns(self, block: np.ndarray) -> np.ndarray:
         """(sets * r, batch) rows -> (r, sets * batch) columns."""
@@ -361,7 +390,9 @@ class LayerGroup:
                 self.weights.add_into(leaf_grads, left_to_right(products, axis=2).ravel())
             else:
                 self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
-        if may_overflow(grad_size * self.k * w_size):
+        if not self._inputs_need_grad:
+            pass
+        elif may_overflow(grad_size * self.k * w_size):
             products = masked_product(w[::-1, :, None], grad[::-1, None, :])
             self.inputs.add_into(grads, self._rows_of(left_to_right(products, axis=0)))
         else:
@@ -384,6 +415,10 @@ class DotGroup:
     def __init__(self, weights, inputs, bias, k, n, out) -> None:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
+        self._need_grad = (True, True)  # weights', inputs'
+
+    def skip_gradients_into(self, rows: range) -> None:
+        self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
 
     def _operands(self, values):
         w = self.weights.take(values).reshape(self.k, self.n, -1)
@@ -404,8 +439,11 @@ class DotGroup:
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
         times = np.multiply if np.isfinite(grad).all() else masked_product
-        self.weights.add_into(grads, times(x, grad).reshape(size, -1))
-        self.inputs.add_into(grads, times(w, grad).reshape(size, -1))
+        weights_need_grad, inputs_need_grad = self._need_grad
+        if weights_need_grad:
+            self.weights.add_into(grads, times(x, grad).reshape(size, -1))
+        if inputs_need_grad:
+            self.inputs.add_into(grads, times(w, grad).reshape(size, -1))
         if self.bias is not None:
             self.bias.add_into(grads, grads[self.out].copy())  # a copy: not added into itself
 

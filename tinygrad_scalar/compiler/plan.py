@@ -113,6 +113,10 @@ class Plan:
                 self.row[v] = len(self.row)
             self.arg_rows.append(slice(start, len(self.row)))
 
+        # constants and batch inputs: rows whose gradient nothing reads (a parameter's row
+        # is summed into its .grad), so the groups need not compute it (skip_gradients_into)
+        self.gradient_free_rows = range(self.param_rows_count, len(self.row))
+
         built = []  # (in loss graph, group), in depth order
         # stable: first seen first. Nodes of one depth never depend on each other, so a
         # depth's groups are all ordered (by the rows of earlier depths) before any is numbered
@@ -141,6 +145,8 @@ class Plan:
                 group = self._build(key, sets, slice(start, len(self.row)))
                 built.append((key.in_loss_graph, group))
         self.groups = [group for _, group in built]
+        for group in self.groups:
+            group.skip_gradients_into(self.gradient_free_rows)
         self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
         self.n_rows = len(self.row)
         self.loss_row = self.row[loss]
