@@ -180,6 +180,26 @@ def test_bad_index_batches_name_the_batch_and_position(batches, message):
     assert all(p.grad == 0.0 for p in params)  # a refused batch adds no gradient
 
 
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        (4, r"^batch 0\[1\]: take: index 4 is out of range for 3 rows"),
+        (-1, r"^batch 0\[1\]: take: index -1 is out of range for 5 rows"),
+        (7, r"^batch 0\[1\]: take: index 7 is out of range for 5 rows"),
+    ],
+)
+def test_the_same_index_into_tables_of_two_sizes_is_checked_against_each(index, message):
+    # the checks of every take run together while they all hold; the first that fails
+    # (in the order fn made them) is the one named, with its own table's size
+    big, small = [Value(float(i)) for i in range(5)], [Value(-float(i)) for i in range(3)]
+    step = compile(
+        lambda i, j: take(big, i) * take(small, i) + take(big, j), [*big, *small], (0, 0)
+    )
+    assert step.evaluate([2, 1], [4, 3]) == pytest.approx(((2 * -2 + 4) + (1 * -1 + 3)) / 2)
+    with pytest.raises(ValueError, match=message):
+        step.evaluate([0, index], [0, 0])
+
+
 def test_indexing_a_list_with_a_traced_index_is_a_tracer_error():
     table, _, params = make_model(3)
     with pytest.raises(TracerError, match=r"seq\[v\] \(indexing\)"):

@@ -35,6 +35,7 @@ class CompiledStep:
         plan = Plan(self._params, placeholders, roots, [check[0] for check in checks])
         # checks on batch values (labels, probabilities), made on every batch after forward
         self._checks = [(plan.row[node], holds, message, i) for node, holds, message, i in checks]
+        self._check_blocks = _check_blocks(self._checks)
         self._argument_of_row = {
             row: (i, rows.stop - rows.start > 1 or self._arg_widths[i] not in (None, INDEX))
             for i, rows in enumerate(plan.arg_rows)
@@ -88,10 +89,16 @@ class CompiledStep:
         with np.errstate(all="ignore"):
             for group in self._plan.groups:
                 group.forward(values, leaves)
-            for row, holds, message, index in self._checks:
-                bad = np.flatnonzero(~np.asarray(holds(values[row]), dtype=bool))
-                if len(bad):
-                    raise ValueError(self._check_failure(row, int(bad[0]), values, message, index))
+            # each block of checks at once; only if one fails, check by check (in order) for
+            # the first failure's message
+            if not all(
+                np.asarray(holds(values[rows]), bool).all() for rows, holds in self._check_blocks
+            ):
+                for row, holds, message, index in self._checks:
+                    bad = np.flatnonzero(~np.asarray(holds(values[row]), dtype=bool))
+                    if len(bad):
+                        failure = self._check_failure(row, int(bad[0]), values, message, index)
+                        raise ValueError(failure)
         return values, grads, leaves
 
     def _check_failure(self, row: int, sample: int, values: Any, message: Any, index: int) -> str:
@@ -175,6 +182,37 @@ class CompiledStep:
             f"CompiledStep({self._plan.n_nodes} nodes, depth {self._plan.depth},"
             f" {len(self._plan.groups)} vectorized groups, {self._n_params} params)"
         )
+
+
+def _check_blocks(checks: list[tuple]) -> list[tuple[np.ndarray, Callable]]:
+    """The batch checks as (rows, holds) blocks, made once each for all their rows: checks
+    whose tests are the same function (the same code, and equal numbers in its closure:
+    take's `0 <= i < n` on every token of a sequence) share a block, a row once. A test is
+    elementwise (it runs on a row of the batch), so it runs as well on several rows."""
+    blocks: dict[Any, tuple[list[int], Callable]] = {}
+    for row, holds, _, _ in checks:
+        rows, _ = blocks.setdefault(_same_test_key(holds), ([], holds))
+        if row not in rows:
+            rows.append(row)
+    return [(np.array(rows, dtype=np.intp), holds) for rows, holds in blocks.values()]
+
+
+def _same_test_key(holds: Callable) -> Any:
+    """A key equal for two tests that compute the same: a function's code and the plain
+    numbers it closes over; any other callable is its own key."""
+    code = getattr(holds, "__code__", None)
+    cells = getattr(holds, "__closure__", None) or ()
+    try:
+        contents = tuple(cell.cell_contents for cell in cells)
+    except ValueError:  # an empty cell
+        return holds
+    plain = all(type(c) in (int, float, bool) and c == c for c in contents)  # no nan
+    if code is None or not plain or getattr(holds, "__defaults__", None) is not None:
+        return holds
+    # each number by type and repr: 1 == 1.0 == True and 0.0 == -0.0, yet a test may tell
+    # them apart
+    numbers = tuple((type(c), repr(c)) for c in contents)
+    return (code, id(getattr(holds, "__globals__", None)), numbers)
 
 
 def _numbers(batch: Any, i: int) -> np.ndarray:
