@@ -143,7 +143,7 @@ class CompiledStep:
         arrays, batch_size = [], None
         for i, (batch, width) in enumerate(zip(batches, widths)):
             array = _numbers(batch, i)
-            if width == INDEX:
+            if width == INDEX and not _is_integer_array(batch):
                 _check_whole_numbers(array, i)
             scalar = width is None or width == INDEX
             expected = "(batch,)" if scalar else f"(batch, {width})"
@@ -250,9 +250,14 @@ def _items(batch: Any) -> Any:
     return batch
 
 
+def _is_integer_array(batch: Any) -> bool:
+    """A NumPy array of integers: whole numbers, with nothing to check."""
+    return isinstance(batch, np.ndarray) and batch.dtype.kind in "iu"
+
+
 def _check_whole_numbers(array: np.ndarray, i: int) -> None:
     """An integer input's batch holds whole numbers: 2.0 is fine, 1.5 and nan are not."""
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" and not (array == np.floor(array)).all():  # nan is not equal
         with np.errstate(invalid="ignore"):
             bad = np.flatnonzero(np.ravel(array != np.floor(array)))
         if len(bad):
