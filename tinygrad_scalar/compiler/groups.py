@@ -264,17 +264,19 @@ class ElementwiseGroup:
             positions.add_into(grads, masked_product(local, grad).reshape(-1, grad.shape[-1]))
             return
         # Against a finite gradient, local * grad is already what eager adds (0 * finite is
-        # a zero), so the masking is needed only where the gradient holds an inf or nan; a
-        # constant local 1 passes the gradient on as it is (1 * g is g, inf and nan too).
-        finite = bool(np.isfinite(grad).all())
+        # a zero), so the masking is needed only where the gradient holds an inf or nan. A
+        # constant local (not 0, see `used`) needs none: c * g is eager's number for any g,
+        # and a constant 1 passes the gradient on as it is (1 * g is g, inf and nan too;
+        # add_into may add a view of `grads` into it).
+        finite = None
         for i in used:
             local = local_grads[i]
-            if type(local) is float and local == 1.0:
-                contribution = grad.copy()  # not a view of `grads`, which it is added into
-            elif finite:
-                contribution = local * grad
+            if type(local) is float:
+                contribution = grad if local == 1.0 else local * grad
             else:
-                contribution = masked_product(local, grad)
+                if finite is None:
+                    finite = bool(np.isfinite(grad).all())
+                contribution = local * grad if finite else masked_product(local, grad)
             self.inputs[i].add_into(grads, contribution)
 
     def describe(self) -> str:
