@@ -326,6 +326,7 @@ class LayerGroup:
         self.weights_need_grad = weights_need_grad
         self.sets = sets
         self._sizes = (0.0, 0.0)  # the largest |weight| and |input| of the last forward
+        self._last_operands: tuple = ()  # its (w, x): backward, which follows it, reads them again
         self._inputs_need_grad = True
 
     def skip_gradients_into(self, rows: range) -> None:
@@ -362,6 +363,7 @@ class LayerGroup:
         # where a partial sum might overflow (or a number is inf or nan), eager's order: the
         # whole batch is checked at once, and only if that fails sample by sample
         self._sizes = w_size, x_size = largest(w), largest(x)  # backward's check reuses them
+        self._last_operands = (w, x)
         bound = w_size * self.n * x_size + (0.0 if bias is None else largest(bias))
         if may_overflow(bound):
             with np.errstate(all="ignore"):
@@ -378,8 +380,7 @@ class LayerGroup:
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = self._columns(grads[self.out])
-        x = self._columns(self.inputs.take(values))
-        w = self.weights.take(leaves).reshape(self.k, self.n)
+        w, x = self._last_operands  # of this batch's forward (the leaves and rows are unchanged)
         # BLAS where every product is finite and no partial sum can overflow; otherwise the
         # products one by one, a zero local derivative adding exactly 0 (as eager), added in
         # eager's order: a weight's over the batch last sample first (the mean's backward
