@@ -195,6 +195,7 @@ class ElementwiseGroup:
         self._adds_nothing = False  # set once backward finds every local derivative a constant 0
         self._no_gradient: frozenset[int] = frozenset()  # inputs whose gradient nothing reads
         self._picked: Any = None  # take: the rows each node and sample picked in forward
+        self._last_inputs: list = []  # the inputs of the last forward
         if rule is rules.TAKE:
             # take's forward is select and its derivative 1 at the picked input, 0 elsewhere:
             # the same numbers come from gathering each (node, sample)'s picked row, and from
@@ -218,7 +219,9 @@ class ElementwiseGroup:
         return list(self._all_inputs.take(values).reshape(len(self.inputs), -1, values.shape[1]))
 
     def forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
-        values[self.out] = _evaluate(self.rule, self._inputs(values))
+        # backward, which follows, reads the same inputs: they are kept, not gathered again
+        self._last_inputs = self._inputs(values)
+        values[self.out] = _evaluate(self.rule, self._last_inputs)
 
     def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         choices = self._choices
@@ -240,7 +243,7 @@ class ElementwiseGroup:
         if self._adds_nothing:
             return
         grad = grads[self.out]
-        inputs = self._inputs(values)
+        inputs = self._last_inputs  # of this batch's forward (rows are written once)
         local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
         # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
@@ -419,6 +422,7 @@ class DotGroup:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
         self._need_grad = (True, True)  # weights', inputs'
+        self._last_operands: tuple = ()  # (w, x) of the last forward
 
     def skip_gradients_into(self, rows: range) -> None:
         self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
@@ -429,7 +433,7 @@ class DotGroup:
         return w, x
 
     def forward(self, values, leaves) -> None:
-        w, x = self._operands(values)
+        self._last_operands = w, x = self._operands(values)  # backward reads them again
         out = values[self.out]
         out[...] = left_to_right(w * x)
         if self.bias is not None:
@@ -437,7 +441,7 @@ class DotGroup:
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = grads[self.out][:, None, :]
-        w, x = self._operands(values)
+        w, x = self._last_operands  # of this batch's forward
         size = self.k * self.n
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
