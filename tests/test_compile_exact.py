@@ -341,6 +341,27 @@ def test_random_overflow_heavy_sums_equal_eager_bit_for_bit_in_any_batch(kind):
     assert differing == 0
 
 
+@pytest.mark.parametrize("bias", [0.0, -0.0, 1.5, None])
+def test_signed_zeros_of_a_layer_equal_eager_on_one_and_several_sets_of_inputs(bias):
+    # a layer's sum starts from 0.0 and adds the bias last, as eager: -0.0 products and a
+    # -0.0 bias give eager's zero, with its sign, for a layer applied once or to two sets
+    # of inputs (one batched product, its columns written back into each set's rows)
+    weights = [Value(-0.0), Value(0.0), Value(-0.0)]
+    b = None if bias is None else Value(bias)
+    params = [*weights] + ([] if b is None else [b])
+
+    def fn(x):
+        first, second = ts.dot(weights, x, b), ts.dot(weights, x[::-1], b)
+        return first, [first, second]
+
+    step = ts.compile(fn, params, ([1.0, 2.0, 3.0],))
+    batch = [[1.0, 2.0, 3.0], [-1.0, 0.0, -0.0], [-0.0, -0.0, -0.0], [5e-324, -1.0, 2.0]]
+    _, got = step.evaluate(batch, return_outputs=True)
+    for row, outputs in zip(batch, got.tolist()):
+        expected = [v.data for v in fn([Value(x) for x in row])[1]]
+        assert all(same_float(g, e) for g, e in zip(outputs, expected)), (row, outputs, expected)
+
+
 # --- the bias-only dot and bools in a batch ------------------------------------------------------
 
 

@@ -355,14 +355,17 @@ class LayerGroup:
         x = self._columns(self.inputs.take(values))
         out = values[self.out] if self.sets == 1 else np.empty((self.k, x.shape[1]))
         np.matmul(w, x, out=out)
-        out += 0.0  # as eager's sum from 0.0: never -0.0
         bias = None
-        if self.bias is not None:
+        if self.bias is None:
+            out += 0.0  # as eager's sum from 0.0: never -0.0
+        else:
             if self.bias_is_leaf:
                 bias = self.bias.take(leaves)[:, None]
             else:
                 bias = self._columns(self.bias.take(values))
-            out += bias
+            # (sum + 0.0) + bias, as eager; equal to sum + (bias + 0.0) for every two
+            # numbers (each side is -0.0 only where the other is), and the bias is smaller
+            out += bias + 0.0
         # where a partial sum might overflow (or a number is inf or nan), eager's order: the
         # whole batch is checked at once, and only if that fails sample by sample
         self._sizes = w_size, x_size = largest(w), largest(x)  # backward's check reuses them
@@ -378,8 +381,10 @@ class LayerGroup:
             if bias is not None:
                 exact += bias if self.bias_is_leaf else bias[:, samples]
             out[:, samples] = exact
-        if self.sets > 1:
-            values[self.out] = self._rows_of(out)
+        if self.sets > 1:  # _rows_of, written straight into the rows
+            batch = values.shape[1]
+            rows = values[self.out].reshape(self.sets, self.k, batch)
+            rows[...] = out.reshape(self.k, batch, self.sets).transpose(2, 0, 1)
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = self._columns(grads[self.out])
