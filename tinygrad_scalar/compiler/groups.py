@@ -85,7 +85,8 @@ class Positions:
                 np.add.at(buffer, self.index, contributions)
                 return
             batch = buffer.shape[1]
-            contributions = np.broadcast_to(contributions, (len(self.index), batch))
+            if contributions.shape != (len(self.index), batch):
+                contributions = np.broadcast_to(contributions, (len(self.index), batch))
             np.add.at(buffer.reshape(-1), self._flat_positions(batch), contributions.ravel())
 
 
@@ -304,8 +305,8 @@ class SumGroup:
         if not self._inputs_need_grad:
             return
         grad = grads[self.out]  # d sum / d term = 1 for every term
-        spread = np.broadcast_to(grad[:, None, :], (self.k, self.n, grad.shape[1]))
-        self.inputs.add_into(grads, spread.reshape(self.k * self.n, -1))
+        # each node's gradient once per term, node by node: (k * n, batch)
+        self.inputs.add_into(grads, grad if self.n == 1 else grad.repeat(self.n, axis=0))
 
     def describe(self) -> str:
         return f"sum x{self.k} of {self.n}"
