@@ -202,6 +202,8 @@ class ElementwiseGroup:
             # the same numbers come from gathering each (node, sample)'s picked row, and from
             # adding the gradient into that row alone (a 0 adds nothing, as in eager)
             self._choices = np.stack([_row_numbers(p) for p in inputs[:-1]], axis=1)
+            # where each node's choices start in the flattened (nodes, choices) array
+            self._choice_starts = (np.arange(len(self._choices)) * len(inputs[:-1]))[:, None]
             self.forward = self._take_forward  # type: ignore[method-assign]
             self.backward = self._take_backward  # type: ignore[method-assign]
         # many inputs (softmax's max_shift over a row of logits): all read in one take
@@ -227,8 +229,10 @@ class ElementwiseGroup:
     def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         choices = self._choices
         index = self.inputs[-1].take(values)  # whole numbers; out of range is reported later
-        picks = np.clip(index, 0, choices.shape[1] - 1).astype(np.intp)
-        rows = choices[np.arange(len(choices))[:, None], picks]
+        # clipped into range (as np.clip, with two plain ufuncs: a third of its time)
+        picks = np.minimum(np.maximum(index, 0.0), choices.shape[1] - 1).astype(np.intp)
+        # choices[node, pick] for each (node, sample), read from the flattened choices
+        rows = choices.take(self._choice_starts + picks)
         batch = values.shape[1]
         # as positions in the flattened (rows, batch) buffer: NumPy's 1-D take and add.at
         # are several times faster than 2-D indexing
