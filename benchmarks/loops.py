@@ -13,9 +13,9 @@ weights, batch and optimizer settings:
               rate set every step (gpt.learning_rate); time per predicted token
 
 Both engines train in lockstep (the same number of steps in every round, from the same
-weights), and the loss of every step is checked against PyTorch's to run.py's tolerance,
+weights), and the loss of every step is checked against PyTorch's to harness.py's tolerance,
 so the rows also show that the compiled loop follows PyTorch's trajectory. The timing
-rules are run.py's (`alternate`): one process, engines alternated round by round, every
+rules are harness.py's (`alternate`): one process, engines alternated round by round, every
 timed step paying for its own garbage collection.
 """
 
@@ -114,11 +114,11 @@ def gpt_loop_trainers(
 
 
 def row_moons_loop(report: Any, args: argparse.Namespace) -> None:
-    import run
+    import harness
 
     bench = "issue 17: user's loop"
     measure = "moons loop (zero_grad, compiled step, Adam)"
-    torch = run._torch()
+    torch = harness.import_torch()
     if torch is None:
         report.skip(bench, measure, "torch not installed")
         return
@@ -128,39 +128,42 @@ def row_moons_loop(report: Any, args: argparse.Namespace) -> None:
         f"  timing the moons loop ({MOONS_POINTS} points, {MOONS_CALLS} steps per round) ...",
         flush=True,
     )
-    timings = run.alternate(steps, args.rounds, calls=MOONS_CALLS)
-    run.check_lockstep_losses(
+    timings = harness.alternate(steps, args.rounds, calls=MOONS_CALLS)
+    harness.check_lockstep_losses(
         report, "moons loop", {"torch": trainers["torch"][1], "compiled": trainers["compiled"][1]}
     )
-    run.speed_row(
+    harness.speed_row(
         report, bench, measure, timings["compiled"], "torch", timings["torch"], 1.0,
         ">= 1.0x (at or below its time)",
     )  # fmt: skip
 
 
 def row_gpt_loop(report: Any, args: argparse.Namespace) -> None:
-    import run
+    import harness
+    import row_gpt
 
     bench = "issue 17: user's loop"
-    names, weights = run.gpt_workload(run.GPT_QUICK_BATCH if args.quick else run.GPT_BATCH)
+    names, weights = row_gpt.gpt_workload(
+        row_gpt.GPT_QUICK_BATCH if args.quick else row_gpt.GPT_BATCH
+    )
     tokens = len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
     measure = f"GPT loop per token ({len(names)} names, Adam)"
-    torch = run._torch()
+    torch = harness.import_torch()
     if torch is None:
         report.skip(bench, measure, "torch not installed")
         return
-    trainers = gpt_loop_trainers(torch, names, weights, run.GPT_SCHEDULE_STEPS)
+    trainers = gpt_loop_trainers(torch, names, weights, row_gpt.GPT_SCHEDULE_STEPS)
     steps = {name: step for name, (step, _) in trainers.items()}
     print(
         f"  timing the GPT loop ({len(names)} names, {tokens} predicted tokens per step,"
         f" {GPT_CALLS} steps per round) ...",
         flush=True,
     )
-    timings = run.alternate(steps, args.rounds, calls=GPT_CALLS)
-    run.check_lockstep_losses(
+    timings = harness.alternate(steps, args.rounds, calls=GPT_CALLS)
+    harness.check_lockstep_losses(
         report, "GPT loop", {"torch": trainers["torch"][1], "compiled": trainers["compiled"][1]}
     )
-    ours, theirs = (run.per_token(timings[name], tokens) for name in ("compiled", "torch"))
-    run.speed_row(
+    ours, theirs = (harness.per_token(timings[name], tokens) for name in ("compiled", "torch"))
+    harness.speed_row(
         report, bench, measure, ours, "torch", theirs, 1.0, ">= 1.0x (at or below its time)"
     )

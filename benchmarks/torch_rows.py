@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py --only torch-moons
     .venv/bin/python benchmarks/run.py --only torch-gpt
 
-Four training loops, alternated in one process (run.py's `alternate`) on the same model,
+Four training loops, alternated in one process (harness.py's `alternate`) on the same model,
 weights, batch and optimizer settings, in lockstep (the loss of every step is checked):
 
   torch backend   `ts.compile(..., backend="torch")` and our optim.Adam: the user's loop
@@ -152,7 +152,7 @@ def gpt_trainers(torch: Any, names: list[list[int]], weights: Any, schedule_step
 def report_rows(report: Any, bench: str, what: str, timings: dict) -> None:
     """Each torch path against the NumPy compile and against hand-written PyTorch;
     ratio = the peer's median / ours (above 1 means the torch path is faster)."""
-    import run
+    import harness
 
     for ours, peer in (
         ("torch backend", "NumPy compile"),
@@ -160,14 +160,14 @@ def report_rows(report: Any, bench: str, what: str, timings: dict) -> None:
         ("to_torch", "PyTorch"),
     ):
         mine, theirs = timings[ours], timings[peer]
-        ratio = f"{run._three_figures(theirs.median / mine.median)}x"
+        ratio = f"{harness.three_figures(theirs.median / mine.median)}x"
         measure = f"{what}: {ours} vs {peer}"
         report.add(
-            run.Row(
+            harness.Row(
                 bench,
                 measure,
-                f"{run._seconds(mine.median)} ({mine.spread()})",
-                f"{peer} {run._seconds(theirs.median)} ({theirs.spread()})",
+                f"{harness.format_seconds(mine.median)} ({mine.spread()})",
+                f"{peer} {harness.format_seconds(theirs.median)} ({theirs.spread()})",
                 ratio,
                 "(reported)",
             ),
@@ -176,11 +176,11 @@ def report_rows(report: Any, bench: str, what: str, timings: dict) -> None:
 
 
 def row_torch_moons(report: Any, args: argparse.Namespace) -> None:
-    import run
+    import harness
 
     bench = "issue 18: on torch"
     what = "moons loop"
-    torch = run._torch()
+    torch = harness.import_torch()
     if torch is None:
         report.skip(bench, what, "torch not installed")
         return
@@ -191,34 +191,37 @@ def row_torch_moons(report: Any, args: argparse.Namespace) -> None:
         flush=True,
     )
     steps = {name: step for name, (step, _) in trainers.items()}
-    timings = run.alternate(steps, args.rounds, calls=loops.MOONS_CALLS)
-    run.check_lockstep_losses(
+    timings = harness.alternate(steps, args.rounds, calls=loops.MOONS_CALLS)
+    harness.check_lockstep_losses(
         report, "moons on torch", {name: losses for name, (_, losses) in trainers.items()}
     )
     report_rows(report, bench, what, timings)
 
 
 def row_torch_gpt(report: Any, args: argparse.Namespace) -> None:
-    import run
+    import harness
+    import row_gpt
 
     bench = "issue 18: on torch"
-    names, weights = run.gpt_workload(run.GPT_QUICK_BATCH if args.quick else run.GPT_BATCH)
+    names, weights = row_gpt.gpt_workload(
+        row_gpt.GPT_QUICK_BATCH if args.quick else row_gpt.GPT_BATCH
+    )
     tokens = len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
     what = f"GPT per token ({len(names)} names, Adam)"
-    torch = run._torch()
+    torch = harness.import_torch()
     if torch is None:
         report.skip(bench, what, "torch not installed")
         return
-    trainers = gpt_trainers(torch, names, weights, run.GPT_SCHEDULE_STEPS)
+    trainers = gpt_trainers(torch, names, weights, row_gpt.GPT_SCHEDULE_STEPS)
     print(
         f"  timing the GPT loop on torch ({len(names)} names, {tokens} predicted tokens per"
         f" step, {loops.GPT_CALLS} steps per round) ...",
         flush=True,
     )
     steps = {name: step for name, (step, _) in trainers.items()}
-    timings = run.alternate(steps, args.rounds, calls=loops.GPT_CALLS)
-    run.check_lockstep_losses(
+    timings = harness.alternate(steps, args.rounds, calls=loops.GPT_CALLS)
+    harness.check_lockstep_losses(
         report, "GPT on torch", {name: losses for name, (_, losses) in trainers.items()}
     )
-    per_token = {name: run.per_token(timing, tokens) for name, timing in timings.items()}
+    per_token = {name: harness.per_token(timing, tokens) for name, timing in timings.items()}
     report_rows(report, bench, what, per_token)
