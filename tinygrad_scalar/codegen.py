@@ -236,16 +236,21 @@ def _tuple_of(names: list[str]) -> str:
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
 
-def _unparenthesized(text: str) -> str:
-    """`(a * b)` as `a * b`, where the outer parentheses enclose the whole expression."""
+def enclosed_in_parentheses(text: str) -> bool:
+    """True for one pair of parentheses around the whole text: `(a * b)`, not `(a)*(b)`."""
     if not (text.startswith("(") and text.endswith(")")):
-        return text
+        return False
     depth = 0
     for i, char in enumerate(text):
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth == 0 and i < len(text) - 1:
-            return text
-    return text[1:-1]
+            return False
+    return True
+
+
+def _unparenthesized(text: str) -> str:
+    """`(a * b)` as `a * b`, where the outer parentheses enclose the whole expression."""
+    return text[1:-1] if enclosed_in_parentheses(text) else text
 
 
 # --- the Value methods: each rule run once on symbols ---------------------------------------

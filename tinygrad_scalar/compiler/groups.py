@@ -67,6 +67,12 @@ class Positions:
             self._flat = (batch, (self.index[:, None] * batch + np.arange(batch)).ravel())
         return self._flat[1]
 
+    def numbers(self) -> np.ndarray:
+        """The row numbers, as an array, whether they are stored as a slice or an array."""
+        if isinstance(self.index, slice):
+            return np.arange(self.index.start, self.index.stop, dtype=np.intp)
+        return self.index
+
     def take(self, buffer: np.ndarray) -> np.ndarray:
         if type(self.index) is slice:
             return buffer[self.index]
@@ -167,15 +173,8 @@ def may_overflow(bound: float) -> bool:
 
 def _all_within(positions: Positions, rows: range) -> bool:
     """Whether every row of `positions` is one of `rows`."""
-    numbers = _row_numbers(positions)
+    numbers = positions.numbers()
     return bool(((numbers >= rows.start) & (numbers < rows.stop)).all())
-
-
-def _row_numbers(positions: Positions) -> np.ndarray:
-    index = positions.index
-    if isinstance(index, slice):
-        return np.arange(index.start, index.stop, dtype=np.intp)
-    return np.asarray(index, dtype=np.intp)
 
 
 # --- groups: one NumPy operation per op and level --------------------------------------------
@@ -201,7 +200,7 @@ class ElementwiseGroup:
             # take's forward is select and its derivative 1 at the picked input, 0 elsewhere:
             # the same numbers come from gathering each (node, sample)'s picked row, and from
             # adding the gradient into that row alone (a 0 adds nothing, as in eager)
-            self._choices = np.stack([_row_numbers(p) for p in inputs[:-1]], axis=1)
+            self._choices = np.stack([p.numbers() for p in inputs[:-1]], axis=1)
             # where each node's choices start in the flattened (nodes, choices) array
             self._choice_starts = (np.arange(len(self._choices)) * len(inputs[:-1]))[:, None]
             self.forward = self._take_forward  # type: ignore[method-assign]
@@ -209,7 +208,7 @@ class ElementwiseGroup:
         # many inputs (softmax's max_shift over a row of logits): all read in one take
         self._all_inputs: Positions | None = None
         if len(inputs) > 4:
-            self._all_inputs = Positions(np.concatenate([_row_numbers(p) for p in inputs]).tolist())
+            self._all_inputs = Positions(np.concatenate([p.numbers() for p in inputs]).tolist())
 
     def skip_gradients_into(self, rows: range) -> None:
         if self.rule is not rules.TAKE:  # take's backward adds into the picked rows alone
@@ -266,7 +265,7 @@ class ElementwiseGroup:
             local = np.stack([_full(local_grads[i], grad.shape) for i in used])
             positions = self._scatter.get(used)
             if positions is None:
-                rows = [_row_numbers(self.inputs[i]) for i in used]
+                rows = [self.inputs[i].numbers() for i in used]
                 positions = Positions(np.concatenate(rows).tolist())
                 self._scatter[used] = positions
             positions.add_into(grads, masked_product(local, grad).reshape(-1, grad.shape[-1]))

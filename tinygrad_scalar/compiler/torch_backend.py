@@ -329,13 +329,6 @@ def _rows_of(columns: Any, sets: int) -> Any:
 # own (autograd records every one), and a group reads its inputs from the blocks.
 
 
-def _row_numbers(positions: Positions) -> np.ndarray:
-    index = positions.index
-    if isinstance(index, slice):
-        return np.arange(index.start, index.stop, dtype=np.int64)
-    return np.asarray(index, dtype=np.int64)
-
-
 class _Gather:
     """Rows of the buffer, read from the blocks: a slice of one block where they are
     contiguous, else one index_select from the blocks they lie in."""
@@ -407,7 +400,7 @@ class TorchProgram:
         return _Gather(np.asarray(list(rows), np.int64), self._starts, self._stops, self._to_index)
 
     def _gather(self, positions: Positions) -> _Gather:
-        return self._gather_rows(_row_numbers(positions))
+        return self._gather_rows(positions.numbers().astype(np.int64))
 
     def _leaf_index(self, positions: Positions) -> Any:
         index = positions.index

@@ -41,6 +41,7 @@ from typing import Any
 
 from .. import engine
 from .._files import atomic_write, check_replaceable
+from ..codegen import enclosed_in_parentheses
 from ..engine import Value
 from ..rules import dot_operands
 from .graph import (
@@ -374,21 +375,9 @@ def _applied(op: str, operands: list[str], space: str) -> str:
         operand = operands[0]
         simple = operand.isidentifier() or operand.startswith("(")
         return f"-{operand}" if simple else f"-({operand})"  # -x, -(3.0000), -(w.0)
-    if len(operands) == 1 and _wrapped(operands[0]):
+    if len(operands) == 1 and enclosed_in_parentheses(operands[0]):
         return f"{op}{operands[0]}"  # tanh(t1+x), not tanh((t1+x))
     return f"{op}({', '.join(operands)})"
-
-
-def _wrapped(name: str) -> bool:
-    """True for a name in one pair of parentheses from end to end: (t1+x), not (a)*(b)."""
-    if not (name.startswith("(") and name.endswith(")")):
-        return False
-    depth = 0
-    for i, char in enumerate(name):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and i < len(name) - 1:
-            return False
-    return True
 
 
 _INDEXED_NAME = re.compile(r"^[^\W\d]\w*(?:\[\d+\])+$")  # h1[3]
