@@ -17,7 +17,7 @@ import numpy as np
 from .. import rules
 from ..numpy_backend import arrays
 from ..rules import chain_term
-from .trace import TracerError
+from .trace import branch_error
 
 # --- the array backend (numpy_backend.py): the rules of rules.py on whole batches ------------
 # Every elementwise group runs its rule's own forward and derivatives functions with `o` =
@@ -30,10 +30,7 @@ def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
     except ValueError as error:
         if "truth value of an array" not in str(error):
             raise
-        raise TracerError(
-            f"compile: rule {rule.name!r} branches in Python on a value ('if', 'and', 'or');"
-            " write the choice with o.where(cond, a, b) so it is made per sample"
-        ) from None
+        raise branch_error(rule.name) from None
     return np.broadcast_to(out, np.broadcast(*inputs).shape) if np.ndim(out) == 0 else out
 
 

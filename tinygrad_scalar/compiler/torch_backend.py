@@ -44,7 +44,7 @@ from .groups import (
     may_overflow,
 )
 from .step import CompiledByShape, CompiledStep
-from .trace import TracerError
+from .trace import branch_error
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
 
@@ -195,10 +195,7 @@ def _rule_function(torch: Any) -> Any:
             except RuntimeError as error:
                 if "Boolean value of Tensor" not in str(error):
                     raise
-                raise TracerError(
-                    f"compile: rule {rule.name!r} branches in Python on a value ('if', 'and',"
-                    " 'or'); write the choice with o.where(cond, a, b) so it is made per sample"
-                ) from None
+                raise branch_error(rule.name) from None
             out = o.tensor(out)
             if out.shape != shape or any(out is x for x in inputs):
                 out = torch.broadcast_to(out, shape).clone()  # a new tensor of the full shape

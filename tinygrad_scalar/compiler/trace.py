@@ -34,6 +34,15 @@ class TracerError(TypeError):
     would be frozen at the example's value for every sample)."""
 
 
+def branch_error(rule_name: str) -> TracerError:
+    """A rule that branches in Python (`if`, `and`, `or`) on a value, met by a backend that
+    computes a whole batch at once (NumPy arrays or torch tensors)."""
+    return TracerError(
+        f"compile: rule {rule_name!r} branches in Python on a value ('if', 'and', 'or');"
+        " write the choice with o.where(cond, a, b) so it is made per sample"
+    )
+
+
 _FROZEN = (
     "{what} on a Value that depends on compile's inputs: that value is read once, at trace"
     " time, and would be frozen for every sample. {remedy}"
