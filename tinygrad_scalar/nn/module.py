@@ -113,8 +113,9 @@ class Module:
         return named
 
     def config(self) -> dict[str, Any]:
-        """The constructor arguments that rebuild this architecture (JSON-friendly)."""
-        raise NotImplementedError
+        """The constructor arguments that rebuild this architecture (JSON-friendly): the
+        attributes that `_config_keys()` names."""
+        return {key: getattr(self, key) for key in self._config_keys()}
 
     def parameters(self) -> list[Value]:
         """Every trainable Value, in the same order as named_parameters()."""
@@ -286,9 +287,6 @@ class Neuron(Module):
             raise ValueError(f"Neuron expects {self.nin} inputs, got {len(xs)}")
         return dots([self.w], xs, [self.b], _ACTIVATION_RULES[self.activation])[0]
 
-    def config(self) -> dict[str, Any]:
-        return {"nin": self.nin, "activation": self.activation}
-
     @classmethod
     def _config_keys(cls) -> tuple[str, ...]:
         return ("nin", "activation")
@@ -333,9 +331,6 @@ class Layer(Module):
         neurons = self.neurons
         rule = _ACTIVATION_RULES[self.activation]
         return dots([n.w for n in neurons], xs, [n.b for n in neurons], rule)
-
-    def config(self) -> dict[str, Any]:
-        return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
 
     @classmethod
     def _config_keys(cls) -> tuple[str, ...]:

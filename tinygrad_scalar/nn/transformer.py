@@ -69,9 +69,6 @@ class Embedding(Module):
     def __call__(self, index: int) -> list[Value]:
         return take(self.weight, index)
 
-    def config(self) -> dict[str, Any]:
-        return {"num_embeddings": self.num_embeddings, "dim": self.dim}
-
     @classmethod
     def _config_keys(cls) -> tuple[str, ...]:
         return ("num_embeddings", "dim")
@@ -194,9 +191,6 @@ class CausalSelfAttention(Module):
     ) -> list[list[Value]]:
         cache = KVCache() if cache is None else cache
         return [self.step(x, cache) for x in xs]
-
-    def config(self) -> dict[str, Any]:
-        return {"n_embd": self.n_embd, "n_heads": self.n_heads}
 
     @classmethod
     def _config_keys(cls) -> tuple[str, ...]:
