@@ -100,17 +100,10 @@ def gpt_loop_trainers(
         ours_losses.append(loss)
         return loss
 
-    model = gpt.torch_gpt(weights)
-    torch_optimizer = gpt.torch_adam(model)
-    batch = torch.tensor(names)
-    torch_losses: list[float] = []
+    import row_gpt
 
-    def theirs() -> float:
-        k = len(torch_losses)
-        torch_losses.append(gpt.torch_train_step(model, torch_optimizer, batch, k, schedule_steps))
-        return torch_losses[-1]
-
-    return {"compiled": (ours, ours_losses), "torch": (theirs, torch_losses)}
+    theirs = row_gpt.gpt_torch_trainer(torch, weights, names, schedule_steps)
+    return {"compiled": (ours, ours_losses), "torch": theirs}
 
 
 def row_moons_loop(report: Any, args: argparse.Namespace) -> None:

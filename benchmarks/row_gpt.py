@@ -174,7 +174,10 @@ def gpt_compiled_trainer(
     return step, losses, trace_seconds
 
 
-def gpt_torch_trainer(torch: Any, weights: Any, names: list[list[int]]) -> tuple[Callable, list]:
+def gpt_torch_trainer(
+    torch: Any, weights: Any, names: list[list[int]], schedule_steps: int = GPT_SCHEDULE_STEPS
+) -> tuple[Callable, list]:
+    """The hand-written PyTorch GPT trained on `names` every step, with torch's Adam."""
     model = gpt.torch_gpt(weights)
     optimizer = gpt.torch_adam(model)
     batch = torch.tensor(names)
@@ -182,7 +185,7 @@ def gpt_torch_trainer(torch: Any, weights: Any, names: list[list[int]]) -> tuple
 
     def step() -> float:
         k = len(losses)
-        losses.append(gpt.torch_train_step(model, optimizer, batch, k, GPT_SCHEDULE_STEPS))
+        losses.append(gpt.torch_train_step(model, optimizer, batch, k, schedule_steps))
         return losses[-1]
 
     return step, losses
