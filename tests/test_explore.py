@@ -26,16 +26,6 @@ from tinygrad_scalar.viz import Explorer, draw, explore, render
 HAVE_RENDERER = shutil.which("dot") is not None or render.wasm_available()
 pytestmark = pytest.mark.skipif(not HAVE_RENDERER, reason="no Graphviz renderer here")
 
-CHROMIUM = os.environ.get("TINYGRAD_SCALAR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 # --- graphs -----------------------------------------------------------------------------------
 
@@ -207,17 +197,6 @@ def test_the_cli_writes_the_page(tmp_path, monkeypatch, capsys):
 
 
 # --- in a browser -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_explore import CHROMIUM, CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow  # a JupyterLab server and a browser: about half a minute
 
