@@ -391,6 +391,32 @@ def test_a_bool_among_the_numbers_of_a_batch_is_refused(features, labels, where)
     assert [p.grad for p in w] == [0.0, 0.0]
 
 
+class _Labelled:
+    """A batch like a pandas Series or DataFrame: an array to NumPy, but `batch[0]` looks up
+    a label (a column, or a row label that a train/test split has left out)."""
+
+    def __init__(self, numbers: list) -> None:
+        self.numbers = numbers
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.numbers, dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, label):
+        raise KeyError(label)
+
+
+def test_a_batch_that_indexes_by_label_is_read_as_an_array():
+    w = [Value(0.5), Value(-1.0)]
+    step = ts.compile(lambda x, y: (ts.dot(w, x) - y) ** 2, w, ([1.0, 2.0], 0.0))
+    features, labels = [[1.0, 2.0], [0.5, -1.0]], [0.0, 1.0]
+    expected = step(features, labels)
+    # ((0.5 - 2) ** 2 + (0.25 + 1 - 1) ** 2) / 2
+    assert step(_Labelled(features), _Labelled(labels)) == expected == 1.15625
+
+
 # --- tracer errors -------------------------------------------------------------------------
 
 BRANCHES = {

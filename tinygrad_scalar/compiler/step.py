@@ -230,7 +230,8 @@ def _numbers(batch: Any, i: int) -> np.ndarray:
         raise ValueError(f"batch {i} is not an array of numbers: {error}") from None
     if array.dtype.kind not in "iuf" or (
         # NumPy turns [True, 2.5] into [1.0, 2.5]: look for a bool among numbers given as lists
-        not isinstance(batch, np.ndarray) and not _BOOLS.isdisjoint(map(type, _items(batch)))
+        # (only lists and tuples: a pandas Series or DataFrame indexes by label, not position)
+        isinstance(batch, (list, tuple)) and not _BOOLS.isdisjoint(map(type, _items(batch)))
     ):  # bools are refused, as the eager losses do
         # as the objects given: NumPy makes [1.0, "2"] an array of strings, losing which is bad
         for position, x in np.ndenumerate(np.asarray(batch, dtype=object)):
