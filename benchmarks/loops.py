@@ -136,10 +136,7 @@ def row_gpt_loop(report: Any, args: argparse.Namespace) -> None:
     import row_gpt
 
     bench = "issue 17: user's loop"
-    names, weights = row_gpt.gpt_workload(
-        row_gpt.GPT_QUICK_BATCH if args.quick else row_gpt.GPT_BATCH
-    )
-    tokens = len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
+    names, weights, tokens = row_gpt.gpt_batch_workload(args)
     measure = f"GPT loop per token ({len(names)} names, Adam)"
     torch = harness.import_torch()
     if torch is None:

@@ -55,6 +55,13 @@ def gpt_workload(count: int) -> tuple[list[list[int]], Any]:
     return names, gpt.init_weights(tokenizer.vocab_size, seed=GPT_WEIGHT_SEED)
 
 
+def gpt_batch_workload(args: argparse.Namespace) -> tuple[list[list[int]], Any, int]:
+    """The batch rows' names (GPT_BATCH, fewer with --quick), the starting weights, and how
+    many tokens one step predicts."""
+    names, weights = gpt_workload(GPT_QUICK_BATCH if args.quick else GPT_BATCH)
+    return names, weights, len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
+
+
 def gpt_eager_trainer(
     loss_of: Callable[[Any, Any], Any],
     params: Any,
@@ -199,8 +206,7 @@ def row_gpt_tokens(report: Report, args: argparse.Namespace) -> None:
         return
     import tinygrad_scalar as ts
 
-    names, weights = gpt_workload(GPT_QUICK_BATCH if args.quick else GPT_BATCH)
-    tokens = len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
+    names, weights, tokens = gpt_batch_workload(args)
     steps, losses = {}, {}
     for engine, (value_cls, loss_of) in gpt_scalar_versions().items():
         params = gpt.build_params(value_cls, weights)

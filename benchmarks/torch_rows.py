@@ -203,10 +203,7 @@ def row_torch_gpt(report: Any, args: argparse.Namespace) -> None:
     import row_gpt
 
     bench = "issue 18: on torch"
-    names, weights = row_gpt.gpt_workload(
-        row_gpt.GPT_QUICK_BATCH if args.quick else row_gpt.GPT_BATCH
-    )
-    tokens = len(names) * min(gpt.BLOCK_SIZE, len(names[0]) - 1)
+    names, weights, tokens = row_gpt.gpt_batch_workload(args)
     what = f"GPT per token ({len(names)} names, Adam)"
     torch = harness.import_torch()
     if torch is None:
