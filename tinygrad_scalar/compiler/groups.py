@@ -422,41 +422,76 @@ class LayerGroup:
 
 
 class DotGroup:
-    """k dot nodes of n terms in general (weights computed per sample, inputs differing)."""
+    """k dot nodes of n terms in general (weights computed per sample, inputs differing).
+
+    `weights` and `inputs` list each node's n terms, node after node (as the torch backend
+    reads them). The NumPy replay reads them term after term, an (n, k, batch) block: each
+    term of every node is then one contiguous (k, batch) slab, so the products, the left to
+    right sum and the gradients are a few whole-array operations without broadcasting."""
 
     def __init__(self, weights, inputs, bias, k, n, out) -> None:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
         self._need_grad = (True, True)  # weights', inputs'
-        self._last_operands: tuple = ()  # (w, x) of the last forward
+        self._last_operands: tuple = ()  # (w, x) of the last forward, each (n, k, batch)
+        # entry j of the term-major order is entry by_term[j] of the node-major one
+        self._by_term = np.arange(k * n).reshape(k, n).T.ravel()
+        self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
+        self._term_inputs = Positions(inputs.numbers()[self._by_term].tolist())
+        # where backward adds each operand's gradient: term-major positions where that adds
+        # every row's contributions in the same order as node-major (eager's), else None
+        self._scatters: tuple[Positions | None, Positions | None] = (None, None)
 
     def skip_gradients_into(self, rows: range) -> None:
         self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
+        self._scatters = (
+            self._term_weights if self._keeps_order(self.weights, rows) else None,
+            self._term_inputs if self._keeps_order(self.inputs, rows) else None,
+        )
 
-    def _operands(self, values):
-        w = self.weights.take(values).reshape(self.k, self.n, -1)
-        x = self.inputs.take(values).reshape(self.k, self.n, -1)
-        return w, x
+    def _keeps_order(self, positions: Positions, skipped: range) -> bool:
+        """Whether adding gradients term after term adds each row's contributions in the
+        node-major order, rows in `skipped` (whose gradient nothing reads) aside: the
+        entries of one row, taken in term-major order, come in increasing node-major order."""
+        rows = positions.numbers()[self._by_term]
+        read = (rows < skipped.start) | (rows >= skipped.stop)
+        rows, entries = rows[read], self._by_term[read]
+        by_row = np.argsort(rows, kind="stable")  # each row's entries, in term-major order
+        rows, entries = rows[by_row], entries[by_row]
+        same_row = rows[1:] == rows[:-1]
+        return bool((entries[1:][same_row] > entries[:-1][same_row]).all())
 
     def forward(self, values, leaves) -> None:
-        self._last_operands = w, x = self._operands(values)  # backward reads them again
+        k, n = self.k, self.n
+        w = self._term_weights.take(values).reshape(n, k, -1)
+        x = self._term_inputs.take(values).reshape(n, k, -1)
+        self._last_operands = (w, x)  # backward reads them again
+        products = w * x
         out = values[self.out]
-        out[...] = left_to_right(w * x)
+        # left to right from 0.0, as rules._add_up (and left_to_right)
+        np.add(products[0], 0.0, out=out)
+        for term in products[1:]:
+            out += term
         if self.bias is not None:
             out += self.bias.take(values)
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
-        grad = grads[self.out][:, None, :]
+        grad = grads[self.out]
         w, x = self._last_operands  # of this batch's forward
-        size = self.k * self.n
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
         times = np.multiply if np.isfinite(grad).all() else masked_product
-        weights_need_grad, inputs_need_grad = self._need_grad
-        if weights_need_grad:
-            self.weights.add_into(grads, times(x, grad).reshape(size, -1))
-        if inputs_need_grad:
-            self.inputs.add_into(grads, times(w, grad).reshape(size, -1))
+        for operand, positions, scatter, need_grad in zip(
+            (x, w), (self.weights, self.inputs), self._scatters, self._need_grad
+        ):
+            if not need_grad:
+                continue
+            contributions = times(operand, grad)  # (n, k, batch), term-major
+            if scatter is None:  # node-major, as the positions list them
+                node_major = contributions.transpose(1, 0, 2)
+                positions.add_into(grads, node_major.reshape(self.k * self.n, -1))
+            else:
+                scatter.add_into(grads, contributions.reshape(self.k * self.n, -1))
         if self.bias is not None:
             self.bias.add_into(grads, grads[self.out].copy())  # a copy: not added into itself
 

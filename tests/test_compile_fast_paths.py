@@ -1,0 +1,93 @@
+"""The compiled step's fast paths give the numbers of their plain versions, to the bit.
+
+groups.py takes shortcuts where they provably change no number: a per-sample dot adds its
+gradients term after term where that adds each row's contributions in the same order as node
+after node. Each test runs a graph both ways (the shortcut switched off on a second step) at
+ordinary and extreme numbers, where a different order of additions would show (1e308 + 1e308
+- 1e308 is inf one way and 1e308 the other), and against eager.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from compiled_vs_eager import compiled_run, eager_run
+
+import tinygrad_scalar as ts
+from tinygrad_scalar import Value
+from tinygrad_scalar.compiler.groups import DotGroup
+
+# products of two of these reach 1e308 and overflow when added up in one order but not another
+EXTREMES = [1.5e154, -1.5e154, 1e154, -1e154, 1e308, -0.0, 0.0, 5e-324, math.inf, math.nan]
+PARAMS = [Value(v) for v in (0.5, -1.5, 2.0, 0.75)]
+
+
+def same_float(a: float, b: float) -> bool:
+    """Equal as IEEE numbers: nan matches nan, and 0.0 does not match -0.0."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def shared_rows(x):
+    """Per-sample dots of 1 to 3 terms that share their operands, as attention's do: q[0]
+    is the first weight of every dot, q[1] the second of three; among the inputs, k[1] is
+    term 1 of one dot and term 0 of another (term after term its contributions would come
+    in another order than node after node)."""
+    p0, p1, p2, p3 = PARAMS
+    q = [p0 * x[0], p1 * x[1]]
+    k = [p2 * x[2], p3 * x[3]]
+    v = [p0 * x[4], p1 * x[5]]  # p3's gradient comes through k[1] alone
+    dots = [
+        ts.dot(q, k),
+        ts.dot([q[0]], [k[1]]),
+        ts.dot([q[0], q[1], v[0]], [v[1], k[0], v[0]]),
+        ts.dot(q, [k[1], v[0]]),
+    ]
+    return ts.sum([d * w for d, w in zip(dots, [x[6], x[7], x[0], x[1]])]), dots
+
+
+def steps_with_and_without_the_shortcut():
+    fast = ts.compile(shared_rows, PARAMS, ([1.0] * 8,))
+    plain = ts.compile(shared_rows, PARAMS, ([1.0] * 8,))
+    dots = [g for g in plain._plan.groups if isinstance(g, DotGroup)]
+    assert len(dots) == 1 and dots[0].k == 4 and dots[0].n == 3, plain.describe()
+    # the fast step takes the term-major scatter for one operand and not the other
+    fast_dot = next(g for g in fast._plan.groups if isinstance(g, DotGroup))
+    assert [s is None for s in fast_dot._scatters].count(True) == 1
+    dots[0]._scatters = (None, None)  # node after node, as the positions list them
+    return fast, plain
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_dot_group_adds_shared_rows_gradients_in_node_order_at_extremes(seed):
+    fast, plain = steps_with_and_without_the_shortcut()
+    rng = random.Random(seed)
+    for _ in range(100):
+        # ordinary numbers too: three of them added in another order differ in the last bit
+        numbers = [*EXTREMES, *(rng.uniform(-2, 2) for _ in range(40))]
+        batch = [[rng.choice(numbers) for _ in range(8)] for _ in range(rng.randint(1, 2))]
+        (loss, outputs), grads = compiled_run(fast, PARAMS, batch, return_outputs=True)
+        (plain_loss, plain_outputs), plain_grads = compiled_run(
+            plain, PARAMS, batch, return_outputs=True
+        )
+        assert same_float(loss, plain_loss)
+        pairs = zip(
+            [*outputs.ravel().tolist(), *grads], [*plain_outputs.ravel().tolist(), *plain_grads]
+        )
+        assert all(same_float(a, b) for a, b in pairs), batch
+
+
+def test_a_dot_group_with_shared_rows_equals_eager():
+    fast, _ = steps_with_and_without_the_shortcut()
+    rng = np.random.default_rng(5)
+    batch = rng.uniform(-2, 2, size=(6, 8)).tolist()
+    (loss, _), grads = compiled_run(fast, PARAMS, batch, return_outputs=True)
+    (eager_loss, _), eager_grads = eager_run(
+        shared_rows, PARAMS, (batch,), lambda r: [Value(v) for v in r]
+    )
+    assert loss == pytest.approx(eager_loss, rel=1e-12)
+    assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)
