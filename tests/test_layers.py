@@ -6,7 +6,7 @@ subpackage, such as nn/, compiler/, viz/ or cli/, is one layer):
        numpy_backend, _floats  NumPy backend; lists of floats as arrays, converted once
     1  engine, _generated      Value, the backward walk, grad modes; the Value methods
     2  functional, _checks,    grad/gradcheck/softmax; argument checks and messages;
-       _files                  safe reading and atomic writing
+       _files, store           safe reading and atomic writing; parameters kept in arrays
     3  nn, losses, optim, data  side by side: none of them imports another
     4  train, compiler
     5  plot, viz, notebook     pictures, graphs, notebook helpers
@@ -40,6 +40,7 @@ LAYERS = {
     "functional": 2,
     "_checks": 2,
     "_files": 2,
+    "store": 2,
     "nn": 3,
     "losses": 3,
     "optim": 3,
