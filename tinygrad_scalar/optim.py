@@ -21,6 +21,7 @@ import numpy as np
 from ._checks import check_int, check_number, finite_float, quote_input
 from ._floats import as_array, remember
 from .engine import Value, data_of
+from .store import Store
 
 
 def _check_hyper(name: str, value: Any) -> Any:
@@ -98,6 +99,10 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0."""
+        store = Store.holding(self.params)
+        if store is not None:  # the parameters of a compiled step (store.py)
+            store.grad.fill(0.0)
+            return
         for p in self.params:
             p.grad = 0.0
 
@@ -173,6 +178,14 @@ class SGD(Optimizer):
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
         lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        store = Store.holding(self.params)
+        if momentum == 0 and decay == 0 and store is not None:  # a compiled step's parameters
+            with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
+                store.data -= lr * store.grad
+            self.step_count += 1
+            return
+        if store is not None:  # each parameter in turn, as plain Values
+            store.release()
         if momentum == 0 and decay == 0:  # plain SGD, the common case: one line per parameter
             for p in self.params:
                 g = p.grad
@@ -255,8 +268,12 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         params = self.params
-        g = _numbers([p.grad for p in params])
-        w = _numbers([p.data for p in params])
+        store = Store.holding(params)  # the parameters of a compiled step (store.py)
+        if store is not None:
+            g, w = store.grad, store.data
+        else:
+            g = _numbers([p.grad for p in params])
+            w = _numbers([p.data for p in params])
         m, v = self.exp_avg, self.exp_avg_sq
         with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
             if decay != 0:
@@ -269,7 +286,10 @@ class Adam(Optimizer):
             v += (1 - beta2) * g * g
             denom = np.sqrt(v) / bias_correction2_sqrt + eps
             w = w - step_size * (m / denom)
-        _write_data(params, w)
+        if store is not None:
+            store.data[...] = w
+        else:
+            _write_data(params, w)
 
 
 class AdamW(Adam):

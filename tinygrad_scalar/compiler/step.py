@@ -15,6 +15,7 @@ import numpy as np
 
 from .._floats import as_array
 from ..engine import Value
+from ..store import Store
 from .groups import batch_sum
 from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
@@ -45,6 +46,7 @@ class CompiledStep:
         self._plan = plan  # rows, groups and sizes; it lets go of the traced nodes below
         plan.forget_nodes()
         self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._store: Store | None = None  # the parameters' arrays, from the first call on
 
     # --- running it -----------------------------------------------------------------
 
@@ -63,14 +65,39 @@ class CompiledStep:
             if self._plan.param_rows_count:  # parameters used as values: sum rows over the batch
                 used = self._plan.leaf_rows_index[: self._plan.param_rows_count]
                 leaf_grads[used] += batch_sum(grads[: self._plan.param_rows_count])
-        for param, grad in zip(self._params, leaf_grads[: self._n_params].tolist()):
-            param.grad += grad
+        self._add_gradients(leaf_grads[: self._n_params])
         return self._result(values, return_outputs)
 
     def evaluate(self, *batches: Any, return_outputs: bool = False) -> Any:
         """Like calling the step, but forward only: no parameter's `.grad` changes."""
         values, _, _ = self._forward(batches, return_outputs)
         return self._result(values, return_outputs)
+
+    # --- the parameters: in a Store (store.py) while the step trains them ----------------
+    # The step keeps its parameters' numbers and gradients in two arrays, which the
+    # optimizer and zero_grad work on too, so a training step has no loop over Values.
+    # If they cannot be stored (a gradient that is a Value), each Value is read and
+    # written, as eagerly.
+
+    def _parameter_numbers(self) -> np.ndarray:
+        """The parameters' numbers, in order, as float64 (not to be changed in place)."""
+        # the step holds its store (the Values refer to it weakly): a store lives as long
+        # as a step that trains its Values
+        self._store = store = Store.of(self._params)
+        if store is not None:
+            return store.data
+        # the values an optimizer just wrote back are already an array (_floats)
+        return as_array([p.data for p in self._params])
+
+    def _add_gradients(self, grads: Sequence[float] | np.ndarray) -> None:
+        """Add the gradients into the parameters', one by one, as `p.grad += g` would:
+        into the store's array if they are in one."""
+        store = Store.holding(self._params)
+        if store is not None:
+            store.grad += grads
+            return
+        for param, grad in zip(self._params, np.asarray(grads).tolist()):
+            param.grad += grad
 
     def _forward(self, batches: tuple, return_outputs: bool) -> tuple:
         if return_outputs and not len(self._plan.output_rows):
@@ -81,8 +108,7 @@ class CompiledStep:
         values, grads = self._buffers_for(batch_size)
         leaves = np.empty(self._n_params + len(self._plan.constants))
         leaves[self._n_params :] = self._plan.constants
-        # the values an optimizer just wrote back are already an array (_floats)
-        leaves[: self._n_params] = as_array([p.data for p in self._params])
+        leaves[: self._n_params] = self._parameter_numbers()
         values[self._plan.leaf_rows] = leaves[self._plan.leaf_rows_index][:, None]
         for rows, array in zip(self._plan.arg_rows, arrays):
             values[rows] = array.T if array.ndim == 2 else array

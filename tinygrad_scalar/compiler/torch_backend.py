@@ -596,7 +596,7 @@ class TorchCompiledStep(CompiledStep):
         self._program = program_of(self, torch, self.device, self.dtype)
 
     def _parameters(self) -> Any:
-        numbers = [p.data for p in self._params]
+        numbers = self._parameter_numbers()
         return self._torch.tensor(numbers, dtype=self.dtype, device=self.device)
 
     def __call__(self, *batches: Any, return_outputs: bool = False) -> Any:
@@ -608,8 +608,7 @@ class TorchCompiledStep(CompiledStep):
         if mean.requires_grad:  # else no parameter is in the loss's graph
             (grads,) = self._torch.autograd.grad(mean, parameters, allow_unused=True)
             if grads is not None:
-                for param, grad in zip(self._params, grads.tolist()):
-                    param.grad += grad
+                self._add_gradients(grads.detach().cpu().double().numpy())
         return self._result_of(mean, read, return_outputs)
 
     def evaluate(self, *batches: Any, return_outputs: bool = False) -> Any:

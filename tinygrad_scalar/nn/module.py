@@ -25,6 +25,7 @@ from .. import rules
 from .._checks import check_int, finite_float, is_number, make_rng, quote_input
 from ..engine import Value, dots
 from ..functional import softmax
+from ..store import Store
 from . import io
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
@@ -134,7 +135,12 @@ class Module:
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0 (call before each backward pass)."""
-        for p in self.parameters():
+        params = self.parameters()
+        store = Store.holding(params)
+        if store is not None:  # the parameters of a compiled step: one array (store.py)
+            store.grad.fill(0.0)
+            return
+        for p in params:
             p.grad = 0.0
 
     def state_dict(self) -> dict[str, float]:
