@@ -7,29 +7,23 @@ step's arithmetic. So a compiled step keeps its parameters in a `Store`: one flo
 array of their numbers and one of their gradients, in the step's order. The step, the
 optimizer and `zero_grad` then work on the arrays, with no loop over Values at all.
 
-The Values stay the user's: while they are in a store they are `StoredValue`s, a Value
-whose `.data` and `.grad` read and write their entry of the arrays, so every read sees
-the numbers the last step left, and every write (an SGD step by hand, `load_state_dict`,
-clipping a gradient) is what the next step uses. There is no copy to fall out of date.
-(PyTorch does the same when it keeps many parameters as views of one flat buffer.)
-
-Only floats go into the arrays. Writing anything else, such as a gradient that is a
-Value after `backward(create_graph=True)`, or an int, first releases the store: every
-one of its Values becomes a plain Value again, holding its numbers in its own slots, and
-the next compiled step makes a new store. So does a store that the next step needs for a
-different list of parameters.
+While they are in a store the Values are `StoredValue`s, and the first time anything
+else reads or writes the `.data` or `.grad` of one of them (printing a weight, an L2
+penalty computed eagerly, an SGD step by hand, `state_dict`), the store is released
+first: every one of its Values becomes a plain Value again, holding its numbers in its
+own slots, and the read or write happens on that. So no copy can fall out of date, and
+code that uses the Values sees plain Values at plain speed. The next compiled step
+stores them again (a step whose store keeps being released waits longer and longer
+before it does, see CompiledStep._parameter_numbers).
 
 >>> from tinygrad_scalar import Value
 >>> a, b = Value(1.0), Value(2.0)
 >>> store = Store.of([a, b])
->>> type(a).__name__, a.data, store.data.tolist()
-('StoredValue', 1.0, [1.0, 2.0])
->>> a.data = 5.0; store.data.tolist()
-[5.0, 2.0]
->>> store.grad += 0.5; b.grad
-0.5
->>> store.release(); type(a).__name__, a.data, b.grad
-('Value', 5.0, 0.5)
+>>> type(a).__name__, store.data.tolist()
+('StoredValue', [1.0, 2.0])
+>>> store.grad += 0.5   # what a compiled step does with its gradients
+>>> b.grad, type(b).__name__, store.live   # reading one releases them all
+(0.5, 'Value', False)
 """
 
 from __future__ import annotations
@@ -41,15 +35,10 @@ import numpy as np
 
 from .engine import Value
 
-# The slots that hold a plain Value's number and gradient (a StoredValue's properties
-# stand in front of them while it is stored)
-_DATA_SLOT = Value.__dict__["data"]
-_GRAD_SLOT = Value.__dict__["grad"]
-
 
 class Store:
     """The numbers (`data`) and gradients (`grad`) of a list of leaf Values, as float64
-    arrays in the list's order, while the Values are StoredValues reading and writing them.
+    arrays in the list's order, while the Values are StoredValues.
 
     Make one with `Store.of(values)`; `store.live` is False once it is released."""
 
@@ -99,7 +88,7 @@ class Store:
         return store
 
     def release(self) -> None:
-        """Make every Value of this store a plain Value again, holding its own numbers."""
+        """Make every Value of this store a plain Value again, holding its numbers."""
         if not self.live:
             return
         self.live = False
@@ -114,10 +103,10 @@ class Store:
 
 def _unstore(v: Any) -> None:
     data, grad, i, _ = v._place
-    _DATA_SLOT.__set__(v, data.item(i))
-    _GRAD_SLOT.__set__(v, grad.item(i))
     del v._place
     v.__class__ = Value
+    v.data = data.item(i)
+    v.grad = grad.item(i)
 
 
 def _release(v: Any) -> None:
@@ -130,37 +119,32 @@ def _release(v: Any) -> None:
         _unstore(v)
 
 
-def _get_data(v: Any) -> float:
-    data, _, i, _ = v._place
-    return data.item(i)
+# A StoredValue's .data and .grad: release the store, then read or write the plain Value.
+
+
+def _get_data(v: Any) -> Any:
+    _release(v)
+    return v.data
 
 
 def _set_data(v: Any, number: Any) -> None:
-    if type(number) is float:
-        data, _, i, _ = v._place
-        data[i] = number
-    else:
-        _release(v)
-        v.data = number
+    _release(v)
+    v.data = number
 
 
-def _get_grad(v: Any) -> float:
-    _, grad, i, _ = v._place
-    return grad.item(i)
+def _get_grad(v: Any) -> Any:
+    _release(v)
+    return v.grad
 
 
 def _set_grad(v: Any, number: Any) -> None:
-    if type(number) is float:
-        _, grad, i, _ = v._place
-        grad[i] = number
-    else:  # a Value (create_graph=True), an int, ...: as a plain Value would hold it
-        _release(v)
-        v.grad = number
+    _release(v)
+    v.grad = number
 
 
 class StoredValue(Value):
-    """A leaf Value in a Store: its `.data` and `.grad` are its entry of the store's
-    arrays. It is a Value in every other way, and pickles and copies as a plain one."""
+    """A leaf Value whose numbers are in a Store's arrays. Reading or writing its `.data`
+    or `.grad` makes it, and every Value of its store, a plain Value first."""
 
     __slots__ = ()
     _place: tuple  # (the store's data, its grad, this Value's index, the store, weakly)

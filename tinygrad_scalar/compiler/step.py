@@ -20,6 +20,8 @@ from .groups import batch_sum
 from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
 
+_LONGEST_WAIT = 1024  # calls: a step retries storing its parameters at least this often
+
 # --- the compiled step -----------------------------------------------------------------------
 
 
@@ -47,6 +49,8 @@ class CompiledStep:
         plan.forget_nodes()
         self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._store: Store | None = None  # the parameters' arrays, from the first call on
+        self._store_wait = 1  # calls to wait before storing again after a release (doubles)
+        self._calls_to_wait = 0
 
     # --- running it -----------------------------------------------------------------
 
@@ -76,27 +80,40 @@ class CompiledStep:
     # --- the parameters: in a Store (store.py) while the step trains them ----------------
     # The step keeps its parameters' numbers and gradients in two arrays, which the
     # optimizer and zero_grad work on too, so a training step has no loop over Values.
-    # If they cannot be stored (a gradient that is a Value), each Value is read and
-    # written, as eagerly.
+    # Code that reads or writes a parameter between steps releases the store (the Values
+    # are plain again). If that keeps happening (an L2 penalty computed eagerly every
+    # step), storing and releasing would cost a loop over the Values each, so after each
+    # release the step waits twice as many calls as before storing them again, and reads
+    # and writes the Values one by one meanwhile, as eagerly.
 
     def _parameter_numbers(self) -> np.ndarray:
         """The parameters' numbers, in order, as float64 (not to be changed in place)."""
-        # the step holds its store (the Values refer to it weakly): a store lives as long
-        # as a step that trains its Values
-        self._store = store = Store.of(self._params)
-        if store is not None:
+        store = self._store
+        if store is not None and store.live:
             return store.data
+        if store is not None:  # released since the last call
+            self._store = None
+            self._store_wait = min(2 * self._store_wait, _LONGEST_WAIT)
+            self._calls_to_wait = self._store_wait
+        if self._calls_to_wait:
+            self._calls_to_wait -= 1
+        else:
+            # the step holds its store (the Values refer to it weakly): a store lives as
+            # long as a step that trains its Values
+            self._store = store = Store.of(self._params)
+            if store is not None:
+                return store.data
         # the values an optimizer just wrote back are already an array (_floats)
         return as_array([p.data for p in self._params])
 
-    def _add_gradients(self, grads: Sequence[float] | np.ndarray) -> None:
+    def _add_gradients(self, grads: np.ndarray) -> None:
         """Add the gradients into the parameters', one by one, as `p.grad += g` would:
         into the store's array if they are in one."""
-        store = Store.holding(self._params)
-        if store is not None:
+        store = self._store
+        if store is not None and store.live:
             store.grad += grads
             return
-        for param, grad in zip(self._params, np.asarray(grads).tolist()):
+        for param, grad in zip(self._params, grads.tolist()):
             param.grad += grad
 
     def _forward(self, batches: tuple, return_outputs: bool) -> tuple:
