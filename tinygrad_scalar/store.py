@@ -83,7 +83,8 @@ class Store:
         if type(first) is not StoredValue:
             return None
         store = first._place[3]()
-        if store is None or not store.live or store.values != values:
+        listed = values if type(values) is list else list(values)
+        if store is None or not store.live or store.values != listed:
             return None
         return store
 
