@@ -2,9 +2,10 @@
 
 groups.py takes shortcuts where they provably change no number: a per-sample dot adds its
 gradients term after term where that adds each row's contributions in the same order as node
-after node. Each test runs a graph both ways (the shortcut switched off on a second step) at
-ordinary and extreme numbers, where a different order of additions would show (1e308 + 1e308
-- 1e308 is inf one way and 1e308 the other), and against eager.
+after node; a max_shift of many inputs finds their maximum in one reduce, except where a tie
+of zeros or a nan makes the order matter. Each test runs a graph both ways (the shortcut
+switched off on a second step) at ordinary and extreme numbers, where a different order of
+additions would show (1e308 + 1e308 - 1e308 is inf one way and 1e308 the other).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
-from tinygrad_scalar import Value
-from tinygrad_scalar.compiler.groups import DotGroup
+from tinygrad_scalar import Value, rules
+from tinygrad_scalar.compiler.groups import DotGroup, ElementwiseGroup
+from tinygrad_scalar.engine import max_shift
 
 # products of two of these reach 1e308 and overflow when added up in one order but not another
 EXTREMES = [1.5e154, -1.5e154, 1e154, -1e154, 1e308, -0.0, 0.0, 5e-324, math.inf, math.nan]
@@ -91,3 +93,31 @@ def test_a_dot_group_with_shared_rows_equals_eager():
     )
     assert loss == pytest.approx(eager_loss, rel=1e-12)
     assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)
+
+
+# --- max_shift over many inputs --------------------------------------------------------------
+
+SHIFTED = [0.0, -0.0, 1.0, -1.0, 2.5, math.inf, -math.inf, math.nan, 1e308, -5e-324]
+
+
+def shifted_logits(x):
+    """max_shift of 3, 6 and 12 inputs, returned as outputs."""
+    shifts = [max_shift(x[:3]), max_shift(x[:6]), max_shift(x)]
+    return ts.sum(shifts), shifts
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_max_shift_of_many_inputs_is_the_rules_fold_at_ties_of_zeros_and_at_nan(seed):
+    fast = ts.compile(shifted_logits, [], ([1.0] * 12,))
+    plain = ts.compile(shifted_logits, [], ([1.0] * 12,))
+    shifts = [g for g in plain._plan.groups if getattr(g, "rule", None) is rules.MAX_SHIFT]
+    assert len(shifts) == 2, plain.describe()  # 3 and 6 inputs share one (padded)
+    for group in shifts:  # the rule's own fold, input after input
+        group.forward = ElementwiseGroup.forward.__get__(group)
+    rng = random.Random(seed)
+    for _ in range(30):
+        batch = [[rng.choice(SHIFTED) for _ in range(12)] for _ in range(rng.randint(1, 4))]
+        _, got = fast.evaluate(batch, return_outputs=True)
+        _, expected = plain.evaluate(batch, return_outputs=True)
+        pairs = zip(got.ravel().tolist(), expected.ravel().tolist())
+        assert all(same_float(a, b) for a, b in pairs), batch

@@ -144,6 +144,8 @@ def test_sums_dots_and_max_shifts_of_different_widths_share_a_group_and_equal_ea
         ((1, 40, 2), 1),
         ((3, 2, 50), 2),
         ((16, 9, 5), 0),
+        ((27, 6, 16), 0),
+        ((3, 4, 2), 0),
         ((400, 6), 1),
         ((200, 3), -1),
     ],

@@ -10,6 +10,7 @@ product.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import numpy as np
@@ -113,25 +114,34 @@ def _full(x: Any, shape: tuple) -> Any:
 OVERFLOW_SAFE = 2.0**1020
 
 
-def left_to_right(terms: np.ndarray, axis: int = 1) -> np.ndarray:
-    """0.0 + terms[0] + terms[1] + ... along `axis`, in that order, as rules._add_up does.
-    (Adding 0.0 last gives the same number as starting from it: only a -0.0 can change, to
-    0.0, either way.) A few terms are added one by one, more by add.accumulate, which is
-    sequential by definition. Which is faster depends on the shape: add.accumulate along an
-    axis that is not the last is slow per element, a loop costs about a microsecond a term,
-    so the loop runs unless the terms are many and each short (measured, NumPy 2.4)."""
+def left_to_right(terms: np.ndarray, axis: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+    """0.0 + terms[0] + terms[1] + ... along `axis`, in that order, as rules._add_up does
+    (into `out` if given). (Adding 0.0 last gives the same number as starting from it: only
+    a -0.0 can change, to 0.0, either way.) A few terms are added one by one, more by
+    add.accumulate, which is sequential by definition. Which is faster depends on the
+    shape: add.accumulate costs a few nanoseconds an element along any axis, a loop about
+    a microsecond a term (a third of that for whole slabs along the first axis), so the
+    loop runs unless the terms are many and each short (measured, NumPy 2.4)."""
     n = terms.shape[axis]
-    if n > 4 and 300 * n > terms.size:
-        total = np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
-        return np.add(total, 0.0, out=total)
+    axis %= terms.ndim
     if not n:
-        return np.zeros(np.delete(terms.shape, axis))
-    if axis in (-1, terms.ndim - 1):  # a column at a time: a view is faster than take here
-        total = np.add(terms[..., 0], 0.0)
+        total = np.empty(np.delete(terms.shape, axis)) if out is None else out
+        total.fill(0.0)
+        return total
+    if n > 4 and terms.size // n < (64 if axis == 0 else 300):
+        total = np.add.accumulate(terms, axis=axis).take(-1, axis=axis)
+        return np.add(total, 0.0, out=total if out is None else out)
+    if axis == 0:  # whole slabs: views
+        total = np.add(terms[0], 0.0, out=out)
+        for term in terms[1:]:
+            total += term
+        return total
+    if axis == terms.ndim - 1:  # a column at a time: a view is faster than take here
+        total = np.add(terms[..., 0], 0.0, out=out)
         for i in range(1, n):
             total += terms[..., i]
         return total
-    total = np.add(terms.take(0, axis=axis), 0.0)
+    total = np.add(terms.take(0, axis=axis), 0.0, out=out)
     for i in range(1, n):
         total += terms.take(i, axis=axis)
     return total
@@ -174,6 +184,33 @@ def _all_within(positions: Positions, rows: range) -> bool:
     return bool(((numbers >= rows.start) & (numbers < rows.stop)).all())
 
 
+# --- per-sample dots term after term ---------------------------------------------------------
+# A dot group lists each node's n terms node after node, (k, n). Read term after term,
+# (n, k), each term of every node is one contiguous (k, batch) slab: the left to right sum is
+# n whole-slab additions and a node's gradient reaches its n terms without broadcasting along
+# a middle axis. Backward adds a row's contributions in the order of the entries; term after
+# term that order may differ from node after node (eager's), so it is used only where every
+# row gets its contributions in the same order either way (attention's q, k and v do).
+
+
+def _term_order(k: int, n: int) -> np.ndarray:
+    """Entry j of the term-major order is entry _term_order(k, n)[j] of the node-major one."""
+    return np.arange(k * n).reshape(k, n).T.ravel()
+
+
+def _keeps_order(node_major: np.ndarray, by_term: np.ndarray, skipped: range) -> bool:
+    """Whether adding into the rows `node_major` in term-major order (`by_term`) adds each
+    row's contributions in the node-major order, rows in `skipped` (whose gradient nothing
+    reads) aside: a row's entries, taken in term-major order, come in increasing node order."""
+    rows = node_major[by_term]
+    read = (rows < skipped.start) | (rows >= skipped.stop)
+    rows, entries = rows[read], by_term[read]
+    by_row = np.argsort(rows, kind="stable")  # each row's entries, in term-major order
+    rows, entries = rows[by_row], entries[by_row]
+    same_row = rows[1:] == rows[:-1]
+    return bool((entries[1:][same_row] > entries[:-1][same_row]).all())
+
+
 # --- groups: one NumPy operation per op and level --------------------------------------------
 # Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
 # `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
@@ -192,7 +229,7 @@ class ElementwiseGroup:
         self._adds_nothing = False  # set once backward finds every local derivative a constant 0
         self._no_gradient: frozenset[int] = frozenset()  # inputs whose gradient nothing reads
         self._picked: Any = None  # take: the rows each node and sample picked in forward
-        self._last_inputs: list = []  # the inputs of the last forward
+        self._last_inputs: Any = []  # the inputs of the last forward
         if rule is rules.TAKE:
             # take's forward is select and its derivative 1 at the picked input, 0 elsewhere:
             # the same numbers come from gathering each (node, sample)'s picked row, and from
@@ -206,6 +243,8 @@ class ElementwiseGroup:
         self._all_inputs: Positions | None = None
         if len(inputs) > 4:
             self._all_inputs = Positions(np.concatenate([p.numbers() for p in inputs]).tolist())
+        if rule is rules.MAX_SHIFT and len(inputs) > 2:
+            self.forward = self._max_shift_forward  # type: ignore[method-assign]
 
     def skip_gradients_into(self, rows: range) -> None:
         if self.rule is not rules.TAKE:  # take's backward adds into the picked rows alone
@@ -221,6 +260,22 @@ class ElementwiseGroup:
         # backward, which follows, reads the same inputs: they are kept, not gathered again
         self._last_inputs = self._inputs(values)
         values[self.out] = _evaluate(self.rule, self._last_inputs)
+
+    def _max_shift_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
+        # The rule folds its inputs with maximum, one after another, then shifts the result:
+        # max_shift(x_0, ..., x_n) is max_shift(m) of that fold m. One maximum.reduce over the
+        # inputs finds the same m, in whatever order it compares, wherever the maximum is
+        # not zero (a 0.0 and a -0.0 tie) and not nan (nans differ in their payload); there
+        # the rule's own fold runs.
+        if self._all_inputs is None:
+            inputs = np.stack(self._inputs(values))
+        else:
+            inputs = self._all_inputs.take(values).reshape(len(self.inputs), -1, values.shape[1])
+        self._last_inputs = inputs  # backward needs only their number: the rule's slopes are 0
+        largest = np.maximum.reduce(inputs, axis=0)
+        if not (np.abs(largest) > 0.0).all():  # a zero or nan maximum somewhere
+            largest = functools.reduce(arrays.maximum, inputs)
+        values[self.out] = _evaluate(self.rule, [largest])
 
     def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
         choices = self._choices
@@ -299,7 +354,7 @@ class SumGroup:
 
     def forward(self, values, leaves) -> None:
         terms = self.inputs.take(values).reshape(self.k, self.n, -1)
-        values[self.out] = left_to_right(terms)
+        left_to_right(terms, out=values[self.out])
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         if not self._inputs_need_grad:
@@ -425,17 +480,14 @@ class DotGroup:
     """k dot nodes of n terms in general (weights computed per sample, inputs differing).
 
     `weights` and `inputs` list each node's n terms, node after node (as the torch backend
-    reads them). The NumPy replay reads them term after term, an (n, k, batch) block: each
-    term of every node is then one contiguous (k, batch) slab, so the products, the left to
-    right sum and the gradients are a few whole-array operations without broadcasting."""
+    reads them); the NumPy replay reads them term after term (see _term_order)."""
 
     def __init__(self, weights, inputs, bias, k, n, out) -> None:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
         self._need_grad = (True, True)  # weights', inputs'
         self._last_operands: tuple = ()  # (w, x) of the last forward, each (n, k, batch)
-        # entry j of the term-major order is entry by_term[j] of the node-major one
-        self._by_term = np.arange(k * n).reshape(k, n).T.ravel()
+        self._by_term = _term_order(k, n)
         self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
         self._term_inputs = Positions(inputs.numbers()[self._by_term].tolist())
         # where backward adds each operand's gradient: term-major positions where that adds
@@ -444,34 +496,18 @@ class DotGroup:
 
     def skip_gradients_into(self, rows: range) -> None:
         self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
+        by_term = self._by_term
         self._scatters = (
-            self._term_weights if self._keeps_order(self.weights, rows) else None,
-            self._term_inputs if self._keeps_order(self.inputs, rows) else None,
+            self._term_weights if _keeps_order(self.weights.numbers(), by_term, rows) else None,
+            self._term_inputs if _keeps_order(self.inputs.numbers(), by_term, rows) else None,
         )
-
-    def _keeps_order(self, positions: Positions, skipped: range) -> bool:
-        """Whether adding gradients term after term adds each row's contributions in the
-        node-major order, rows in `skipped` (whose gradient nothing reads) aside: the
-        entries of one row, taken in term-major order, come in increasing node-major order."""
-        rows = positions.numbers()[self._by_term]
-        read = (rows < skipped.start) | (rows >= skipped.stop)
-        rows, entries = rows[read], self._by_term[read]
-        by_row = np.argsort(rows, kind="stable")  # each row's entries, in term-major order
-        rows, entries = rows[by_row], entries[by_row]
-        same_row = rows[1:] == rows[:-1]
-        return bool((entries[1:][same_row] > entries[:-1][same_row]).all())
 
     def forward(self, values, leaves) -> None:
         k, n = self.k, self.n
         w = self._term_weights.take(values).reshape(n, k, -1)
         x = self._term_inputs.take(values).reshape(n, k, -1)
         self._last_operands = (w, x)  # backward reads them again
-        products = w * x
-        out = values[self.out]
-        # left to right from 0.0, as rules._add_up (and left_to_right)
-        np.add(products[0], 0.0, out=out)
-        for term in products[1:]:
-            out += term
+        out = left_to_right(w * x, axis=0, out=values[self.out])
         if self.bias is not None:
             out += self.bias.take(values)
 
