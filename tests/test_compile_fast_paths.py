@@ -60,6 +60,7 @@ def steps_with_and_without_the_shortcut():
     # the fast step takes the term-major scatter for one operand and not the other
     fast_dot = next(g for g in fast._plan.groups if isinstance(g, DotGroup))
     assert [s is None for s in fast_dot._scatters].count(True) == 1
+    assert fast_dot._scatters[0][1] is not None  # and leaves out the padding's products
     dots[0]._scatters = (None, None)  # node after node, as the positions list them
     return fast, plain
 

@@ -228,6 +228,7 @@ class ElementwiseGroup:
         self._scatter: dict[tuple[int, ...], Positions] = {}
         self._adds_nothing = False  # set once backward finds every local derivative a constant 0
         self._no_gradient: frozenset[int] = frozenset()  # inputs whose gradient nothing reads
+        self._used: tuple[int, ...] | None = None  # the inputs backward adds into, once known
         self._picked: Any = None  # take: the rows each node and sample picked in forward
         self._last_inputs: Any = []  # the inputs of the last forward
         if rule is rules.TAKE:
@@ -250,6 +251,7 @@ class ElementwiseGroup:
         if self.rule is not rules.TAKE:  # take's backward adds into the picked rows alone
             inputs = enumerate(self.inputs)
             self._no_gradient = frozenset(i for i, p in inputs if _all_within(p, rows))
+            self._used = None
 
     def _inputs(self, values: np.ndarray) -> list:
         if self._all_inputs is None:
@@ -303,16 +305,19 @@ class ElementwiseGroup:
         local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
         # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
-        # locals are constants depends on the rule alone (a rule has no `if` on a value).
-        skip = self._no_gradient
-        used = tuple(
-            i
-            for i, local in enumerate(local_grads)
-            if not _is_constant_zero(local) and i not in skip
-        )
-        if not used:
-            self._adds_nothing = True
-            return
+        # locals are constants depends on the rule alone (a rule has no `if` on a value), so
+        # the inputs that get a gradient are found once.
+        used = self._used
+        if used is None:
+            skip = self._no_gradient
+            used = self._used = tuple(
+                i
+                for i, local in enumerate(local_grads)
+                if not _is_constant_zero(local) and i not in skip
+            )
+            if not used:
+                self._adds_nothing = True
+                return
         if len(used) > 2:  # an n-ary rule (take): all its inputs in one scatter-add
             local = np.stack([_full(local_grads[i], grad.shape) for i in used])
             positions = self._scatter.get(used)
@@ -413,7 +418,8 @@ class LayerGroup:
         np.matmul(w, x, out=out)
         bias = None
         if self.bias is None:
-            out += 0.0  # as eager's sum from 0.0: never -0.0
+            if self.sets == 1:  # (several sets: added as the columns are written, below)
+                out += 0.0  # as eager's sum from 0.0: never -0.0
         else:
             if self.bias_is_leaf:
                 bias = self.bias.take(leaves)[:, None]
@@ -440,7 +446,11 @@ class LayerGroup:
         if self.sets > 1:  # _rows_of, written straight into the rows
             batch = values.shape[1]
             rows = values[self.out].reshape(self.sets, self.k, batch)
-            rows[...] = out.reshape(self.k, batch, self.sets).transpose(2, 0, 1)
+            columns = out.reshape(self.k, batch, self.sets).transpose(2, 0, 1)
+            if bias is None:  # + 0.0 as eager's sum from 0.0 (exact columns already were)
+                np.add(columns, 0.0, out=rows)
+            else:
+                rows[...] = columns
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = self._columns(grads[self.out])
@@ -461,14 +471,24 @@ class LayerGroup:
             pass
         elif may_overflow(grad_size * self.k * w_size):
             products = masked_product(w[::-1, :, None], grad[::-1, None, :])
-            self.inputs.add_into(grads, self._rows_of(left_to_right(products, axis=0)))
+            self._add_rows(self.inputs, grads, left_to_right(products, axis=0))
         else:
-            self.inputs.add_into(grads, self._rows_of(w.T @ grad))
+            self._add_rows(self.inputs, grads, w.T @ grad)
         if self.bias is not None:
             if self.bias_is_leaf:
                 self.bias.add_into(leaf_grads, batch_sum(grad, grad_size))
             else:
-                self.bias.add_into(grads, self._rows_of(grad))
+                self._add_rows(self.bias, grads, grad)
+
+    def _add_rows(self, positions: Positions, buffer: np.ndarray, columns: np.ndarray) -> None:
+        """positions.add_into(buffer, self._rows_of(columns)); contiguous rows are added
+        into as a view of the columns, without first copying them into rows."""
+        if self.sets == 1 or type(positions.index) is not slice:
+            positions.add_into(buffer, self._rows_of(columns))
+            return
+        batch = buffer.shape[1]
+        rows = buffer[positions.index].reshape(self.sets, -1, batch)
+        rows += columns.reshape(-1, batch, self.sets).transpose(2, 0, 1)
 
     def describe(self) -> str:
         bias = " + bias" if self.bias is not None else ""
@@ -490,17 +510,32 @@ class DotGroup:
         self._by_term = _term_order(k, n)
         self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
         self._term_inputs = Positions(inputs.numbers()[self._by_term].tolist())
-        # where backward adds each operand's gradient: term-major positions where that adds
-        # every row's contributions in the same order as node-major (eager's), else None
-        self._scatters: tuple[Positions | None, Positions | None] = (None, None)
+        # how backward adds each operand's gradient, term-major where that adds every row's
+        # contributions in the same order as node-major (eager's), else None (_term_scatter)
+        self._scatters: tuple[Any, Any] = (None, None)
 
     def skip_gradients_into(self, rows: range) -> None:
         self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
-        by_term = self._by_term
         self._scatters = (
-            self._term_weights if _keeps_order(self.weights.numbers(), by_term, rows) else None,
-            self._term_inputs if _keeps_order(self.inputs.numbers(), by_term, rows) else None,
+            self._term_scatter(self.weights, rows),
+            self._term_scatter(self.inputs, rows),
         )
+
+    def _term_scatter(self, positions: Positions, skipped: range) -> Any:
+        """(rows, entries, nodes) to add an operand's gradient term after term, or None
+        where that would change the order. `entries` (term-major) and their `nodes` are the
+        products that reach a row whose gradient is read; None when that is all of them.
+        Padding (shorter dots in the group) adds into a constant's row, which nothing
+        reads: where that is a quarter of the products or more, those are left out."""
+        node_major, by_term = positions.numbers(), self._by_term
+        rows = node_major[by_term]
+        read = (rows < skipped.start) | (rows >= skipped.stop)
+        if not read.any() or not _keeps_order(node_major, by_term, skipped):
+            return None  # (no gradient read at all: backward skips the operand)
+        if 4 * read.sum() > 3 * len(read):
+            return (Positions(rows.tolist()), None, None)
+        entries = np.flatnonzero(read)
+        return (Positions(rows[read].tolist()), entries, entries % self.k)
 
     def forward(self, values, leaves) -> None:
         k, n = self.k, self.n
@@ -517,17 +552,23 @@ class DotGroup:
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
         times = np.multiply if np.isfinite(grad).all() else masked_product
+        entries_count = self.k * self.n
         for operand, positions, scatter, need_grad in zip(
             (x, w), (self.weights, self.inputs), self._scatters, self._need_grad
         ):
             if not need_grad:
                 continue
-            contributions = times(operand, grad)  # (n, k, batch), term-major
             if scatter is None:  # node-major, as the positions list them
-                node_major = contributions.transpose(1, 0, 2)
-                positions.add_into(grads, node_major.reshape(self.k * self.n, -1))
+                node_major = times(operand, grad).transpose(1, 0, 2)
+                positions.add_into(grads, node_major.reshape(entries_count, -1))
+                continue
+            rows, entries, nodes = scatter
+            if entries is None:
+                contributions = times(operand, grad).reshape(entries_count, -1)
             else:
-                scatter.add_into(grads, contributions.reshape(self.k * self.n, -1))
+                read = operand.reshape(entries_count, -1).take(entries, axis=0)
+                contributions = times(read, grad.take(nodes, axis=0))
+            rows.add_into(grads, contributions)
         if self.bias is not None:
             self.bias.add_into(grads, grads[self.out].copy())  # a copy: not added into itself
 
