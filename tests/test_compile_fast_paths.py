@@ -122,3 +122,38 @@ def test_max_shift_of_many_inputs_is_the_rules_fold_at_ties_of_zeros_and_at_nan(
         _, expected = plain.evaluate(batch, return_outputs=True)
         pairs = zip(got.ravel().tolist(), expected.ravel().tolist())
         assert all(same_float(a, b) for a, b in pairs), batch
+
+
+# --- a dot over a block of rows ----------------------------------------------------------------
+
+
+def squares(x):
+    """An RMS norm's sum of squares: a dot of a block of rows (a group's output) with itself,
+    for two blocks."""
+    p0, p1, _, _ = PARAMS
+    a, b = [p0 * v for v in x], [p1 * v for v in x]  # one block of rows: a's, then b's
+    dots = [ts.dot(a[:3], a[:3]), ts.dot(a[3:], a[3:]), ts.dot(b[:3], b[3:])]
+    return ts.sum([d * v for d, v in zip(dots, x)]), dots
+
+
+def test_a_dot_over_blocks_of_rows_equals_eager_at_extremes():
+    step = ts.compile(squares, PARAMS, ([1.0] * 6,))
+    dot = next(g for g in step._plan.groups if isinstance(g, DotGroup))
+    # the weights a block (read and added into through a view), the inputs not
+    assert type(dot.weights.index) is slice and type(dot.inputs.index) is not slice
+    rng = random.Random(11)
+    for _ in range(40):
+        numbers = [*EXTREMES, *(rng.uniform(-2, 2) for _ in range(10))]
+        batch = [[rng.choice(numbers) for _ in range(6)] for _ in range(rng.randint(1, 3))]
+        (_, outputs), grads = compiled_run(step, PARAMS, batch, return_outputs=True)
+        (_, per_sample), eager_grads = eager_run(
+            squares, PARAMS, (batch,), lambda r: [Value(v) for v in r]
+        )
+        eager_outputs = [[d.data for d in dots] for _, dots in per_sample]
+        pairs = zip(outputs.ravel().tolist(), np.ravel(eager_outputs).tolist())
+        assert all(same_float(a, b) for a, b in pairs), batch  # left to right: to the bit
+        for got, expected in zip(grads.tolist(), eager_grads.tolist()):
+            if expected == 0.0 or not math.isfinite(expected):
+                assert same_float(got, expected), batch
+            else:  # the samples' terms may be added in another order
+                assert got == pytest.approx(expected, rel=1e-12), batch

@@ -526,7 +526,10 @@ class DotGroup:
         where that would change the order. `entries` (term-major) and their `nodes` are the
         products that reach a row whose gradient is read; None when that is all of them.
         Padding (shorter dots in the group) adds into a constant's row, which nothing
-        reads: where that is a quarter of the products or more, those are left out."""
+        reads: where that is a quarter of the products or more, those are left out.
+        Operands in a block of rows (each once) are added into through a view: rows None."""
+        if type(positions.index) is slice:
+            return (None, None, None)
         node_major, by_term = positions.numbers(), self._by_term
         rows = node_major[by_term]
         read = (rows < skipped.start) | (rows >= skipped.stop)
@@ -537,12 +540,21 @@ class DotGroup:
         entries = np.flatnonzero(read)
         return (Positions(rows[read].tolist()), entries, entries % self.k)
 
+    def _term_major(self, buffer: np.ndarray, positions: Positions, by_term: Positions) -> Any:
+        """An operand's rows as (n, k, batch), term after term: a view where the rows are
+        a block (node after node), else gathered in term-major order."""
+        if type(positions.index) is slice:
+            return buffer[positions.index].reshape(self.k, self.n, -1).transpose(1, 0, 2)
+        return by_term.take(buffer).reshape(self.n, self.k, -1)
+
     def forward(self, values, leaves) -> None:
-        k, n = self.k, self.n
-        w = self._term_weights.take(values).reshape(n, k, -1)
-        x = self._term_inputs.take(values).reshape(n, k, -1)
+        w = self._term_major(values, self.weights, self._term_weights)
+        x = self._term_major(values, self.inputs, self._term_inputs)
         self._last_operands = (w, x)  # backward reads them again
-        out = left_to_right(w * x, axis=0, out=values[self.out])
+        # the products term after term in memory too (views of a block are not), so that
+        # each term's slab is contiguous
+        products = np.multiply(w, x, out=np.empty((self.n, self.k, values.shape[1])))
+        out = left_to_right(products, axis=0, out=values[self.out])
         if self.bias is not None:
             out += self.bias.take(values)
 
@@ -563,6 +575,9 @@ class DotGroup:
                 positions.add_into(grads, node_major.reshape(entries_count, -1))
                 continue
             rows, entries, nodes = scatter
+            if rows is None:  # a block of rows, each once: added into as a term-major view
+                self._term_major(grads, positions, positions)[...] += times(operand, grad)
+                continue
             if entries is None:
                 contributions = times(operand, grad).reshape(entries_count, -1)
             else:
