@@ -169,6 +169,10 @@ def test_integer_batches_may_be_lists_or_whole_floats():
             r"^batch 2\[2\]: take: index inf is out of range",
         ),
         (([True, False, True], [0, 0, 0], [0, 0, 0]), r"^batch 0\[0\] is not a number: "),
+        # far outside any table (and past int64): refused as well, nothing read out of it
+        (([0, 1, 2], [0, -1e300, 0], [0, 0, 0]), r"^batch 1\[1\]: take: index -1e\+300 is out"),
+        (([0, 2.0**63, 2], [0, 0, 0], [0, 0, 0]), r"^batch 0\[1\]: take: index 9\.2\d*e\+18 is"),
+        (([0, 1, 2], [0, 0, 0], [0, 0, -float("inf")]), r"^batch 2\[2\]: take: index -inf is"),
     ],
 )
 def test_bad_index_batches_name_the_batch_and_position(batches, message):

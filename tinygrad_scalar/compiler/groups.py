@@ -238,6 +238,7 @@ class ElementwiseGroup:
             self._choices = np.stack([p.numbers() for p in inputs[:-1]], axis=1)
             # where each node's choices start in the flattened (nodes, choices) array
             self._choice_starts = (np.arange(len(self._choices)) * len(inputs[:-1]))[:, None]
+            self._flat_choices: tuple = (0, None, None)  # (batch, positions, columns)
             self.forward = self._take_forward  # type: ignore[method-assign]
             self.backward = self._take_backward  # type: ignore[method-assign]
         # many inputs (softmax's max_shift over a row of logits): all read in one take
@@ -280,16 +281,21 @@ class ElementwiseGroup:
         values[self.out] = _evaluate(self.rule, [largest])
 
     def _take_forward(self, values: np.ndarray, leaves: np.ndarray) -> None:
-        choices = self._choices
-        index = self.inputs[-1].take(values)  # whole numbers; out of range is reported later
-        # clipped into range (as np.clip, with two plain ufuncs: a third of its time)
-        picks = np.minimum(np.maximum(index, 0.0), choices.shape[1] - 1).astype(np.intp)
-        # choices[node, pick] for each (node, sample), read from the flattened choices
-        rows = choices.take(self._choice_starts + picks)
         batch = values.shape[1]
-        # as positions in the flattened (rows, batch) buffer: NumPy's 1-D take and add.at
-        # are several times faster than 2-D indexing
-        self._picked = (rows * batch + np.arange(batch)).ravel()
+        if self._flat_choices[0] != batch:
+            # the choices as positions in the flattened (rows, batch) buffer, less the
+            # sample's column: NumPy's 1-D take and add.at are several times faster than
+            # 2-D indexing
+            self._flat_choices = (batch, self._choices * batch, np.arange(batch))
+        _, flat_choices, columns = self._flat_choices
+        index = self.inputs[-1].take(values)
+        # Whole numbers (the batch was checked), but maybe out of range, or nan: take's
+        # batch check reports those once forward is done, before anything reads a number
+        # picked here, so they need only stay inside the table (mode="clip"), not be right.
+        picks = index.astype(np.intp)
+        # choices[node, pick] for each (node, sample), read from the flattened choices
+        rows = flat_choices.take(self._choice_starts + picks, mode="clip")
+        self._picked = (rows + columns).ravel()
         values[self.out] = values.take(self._picked).reshape(rows.shape)
 
     def _take_backward(self, values, grads, leaves, leaf_grads) -> None:
