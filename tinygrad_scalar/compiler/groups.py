@@ -359,13 +359,22 @@ class SumGroup:
     def __init__(self, inputs: Positions, k: int, n: int, out: slice) -> None:
         self.inputs, self.k, self.n, self.out = inputs, k, n, out
         self._inputs_need_grad = True
+        # terms that are gathered anyway are gathered term after term (see _term_order),
+        # so that each term is one contiguous slab; a block of rows is read as it is
+        self._term_inputs: Positions | None = None
+        if type(inputs.index) is not slice and n > 1:
+            self._term_inputs = Positions(inputs.numbers()[_term_order(k, n)].tolist())
 
     def skip_gradients_into(self, rows: range) -> None:
         self._inputs_need_grad = not _all_within(self.inputs, rows)
 
     def forward(self, values, leaves) -> None:
-        terms = self.inputs.take(values).reshape(self.k, self.n, -1)
-        left_to_right(terms, out=values[self.out])
+        if self._term_inputs is None:
+            terms = self.inputs.take(values).reshape(self.k, self.n, -1)
+            left_to_right(terms, out=values[self.out])
+        else:
+            terms = self._term_inputs.take(values).reshape(self.n, self.k, -1)
+            left_to_right(terms, axis=0, out=values[self.out])
 
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         if not self._inputs_need_grad:
