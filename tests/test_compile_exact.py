@@ -244,6 +244,33 @@ def test_the_same_code_runs_eagerly_after_a_failed_trace():
     assert f"{w * 3.0:.1f}" == "6.0" and (w * 1.0).detach().parents == ()
 
 
+FLOATS_ONLY_FORWARD = ts.Rule(
+    "exp_with_math", lambda o, x: math.exp(x), lambda o, out, x: (out,)
+)  # math.exp: a float in, a float out; an array of a batch cannot go in
+FLOATS_ONLY_DERIVATIVE = ts.Rule(
+    "exp_slope_with_math", lambda o, x: o.exp(x), lambda o, out, x: (math.exp(x),)
+)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_rule_written_for_floats_only_is_a_tracer_error_naming_it(backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    w = Value(0.5)
+    assert FLOATS_ONLY_FORWARD(w * 2.0).data == math.exp(1.0)  # eagerly it works
+    step = ts.compile(lambda x: FLOATS_ONLY_FORWARD(w * x), [w], (1.0,), backend=backend)
+    with pytest.raises(
+        TracerError, match=r"rule 'exp_with_math' does not run on a whole batch.*o\.exp"
+    ):
+        step([1.0, 2.0])
+    # a derivative written for floats fails in backward: forward alone still runs
+    step = ts.compile(lambda x: FLOATS_ONLY_DERIVATIVE(w * x), [w], (1.0,), backend=backend)
+    assert step.evaluate([1.0, 2.0]) == pytest.approx((math.exp(0.5) + math.exp(1.0)) / 2)
+    with pytest.raises(TracerError, match=r"rule 'exp_slope_with_math' does not run"):
+        step([1.0, 2.0])
+    assert w.grad == 0.0  # nothing was added
+
+
 # --- a zero local derivative adds exactly 0 ------------------------------------------------------
 
 

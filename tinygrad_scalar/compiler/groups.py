@@ -18,7 +18,7 @@ import numpy as np
 from .. import rules
 from ..numpy_backend import arrays
 from ..rules import chain_term
-from .trace import branch_error
+from .trace import branch_error, not_on_batches
 
 # --- the array backend (numpy_backend.py): the rules of rules.py on whole batches ------------
 # Every elementwise group runs its rule's own forward and derivatives functions with `o` =
@@ -32,7 +32,16 @@ def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
         if "truth value of an array" not in str(error):
             raise
         raise branch_error(rule.name) from None
+    except TypeError as error:  # math.exp(x) on an array, say
+        raise not_on_batches(rule.name, error) from None
     return np.broadcast_to(out, np.broadcast(*inputs).shape) if np.ndim(out) == 0 else out
+
+
+def _derivatives(rule: rules.Rule, out: np.ndarray, inputs: list) -> Sequence[Any]:
+    try:
+        return rule.local_derivatives(arrays, out, inputs)
+    except TypeError as error:
+        raise not_on_batches(rule.name, error) from None
 
 
 # --- positions in a buffer -------------------------------------------------------------------
@@ -308,7 +317,7 @@ class ElementwiseGroup:
             return
         grad = grads[self.out]
         inputs = self._last_inputs  # of this batch's forward (rows are written once)
-        local_grads = self.rule.local_derivatives(arrays, values[self.out], inputs)
+        local_grads = _derivatives(self.rule, values[self.out], inputs)
         # a local derivative of exactly 0 adds exactly 0, even to an inf or nan gradient
         # (as engine.backpropagate does); a constant 0 (max_shift's, say) adds nothing. Which
         # locals are constants depends on the rule alone (a rule has no `if` on a value), so

@@ -44,7 +44,7 @@ from .groups import (
     may_overflow,
 )
 from .step import CompiledByShape, CompiledStep
-from .trace import branch_error
+from .trace import branch_error, not_on_batches
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
 
@@ -196,6 +196,8 @@ def _rule_function(torch: Any) -> Any:
                 if "Boolean value of Tensor" not in str(error):
                     raise
                 raise branch_error(rule.name) from None
+            except (TypeError, ValueError) as error:
+                raise _for_floats_only(rule.name, error) from None
             out = o.tensor(out)
             if out.shape != shape or any(out is x for x in inputs):
                 out = torch.broadcast_to(out, shape).clone()  # a new tensor of the full shape
@@ -206,7 +208,10 @@ def _rule_function(torch: Any) -> Any:
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
             out, *inputs = ctx.saved_tensors
-            local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
+            try:
+                local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
+            except (TypeError, ValueError) as error:
+                raise _for_floats_only(ctx.rule.name, error) from None
             needed = ctx.needs_input_grad[2:]
             finite = bool(torch.isfinite(grad).all())
             parent_grads = [
@@ -216,6 +221,15 @@ def _rule_function(torch: Any) -> Any:
             return (None, None, *parent_grads)
 
     return RuleFunction
+
+
+def _for_floats_only(rule_name: str, error: Exception) -> Exception:
+    """The error of a rule that does not run on tensors: math.exp(x) on a tensor of more
+    than one number raises ValueError (torch's "only one element tensors can be converted")
+    or TypeError; any other ValueError is the rule's own, kept as it is."""
+    if isinstance(error, TypeError) or "element tensors can be converted" in str(error):
+        return not_on_batches(rule_name, error)
+    return error
 
 
 # --- sums in eager's order, and the layer's matrix product ------------------------------------

@@ -43,6 +43,16 @@ def branch_error(rule_name: str) -> TracerError:
     )
 
 
+def not_on_batches(rule_name: str, error: Exception) -> TracerError:
+    """A rule written for floats only (`math.exp(x)`, `float(x)`), met by a backend that
+    computes a whole batch at once."""
+    return TracerError(
+        f"compile: rule {rule_name!r} does not run on a whole batch ({error}); write it with"
+        " o's functions (o.exp, o.log, o.where, ...), not math.* or float(): compiled, o"
+        " computes on NumPy arrays or torch tensors"
+    )
+
+
 _FROZEN = (
     "{what} on a Value that depends on compile's inputs: that value is read once, at trace"
     " time, and would be frozen for every sample. {remedy}"
