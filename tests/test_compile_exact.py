@@ -252,19 +252,17 @@ FLOATS_ONLY_DERIVATIVE = ts.Rule(
 )
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_a_rule_written_for_floats_only_is_a_tracer_error_naming_it(backend):
-    if backend == "torch":
-        pytest.importorskip("torch")
+def test_a_rule_written_for_floats_only_is_a_tracer_error_naming_it():
+    # (tests/test_compiler_torch.py runs this file's tests on backend="torch" too)
     w = Value(0.5)
     assert FLOATS_ONLY_FORWARD(w * 2.0).data == math.exp(1.0)  # eagerly it works
-    step = ts.compile(lambda x: FLOATS_ONLY_FORWARD(w * x), [w], (1.0,), backend=backend)
+    step = ts.compile(lambda x: FLOATS_ONLY_FORWARD(w * x), [w], (1.0,))
     with pytest.raises(
         TracerError, match=r"rule 'exp_with_math' does not run on a whole batch.*o\.exp"
     ):
         step([1.0, 2.0])
     # a derivative written for floats fails in backward: forward alone still runs
-    step = ts.compile(lambda x: FLOATS_ONLY_DERIVATIVE(w * x), [w], (1.0,), backend=backend)
+    step = ts.compile(lambda x: FLOATS_ONLY_DERIVATIVE(w * x), [w], (1.0,))
     assert step.evaluate([1.0, 2.0]) == pytest.approx((math.exp(0.5) + math.exp(1.0)) / 2)
     with pytest.raises(TracerError, match=r"rule 'exp_slope_with_math' does not run"):
         step([1.0, 2.0])
