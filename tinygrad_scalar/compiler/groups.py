@@ -187,10 +187,9 @@ def may_overflow(bound: float) -> bool:
     return not bound < OVERFLOW_SAFE
 
 
-def _all_within(positions: Positions, rows: range) -> bool:
-    """Whether every row of `positions` is one of `rows`."""
-    numbers = positions.numbers()
-    return bool(((numbers >= rows.start) & (numbers < rows.stop)).all())
+def _all_within(positions: Positions, unread: np.ndarray) -> bool:
+    """Whether every row of `positions` is `unread` (a mask over the rows)."""
+    return bool(unread[positions.index].all())
 
 
 # --- per-sample dots term after term ---------------------------------------------------------
@@ -207,12 +206,12 @@ def _term_order(k: int, n: int) -> np.ndarray:
     return np.arange(k * n).reshape(k, n).T.ravel()
 
 
-def _keeps_order(node_major: np.ndarray, by_term: np.ndarray, skipped: range) -> bool:
+def _keeps_order(node_major: np.ndarray, by_term: np.ndarray, unread: np.ndarray) -> bool:
     """Whether adding into the rows `node_major` in term-major order (`by_term`) adds each
-    row's contributions in the node-major order, rows in `skipped` (whose gradient nothing
+    row's contributions in the node-major order, `unread` rows (whose gradient nothing
     reads) aside: a row's entries, taken in term-major order, come in increasing node order."""
     rows = node_major[by_term]
-    read = (rows < skipped.start) | (rows >= skipped.stop)
+    read = ~unread[rows]
     rows, entries = rows[read], by_term[read]
     by_row = np.argsort(rows, kind="stable")  # each row's entries, in term-major order
     rows, entries = rows[by_row], entries[by_row]
@@ -224,8 +223,9 @@ def _keeps_order(node_major: np.ndarray, by_term: np.ndarray, skipped: range) ->
 # Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
 # `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
 # values and `leaf_grads` its gradient (only the parameters' part is used).
-# skip_gradients_into(rows) tells a group which rows' gradients nothing reads (constants,
-# batch inputs): an input all of whose rows are among them gets no gradient computed.
+# skip_gradients_into(unread) tells a group which rows' gradients nothing reads (a mask over
+# the rows: constants, batch inputs, max_shift's output): an input all of whose rows are
+# among them gets no gradient computed.
 
 
 class ElementwiseGroup:
@@ -257,10 +257,10 @@ class ElementwiseGroup:
         if rule is rules.MAX_SHIFT and len(inputs) > 2:
             self.forward = self._max_shift_forward  # type: ignore[method-assign]
 
-    def skip_gradients_into(self, rows: range) -> None:
+    def skip_gradients_into(self, unread: np.ndarray) -> None:
         if self.rule is not rules.TAKE:  # take's backward adds into the picked rows alone
             inputs = enumerate(self.inputs)
-            self._no_gradient = frozenset(i for i, p in inputs if _all_within(p, rows))
+            self._no_gradient = frozenset(i for i, p in inputs if _all_within(p, unread))
             self._used = None
 
     def _inputs(self, values: np.ndarray) -> list:
@@ -374,8 +374,8 @@ class SumGroup:
         if type(inputs.index) is not slice and n > 1:
             self._term_inputs = Positions(inputs.numbers()[_term_order(k, n)].tolist())
 
-    def skip_gradients_into(self, rows: range) -> None:
-        self._inputs_need_grad = not _all_within(self.inputs, rows)
+    def skip_gradients_into(self, unread: np.ndarray) -> None:
+        self._inputs_need_grad = not _all_within(self.inputs, unread)
 
     def forward(self, values, leaves) -> None:
         if self._term_inputs is None:
@@ -417,8 +417,8 @@ class LayerGroup:
         self._last_operands: tuple = ()  # its (w, x): backward, which follows it, reads them again
         self._inputs_need_grad = True
 
-    def skip_gradients_into(self, rows: range) -> None:
-        self._inputs_need_grad = not _all_within(self.inputs, rows)
+    def skip_gradients_into(self, unread: np.ndarray) -> None:
+        self._inputs_need_grad = not _all_within(self.inputs, unread)
 
     def _columns(self, block: np.ndarray) -> np.ndarray:
         """(sets * r, batch) rows -> (r, sets * batch) columns."""
@@ -538,14 +538,12 @@ class DotGroup:
         # contributions in the same order as node-major (eager's), else None (_term_scatter)
         self._scatters: tuple[Any, Any] = (None, None)
 
-    def skip_gradients_into(self, rows: range) -> None:
-        self._need_grad = (not _all_within(self.weights, rows), not _all_within(self.inputs, rows))
-        self._scatters = (
-            self._term_scatter(self.weights, rows),
-            self._term_scatter(self.inputs, rows),
-        )
+    def skip_gradients_into(self, unread: np.ndarray) -> None:
+        weights, inputs = self.weights, self.inputs
+        self._need_grad = (not _all_within(weights, unread), not _all_within(inputs, unread))
+        self._scatters = (self._term_scatter(weights, unread), self._term_scatter(inputs, unread))
 
-    def _term_scatter(self, positions: Positions, skipped: range) -> Any:
+    def _term_scatter(self, positions: Positions, unread: np.ndarray) -> Any:
         """(rows, entries, nodes) to add an operand's gradient term after term, or None
         where that would change the order. `entries` (term-major) and their `nodes` are the
         products that reach a row whose gradient is read; None when that is all of them.
@@ -556,8 +554,8 @@ class DotGroup:
             return (None, None, None)
         node_major, by_term = positions.numbers(), self._by_term
         rows = node_major[by_term]
-        read = (rows < skipped.start) | (rows >= skipped.stop)
-        if not read.any() or not _keeps_order(node_major, by_term, skipped):
+        read = ~unread[rows]
+        if not read.any() or not _keeps_order(node_major, by_term, unread):
             return None  # (no gradient read at all: backward skips the operand)
         if 4 * read.sum() > 3 * len(read):
             return (Positions(rows.tolist()), None, None)

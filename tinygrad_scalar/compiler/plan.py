@@ -29,6 +29,10 @@ from .groups import DotGroup, ElementwiseGroup, LayerGroup, Positions, SumGroup
 PAD_ARITY = 8
 
 
+# Rules whose local derivatives are all a constant 0: their nodes' gradients go nowhere.
+_SENDS_NOTHING_BACK = (rules.MAX_SHIFT, rules.STOP_GRADIENT)
+
+
 def _arity_class(n: int) -> int:
     """The arity part of a padded kind's group key: 0 for every small n."""
     return 0 if n <= PAD_ARITY else n
@@ -145,8 +149,16 @@ class Plan:
                 group = self._build(key, sets, slice(start, len(self.row)))
                 built.append((key.in_loss_graph, group))
         self.groups = [group for _, group in built]
+        # rows whose gradient nothing reads: those above, and the outputs of rules whose
+        # local derivatives are all 0 (softmax's max_shift, stop_gradient), which send
+        # nothing back (so the shift subtracted from every logit is not given a gradient)
+        unread = np.zeros(len(self.row), dtype=bool)
+        unread[self.gradient_free_rows.start : self.gradient_free_rows.stop] = True
         for group in self.groups:
-            group.skip_gradients_into(self.gradient_free_rows)
+            if isinstance(group, ElementwiseGroup) and group.rule in _SENDS_NOTHING_BACK:
+                unread[group.out] = True
+        for group in self.groups:
+            group.skip_gradients_into(unread)
         self.backward_groups = [group for in_loss, group in reversed(built) if in_loss]
         self.n_rows = len(self.row)
         self.loss_row = self.row[loss]
