@@ -30,7 +30,15 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
 
     exp, log, log1p, sqrt, tanh = np.exp, np.log, np.log1p, np.sqrt, np.tanh
     sin, cos, abs, maximum, minimum = np.sin, np.cos, np.abs, np.maximum, np.minimum
-    div, eq, logical_not = np.divide, np.equal, np.logical_not
+    div, logical_not = np.divide, np.logical_not
+
+    @staticmethod
+    def eq(a: Any, b: Any) -> Any:
+        # two constants (a rule's parameter against a number, as x ** c's `c == 0`): a plain
+        # bool, which `where` picks with at once, rather than a 0-d array and a whole np.where
+        if type(a) is float and type(b) is float:
+            return a == b
+        return np.equal(a, b)
 
     @staticmethod
     def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -50,6 +58,8 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:
+        if type(cond) is bool:  # decided by constants alone (see eq): the same for every sample
+            return a if cond else b
         return np.where(cond, a, b)
 
     @staticmethod
