@@ -157,3 +157,43 @@ def test_a_dot_over_blocks_of_rows_equals_eager_at_extremes():
                 assert same_float(got, expected), batch
             else:  # the samples' terms may be added in another order
                 assert got == pytest.approx(expected, rel=1e-12), batch
+
+
+# --- padded dots in runs (attention's weighted sums of values) ----------------------------------
+
+
+def causal(x):
+    """Dots of 1, 2, 3 and 4 terms over the same weights and inputs, as attention's weighted
+    sums of values (position t sums t + 1 of them): padded to 4 terms, and term after term
+    the dots that have the term are one run."""
+    p0, p1, p2, p3 = PARAMS
+    a = [p0 * x[0], p1 * x[1], p2 * x[2], p3 * x[3]]
+    v = [p3 * x[4], p2 * x[5], p1 * x[6], p0 * x[7]]
+    dots = [ts.dot(a[: t + 1], v[: t + 1]) for t in range(4)]
+    return ts.sum([d * w for d, w in zip(dots, x[4:])]), dots
+
+
+def test_padded_dots_in_runs_leave_out_the_padding_and_change_no_number():
+    fast = ts.compile(causal, PARAMS, ([1.0] * 8,))
+    plain = ts.compile(causal, PARAMS, ([1.0] * 8,))
+    dot = next(g for g in fast._plan.groups if isinstance(g, DotGroup))
+    assert dot._runs is not None and len(dot._runs[2]) == 4, fast.describe()
+    next(g for g in plain._plan.groups if isinstance(g, DotGroup))._runs = None
+    rng = random.Random(3)
+    for _ in range(100):
+        numbers = [*EXTREMES, *(rng.uniform(-2, 2) for _ in range(40))]
+        batch = [[rng.choice(numbers) for _ in range(8)] for _ in range(rng.randint(1, 3))]
+        (loss, outputs), grads = compiled_run(fast, PARAMS, batch, return_outputs=True)
+        (plain_loss, plain_outputs), plain_grads = compiled_run(
+            plain, PARAMS, batch, return_outputs=True
+        )
+        got = [loss, *outputs.ravel().tolist(), *grads]
+        expected = [plain_loss, *plain_outputs.ravel().tolist(), *plain_grads]
+        assert all(same_float(a, b) for a, b in zip(got, expected)), batch
+    batch = np.random.default_rng(5).uniform(-2, 2, size=(5, 8)).tolist()
+    (loss, _), grads = compiled_run(fast, PARAMS, batch, return_outputs=True)
+    (eager_loss, _), eager_grads = eager_run(
+        causal, PARAMS, (batch,), lambda r: [Value(v) for v in r]
+    )
+    assert loss == pytest.approx(eager_loss, rel=1e-12)
+    assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)

@@ -526,11 +526,13 @@ class DotGroup:
     `weights` and `inputs` list each node's n terms, node after node (as the torch backend
     reads them); the NumPy replay reads them term after term (see _term_order)."""
 
-    def __init__(self, weights, inputs, bias, k, n, out) -> None:
+    def __init__(self, weights, inputs, bias, k, n, out, padding_row=None) -> None:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
+        self._padding_row = padding_row  # the zero that pads shorter dots, if any
         self._need_grad = (True, True)  # weights', inputs'
         self._last_operands: tuple = ()  # (w, x) of the last forward, each (n, k, batch)
+        self._runs: Any = None  # the dots' real products, where _runs_of_terms finds runs
         self._by_term = _term_order(k, n)
         self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
         self._term_inputs = Positions(inputs.numbers()[self._by_term].tolist())
@@ -542,6 +544,42 @@ class DotGroup:
         weights, inputs = self.weights, self.inputs
         self._need_grad = (not _all_within(weights, unread), not _all_within(inputs, unread))
         self._scatters = (self._term_scatter(weights, unread), self._term_scatter(inputs, unread))
+        self._runs = self._runs_of_terms()
+
+    def _runs_of_terms(self) -> Any:
+        """Where shorter dots are padded and, term after term, the dots that have the term
+        are one run of nodes (attention's weighted sums of values: dot t has t + 1 terms,
+        in order), the real products alone: (their weights' and inputs' positions, term-major,
+        the runs [(first node, stop, offset of the term's products)], each product's node).
+        A padding product is 0.0 * 0.0 = 0.0, and adding 0.0 changes no partial sum from
+        0.0 (never -0.0): forward leaves them out, and backward has nothing to add for them
+        (into a constant's row). None where there is no padding or no such runs, or where a
+        gradient is added node after node (_term_scatter)."""
+        pad, k, n = self._padding_row, self.k, self.n
+        needed = [s for s, need in zip(self._scatters, self._need_grad) if need]
+        if pad is None or None in needed:
+            return None
+        w = self.weights.numbers().reshape(k, n)
+        x = self.inputs.numbers().reshape(k, n)
+        real = (w != pad) | (x != pad)
+        if real.all() or not real[:, 0].all():
+            return None
+        runs: list[tuple[int, int, int]] = []
+        w_rows: list[int] = []
+        x_rows: list[int] = []
+        nodes: list[int] = []
+        for term in range(n):
+            members = np.flatnonzero(real[:, term])
+            if not len(members):
+                continue
+            first, stop = int(members[0]), int(members[-1]) + 1
+            if stop - first != len(members):
+                return None
+            runs.append((first, stop, len(nodes)))
+            w_rows += w[first:stop, term].tolist()
+            x_rows += x[first:stop, term].tolist()
+            nodes += range(first, stop)
+        return (Positions(w_rows), Positions(x_rows), runs, np.array(nodes, dtype=np.intp))
 
     def _term_scatter(self, positions: Positions, unread: np.ndarray) -> Any:
         """(rows, entries, nodes) to add an operand's gradient term after term, or None
@@ -570,6 +608,9 @@ class DotGroup:
         return by_term.take(buffer).reshape(self.n, self.k, -1)
 
     def forward(self, values, leaves) -> None:
+        if self._runs is not None:
+            self._forward_runs(values)
+            return
         w = self._term_major(values, self.weights, self._term_weights)
         x = self._term_major(values, self.inputs, self._term_inputs)
         self._last_operands = (w, x)  # backward reads them again
@@ -580,12 +621,35 @@ class DotGroup:
         if self.bias is not None:
             out += self.bias.take(values)
 
+    def _forward_runs(self, values: np.ndarray) -> None:
+        """forward without the padding products (see _runs_of_terms)."""
+        weights, inputs, runs, _ = self._runs
+        w, x = weights.take(values), inputs.take(values)
+        self._last_operands = (w, x)  # backward reads them again
+        products = w * x
+        out = values[self.out]
+        np.add(products[: self.k], 0.0, out=out)  # the first term: every dot has it
+        for first, stop, offset in runs[1:]:
+            out[first:stop] += products[offset : offset + stop - first]
+        if self.bias is not None:
+            out += self.bias.take(values)
+
     def backward(self, values, grads, leaves, leaf_grads) -> None:
         grad = grads[self.out]
         w, x = self._last_operands  # of this batch's forward
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
         times = np.multiply if np.isfinite(grad).all() else masked_product
+        if self._runs is not None:  # the real products alone, each with its node's gradient
+            weights, inputs, _, nodes = self._runs
+            node_grad = grad.take(nodes, axis=0)
+            if self._need_grad[0]:
+                weights.add_into(grads, times(x, node_grad))
+            if self._need_grad[1]:
+                inputs.add_into(grads, times(w, node_grad))
+            if self.bias is not None:
+                self.bias.add_into(grads, grads[self.out].copy())
+            return
         entries_count = self.k * self.n
         for operand, positions, scatter, need_grad in zip(
             (x, w), (self.weights, self.inputs), self._scatters, self._need_grad

@@ -307,6 +307,7 @@ class Plan:
                 k,
                 len(dots[0][0]),
                 out,
+                padding_row=self.row.get(self._padding[0.0]),
             )
         n = len(padded[0])
         if key.kind == "sum":
