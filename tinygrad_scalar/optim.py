@@ -177,7 +177,9 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
-        lr, momentum, decay = self.lr, self.momentum, self.weight_decay
+        # lr as a Python float: a NumPy number set by hand (opt.lr = np.float32(0.1)) would
+        # make each parameter a NumPy number, which the store's arrays never hold
+        lr, momentum, decay = float(self.lr), self.momentum, self.weight_decay
         store = Store.holding(self.params)
         if momentum == 0 and decay == 0 and store is not None:  # a compiled step's parameters
             with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
@@ -263,7 +265,7 @@ class Adam(Optimizer):
         so the same numbers, with one read of the gradients and values and one write-back."""
         self.step_count += 1
         t = self.step_count
-        lr, eps, decay = self.lr, self.eps, self.weight_decay
+        lr, eps, decay = float(self.lr), self.eps, self.weight_decay  # as SGD's
         beta1, beta2 = self.betas
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
