@@ -99,10 +99,11 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0."""
-        store = Store.holding(self.params)
-        if store is not None:  # the parameters of a compiled step (store.py)
-            store.grad.fill(0.0)
-            return
+        with Store.lock:
+            store = Store.holding(self.params)
+            if store is not None:  # the parameters of a compiled step (store.py)
+                store.grad.fill(0.0)
+                return
         for p in self.params:
             p.grad = 0.0
 
@@ -180,12 +181,13 @@ class SGD(Optimizer):
         # lr as a Python float: a NumPy number set by hand (opt.lr = np.float32(0.1)) would
         # make each parameter a NumPy number, which the store's arrays never hold
         lr, momentum, decay = float(self.lr), self.momentum, self.weight_decay
-        store = Store.holding(self.params)
-        if momentum == 0 and decay == 0 and store is not None:  # a compiled step's parameters
-            with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
-                store.data -= lr * store.grad
-            self.step_count += 1
-            return
+        with Store.lock:
+            store = Store.holding(self.params)
+            if momentum == 0 and decay == 0 and store is not None:  # a compiled step's
+                with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
+                    store.data -= lr * store.grad
+                self.step_count += 1
+                return
         if store is not None:  # each parameter in turn, as plain Values
             store.release()
         if momentum == 0 and decay == 0:  # plain SGD, the common case: one line per parameter
@@ -270,28 +272,29 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
         params = self.params
-        store = Store.holding(params)  # the parameters of a compiled step (store.py)
-        if store is not None:
-            g, w = store.grad, store.data
-        else:
-            g = _numbers([p.grad for p in params])
-            w = _numbers([p.data for p in params])
-        m, v = self.exp_avg, self.exp_avg_sq
-        with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
-            if decay != 0:
-                if self._decoupled:  # AdamW: shrink the weight itself, outside the moments
-                    w = w * (1 - lr * decay)
-                else:
-                    g = g + decay * w
-            m += (1 - beta1) * (g - m)
-            v *= beta2
-            v += (1 - beta2) * g * g
-            denom = np.sqrt(v) / bias_correction2_sqrt + eps
-            w = w - step_size * (m / denom)
-        if store is not None:
-            store.data[...] = w
-        else:
-            _write_data(params, w)
+        with Store.lock:  # (store.py: a release in another thread waits for the write)
+            store = Store.holding(params)  # the parameters of a compiled step
+            if store is not None:
+                g, w = store.grad, store.data
+            else:
+                g = _numbers([p.grad for p in params])
+                w = _numbers([p.data for p in params])
+            m, v = self.exp_avg, self.exp_avg_sq
+            with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
+                if decay != 0:
+                    if self._decoupled:  # AdamW: shrink the weight itself, outside the moments
+                        w = w * (1 - lr * decay)
+                    else:
+                        g = g + decay * w
+                m += (1 - beta1) * (g - m)
+                v *= beta2
+                v += (1 - beta2) * g * g
+                denom = np.sqrt(v) / bias_correction2_sqrt + eps
+                w = w - step_size * (m / denom)
+            if store is not None:
+                store.data[...] = w
+            else:
+                _write_data(params, w)
 
 
 class AdamW(Adam):

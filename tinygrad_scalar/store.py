@@ -28,6 +28,7 @@ before it does, see CompiledStep._parameter_numbers).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any, Sequence
 
@@ -40,9 +41,15 @@ class Store:
     """The numbers (`data`) and gradients (`grad`) of a list of leaf Values, as float64
     arrays in the list's order, while the Values are StoredValues.
 
-    Make one with `Store.of(values)`; `store.live` is False once it is released."""
+    Make one with `Store.of(values)`; `store.live` is False once it is released.
+
+    `with Store.lock:` around finding a store and working on its arrays: a release in
+    another thread (which only has to read a parameter) waits until the work is done,
+    rather than copying the numbers out halfway and leaving the rest of the work to
+    arrays no Value reads any more."""
 
     __slots__ = ("values", "data", "grad", "live", "__weakref__")
+    lock = threading.RLock()  # one thread at a time makes, releases or works on a store
 
     def __init__(self, values: list[Value]) -> None:
         self.values = values
@@ -61,63 +68,76 @@ class Store:
         (after releasing the stores any of them are in). None if one of them cannot be
         stored: its number or gradient is not a float (a Value after create_graph=True), it
         is listed twice, or it is not a plain Value."""
-        store = Store.holding(values)
-        if store is not None:
-            return store
-        if len({id(v) for v in values}) != len(values):
-            return None  # a Value twice: it has one number, not two entries
-        for v in values:
-            if type(v) is StoredValue:
-                _release(v)
-        if not all(
-            type(v) is Value and type(v.data) is float and type(v.grad) is float for v in values
-        ):  # a traced Value, or a subclass of the user's, keeps its own slots
-            return None
-        return Store(list(values))
+        with Store.lock:
+            store = Store.holding(values)
+            if store is not None:
+                return store
+            if len({id(v) for v in values}) != len(values):
+                return None  # a Value twice: it has one number, not two entries
+            for v in values:
+                if type(v) is StoredValue:
+                    _release(v)
+            if not all(
+                type(v) is Value and type(v.data) is float and type(v.grad) is float for v in values
+            ):  # a traced Value, or a subclass of the user's, keeps its own slots
+                return None
+            return Store(list(values))
 
     @staticmethod
     def holding(values: Sequence[Value]) -> Store | None:
         """The live store whose Values are exactly `values` in order, or None. Cheap: one
         look at the first Value and a comparison of two lists by identity."""
         first: Any = values[0] if values else None
-        if type(first) is not StoredValue:
-            return None
-        store = first._place[3]()
-        listed = values if type(values) is list else list(values)
-        if store is None or not store.live or store.values != listed:
-            return None
-        return store
+        with Store.lock:
+            if type(first) is not StoredValue:
+                return None
+            store = first._place[3]()
+            listed = values if type(values) is list else list(values)
+            if store is None or not store.live or store.values != listed:
+                return None
+            return store
 
     def release(self) -> None:
         """Make every Value of this store a plain Value again, holding its numbers."""
-        if not self.live:
-            return
-        self.live = False
-        for v in self.values:
-            _unstore(v)
-        self.values = []
+        with Store.lock:
+            if not self.live:
+                return
+            self.live = False
+            for v in self.values:
+                _unstore(v)
+            self.values = []
 
     def __repr__(self) -> str:
         state = "live" if self.live else "released"
         return f"Store({len(self.data)} values, {state})"
 
 
+# The slots of a plain Value's number and gradient, which a StoredValue's properties hide
+_DATA_SLOT = Value.__dict__["data"]
+_GRAD_SLOT = Value.__dict__["grad"]
+
+
 def _unstore(v: Any) -> None:
     data, grad, i, _ = v._place
-    del v._place
+    # the numbers go into the slots before v is a plain Value: another thread may read
+    # it as one the moment it is
+    _DATA_SLOT.__set__(v, data.item(i))
+    _GRAD_SLOT.__set__(v, grad.item(i))
     v.__class__ = Value
-    v.data = data.item(i)
-    v.grad = grad.item(i)
+    del v._place
 
 
 def _release(v: Any) -> None:
     """Release the store `v` is in: all of it if it is still live, else `v` alone (a
     store nothing refers to any more has no one else to tell)."""
-    store = v._place[3]()
-    if store is not None and store.live:
-        store.release()
-    else:
-        _unstore(v)
+    with Store.lock:
+        if type(v) is not StoredValue:  # released by another thread meanwhile
+            return
+        store = v._place[3]()
+        if store is not None and store.live:
+            store.release()
+        else:
+            _unstore(v)
 
 
 # A StoredValue's .data and .grad: release the store, then read or write the plain Value.

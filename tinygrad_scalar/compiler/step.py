@@ -109,10 +109,11 @@ class CompiledStep:
     def _add_gradients(self, grads: np.ndarray) -> None:
         """Add the gradients into the parameters', one by one, as `p.grad += g` would:
         into the store's array if they are in one."""
-        store = self._store
-        if store is not None and store.live:
-            store.grad += grads
-            return
+        with Store.lock:  # (store.py: a release in another thread waits for the sum)
+            store = self._store
+            if store is not None and store.live:
+                store.grad += grads
+                return
         for param, grad in zip(self._params, grads.tolist()):
             param.grad += grad
 

@@ -136,10 +136,11 @@ class Module:
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0 (call before each backward pass)."""
         params = self.parameters()
-        store = Store.holding(params)
-        if store is not None:  # the parameters of a compiled step: one array (store.py)
-            store.grad.fill(0.0)
-            return
+        with Store.lock:
+            store = Store.holding(params)
+            if store is not None:  # the parameters of a compiled step: one array (store.py)
+                store.grad.fill(0.0)
+                return
         for p in params:
             p.grad = 0.0
 
