@@ -1,15 +1,15 @@
 """A compiled step's parameter store (tinygrad_scalar/store.py) changes no number a user sees.
 
-While a compiled step trains them, parameters are StoredValues whose `.data` and `.grad`
-are entries of two arrays that the step, the optimizers and zero_grad share. The
-reference is the same code with the store switched off (`Store.of` returning None, so
-every Value keeps its own slots): a random sequence of what users do between steps
-(compiled steps, zero_grad, optimizer steps, writes by hand of floats, ints, NumPy
-scalars, Values and the extremes, eager backward, create_graph, pickling, state dicts,
-a second step over some of the parameters) must leave bit for bit the same `.data`,
-`.grad`, losses, optimizer state and pickles with the store as without it. The other
-tests pin what the store must not add: errors, reference cycles, a crash when another
-thread reads a parameter while the store is let go.
+While a compiled step trains them, parameters are StoredValues whose numbers are in two
+arrays that the step, the optimizers and zero_grad share; any other read or write lets
+the store go first. The reference is the same code with the store switched off
+(`Store.of` returning None, so every Value keeps its own slots): a random sequence of
+what users do between steps (compiled steps, zero_grad, optimizer steps, writes by hand
+of floats, ints, NumPy scalars, Values and the extremes, eager backward, create_graph,
+pickling, copies, state dicts, a second step over some of the parameters, a new step)
+must leave bit for bit the same `.data`, `.grad`, losses and optimizer state with the
+store as without it. The other tests pin what the store must not add: errors, reference
+cycles, and above all a change to the numbers when another thread reads a parameter.
 """
 
 import copy
@@ -57,6 +57,15 @@ def seen(x):
     return (type(x).__name__, repr(x))
 
 
+def peek(p):
+    """(p.data, p.grad) as reading them would give them, without reading them: a read
+    lets the store go, and the test would then never see the store at work."""
+    if type(p) is StoredValue:
+        data, grad, i, _ = p._place
+        return data.item(i), grad.item(i)
+    return p.data, p.grad
+
+
 class Training:
     """A small MLP, a compiled step over all its parameters, one over its output layer's,
     an optimizer, and the actions a user takes between steps; `log` records everything
@@ -69,6 +78,7 @@ class Training:
         self.last_layer = self.model.layers[-1].parameters()
         self.step_last = ts.compile(self.loss_of, self.last_layer, (X[0], 0.0), backend=backend)
         self.optimizer = optimizer(self.params)
+        self.backend = backend
         self.log = []
 
     def loss_of(self, x, t):
@@ -88,7 +98,7 @@ class Training:
     def numbers(self):
         state = self.optimizer.state_dict()
         return (
-            [(seen(p.data), seen(p.grad)) for p in self.params],
+            [tuple(seen(x) for x in peek(p)) for p in self.params],
             {key: seen(v) if not isinstance(v, list) else [seen(x) for x in v]
              for key, v in state.items()},
         )  # fmt: skip
@@ -166,6 +176,9 @@ class Training:
             seen(copy.copy(p).data) for p in self.params
         ]
 
+    def new_step(self):  # its trace reads the parameters; its first call stores them
+        self.step = ts.compile(self.loss_of, self.params, (X[0], 0.0), backend=self.backend)
+
     def new_optimizer(self):  # the same kind, its state carried over
         state = self.optimizer.state_dict()
         self.optimizer = type(self.optimizer)(self.params, lr=self.optimizer.lr)
@@ -214,16 +227,12 @@ actions = st.one_of(
         st.just("set_lr"), st.sampled_from([0.5, 0, 1e-300, np.float64(0.01), np.float32(0.1)])
     ),
 )
-# the training loop itself, most of the time
-loops = st.lists(
-    st.one_of(
-        st.just(("optimizer_zero_grad",)),
-        st.tuples(st.just("compiled"), rows),
-        st.just(("optimizer_step",)),
-        actions,
-    ),
-    max_size=25,
+# the training loop itself two times in three; a new step stores the parameters at once
+# (a step whose store was let go waits longer and longer before it stores them again)
+loop_actions = st.sampled_from(
+    [("optimizer_zero_grad",), ("compiled", len(X)), ("optimizer_step",), ("new_step",)]
 )
+loops = st.lists(st.integers(0, 2).flatmap(lambda k: loop_actions if k else actions), max_size=30)
 
 
 def both_ways(monkeypatch, optimizer, steps, backend="numpy"):
@@ -257,7 +266,9 @@ def test_any_sequence_of_actions_sees_the_numbers_it_sees_without_the_store(opti
 # --- what the differential test cannot see: the store's own promises -----------------------
 
 
-def trained_model(optimizer=OPTIMIZERS["adam"], steps=3):
+def trained(optimizer=OPTIMIZERS["adam"], steps=3):
+    """A Training after `steps` turns of the README's loop (its parameters stored, unless
+    the optimizer reads them one by one: SGD with momentum)."""
     training = Training(optimizer)
     for _ in range(steps):
         training.optimizer.zero_grad()
@@ -266,76 +277,26 @@ def trained_model(optimizer=OPTIMIZERS["adam"], steps=3):
     return training
 
 
-def test_while_a_step_trains_them_parameters_live_in_its_store_and_read_the_same():
-    training = trained_model()
-    params = training.params
-    store = Store.holding(params)
-    assert store is not None and all(type(p) is StoredValue for p in params)
-    assert [p.data for p in params] == store.data.tolist()
-    assert [p.grad for p in params] == store.grad.tolist()
-    p = params[0]
-    assert isinstance(p, Value) and float(p) == p.data and f"{p:.3f}" == f"{p.data:.3f}"
-    assert repr(p) == f"Value(data={p.data!r}, grad={p.grad!r})"
-    # the optimizer and both zero_grads work on the store, not on a copy of it
-    training.model.zero_grad()
-    assert not store.grad.any() and {p.grad for p in params} == {0.0}
-    p.grad = 2.0
-    training.optimizer.step()
-    assert p.data == store.data[0] and Store.holding(params) is store
-
-
-def test_writing_anything_but_a_float_lets_the_whole_store_go():
-    training = trained_model()
-    params = training.params
-    store = Store.holding(params)
-    numbers = [(p.data, p.grad) for p in params]
-    params[3].grad = 0  # an int, as a plain Value holds it
-    assert not store.live and Store.holding(params) is None
-    assert all(type(p) is Value for p in params)
-    assert params[3].grad == 0 and type(params[3].grad) is int
-    assert [(p.data, p.grad) for p in params[:3]] == numbers[:3]
-    assert vars(params[0]) == {}  # nothing of the store is left on the Value
-    training.step(X, Y)  # the next step adds into the int, Value by Value
-    assert type(params[3]) is Value and type(params[3].grad) is float
-    training.step(X, Y)  # and the one after that stores them again
-    assert type(params[3]) is StoredValue and Store.holding(params) is not None
-
-
-def test_one_store_for_every_step_and_shape_over_the_same_parameters():
-    training = trained_model()
-    by_shape = ts.compile_by_shape(training.loss_of, training.params)
-    store = Store.holding(training.params)
-    by_shape(X, Y)
-    training.step.evaluate(X, Y)
-    assert Store.holding(training.params) is store and store.live
-
-
-def test_steps_over_different_lists_take_turns_with_the_store():
-    training = trained_model()
-    store = Store.holding(training.params)
-    training.step_last(X, Y)
-    assert not store.live and Store.holding(training.last_layer) is not None
-    assert type(training.params[0]) is Value  # not the output layer: let go
-    training.step(X, Y)
-    assert Store.holding(training.params) is not None
-    assert Store.holding(training.last_layer) is None
-
-
-def test_copies_and_pickles_of_a_stored_value_are_plain_values_of_their_own():
-    training = trained_model()
-    p = training.params[0]
-    for twin in (copy.copy(p), copy.deepcopy(p), pickle.loads(pickle.dumps(p))):
-        assert type(twin) is Value and (twin.data, twin.grad) == (p.data, p.grad)
+def test_copies_and_pickles_of_a_stored_value_are_plain_values_with_its_numbers():
+    for make in (copy.copy, copy.deepcopy, lambda p: pickle.loads(pickle.dumps(p))):
+        training = trained()
+        p = training.params[0]
+        numbers = peek(p)
+        twin = make(p)
+        assert type(twin) is Value and (twin.data, twin.grad) == numbers
+        assert (p.data, p.grad) == numbers  # the original too, let go or not
         twin.data = 123.0
-        assert p.data != 123.0
+        assert p.data == numbers[0]
+    training = trained()
+    numbers = [peek(p) for p in training.params]
     model = copy.deepcopy(training.model)
     assert {type(q) for q in model.parameters()} == {Value}
-    assert [q.data for q in model.parameters()] == [q.data for q in training.params]
+    assert [(q.data, q.grad) for q in model.parameters()] == numbers
 
 
 def test_a_step_dropped_while_its_values_stay_stored_then_a_new_step(monkeypatch):
     def run():
-        training = trained_model(OPTIMIZERS["sgd"])
+        training = trained(OPTIMIZERS["sgd"])
         del training.step  # the store goes with it; the Values keep their numbers
         gc.collect()
         training.optimizer.zero_grad()
@@ -352,7 +313,7 @@ def test_a_step_dropped_while_its_values_stay_stored_then_a_new_step(monkeypatch
 
 
 def test_a_step_that_raises_leaves_the_numbers_as_they_were():
-    training = trained_model()
+    training = trained()
     before = training.numbers()
     with pytest.raises(ValueError):
         training.step(X[:, :1], Y)  # one feature, where the step was traced for two
@@ -363,14 +324,13 @@ def test_a_step_that_raises_leaves_the_numbers_as_they_were():
     assert training.numbers() != before
 
 
-def test_a_stored_graph_draws_as_a_plain_one():
-    training = trained_model()
-    loss = training.eager_loss()
+def test_a_graph_whose_parameters_are_stored_draws_as_a_plain_one():
+    training = trained()
+    loss = training.eager_loss()  # reads the parameters: lets the store go
     loss.backward()
-    stored = ts.draw(loss, params=training.model).source
-    Store.holding(training.params).release()
-    assert type(training.params[0]) is Value
-    assert ts.draw(loss, params=training.model).source == stored
+    plain = ts.draw(loss, params=training.model).source
+    Store.of(training.params)  # stored again, as the next compiled step does
+    assert ts.draw(loss, params=training.model).source == plain
 
 
 def test_fit_with_compile_trains_as_without_the_store(monkeypatch):
@@ -393,29 +353,33 @@ def test_model_step_and_optimizer_are_freed_by_reference_counting():
     gc.disable()
     try:
         for optimizer in OPTIMIZERS.values():
-            training = trained_model(optimizer)
+            training = trained(optimizer)
+            training.step(X, Y)  # stored now, whatever the optimizer
             parameter = weakref.ref(training.params[0])
-            store = weakref.ref(Store.holding(training.params) or training)
+            store = weakref.ref(Store.holding(training.params))
             del training
             assert parameter() is None and store() is None
     finally:
         gc.enable()
 
 
-def test_a_thread_reading_parameters_while_the_store_is_let_go_sees_their_numbers():
-    """Another thread (a progress display, an evaluation) reads and writes parameters
-    while this one stores and lets them go, as SGD with momentum does every step: it
-    must never see an error or a number that is not the parameter's."""
-    params = [Value(float(i)) for i in range(50)]
+@contextmanager
+def another_thread_reading(params):
+    """Another thread (a progress display, an evaluation) reading the parameters without
+    pause, threads switching as often as Python allows; yields the problems it saw: errors,
+    and a number larger than the one it read before (in these tests numbers only go down,
+    so that is an old number)."""
     problems, stop = [], threading.Event()
 
     def reader():
+        last = [math.inf] * len(params)
         while not stop.is_set():
             try:
-                for number, p in enumerate(params):
-                    if p.data != number or p.grad != 0.0:
-                        problems.append((number, p.data, p.grad))
-                    p.grad = 0.0
+                for k, p in enumerate(params):
+                    number = p.data
+                    if number > last[k]:
+                        problems.append(f"params[{k}] went back from {last[k]} to {number}")
+                    last[k] = number
             except Exception as error:
                 problems.append(error)
 
@@ -424,13 +388,51 @@ def test_a_thread_reading_parameters_while_the_store_is_let_go_sees_their_number
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        for _ in range(10000):
-            Store.of(params).release()
+        yield problems
     finally:
         stop.set()
         thread.join()
         sys.setswitchinterval(switch)
+
+
+def test_a_thread_reading_the_parameters_changes_none_of_the_numbers_of_training():
+    """A read lets the store go: in another thread, between the optimizer finding the
+    store and writing its arrays, it lost that update (or raised in either thread).
+    Store.lock makes it wait until the optimizer, zero_grad or the step is done."""
+    params = [Value(float(i)) for i in range(200)]
+    twins = [Value(float(i)) for i in range(200)]  # trained alone, the same way
+    optimizer, alone = optim.SGD(params, lr=0.1), optim.SGD(twins, lr=0.1)
+    with another_thread_reading(params[7:9]) as problems:
+        for _ in range(5000):
+            store = Store.of(params)  # as each compiled step does
+            if store is not None:
+                store.grad += 1.0
+            else:
+                for p in params:
+                    p.grad += 1.0
+            for p in twins:
+                p.grad += 1.0
+            optimizer.step()
+            alone.step()
+            optimizer.zero_grad()
+            alone.zero_grad()
     assert problems == []
+    assert [p.data for p in params] == [p.data for p in twins]
+
+
+def test_a_thread_reading_parameters_as_they_are_stored_and_let_go_sees_their_numbers():
+    """Letting a Value go put its numbers in its slots only after it was a plain Value:
+    another thread could read the number it had before it was stored."""
+    params = [Value(0.0) for _ in range(50)]
+    with another_thread_reading(params) as problems:
+        for _ in range(5000):
+            store = Store.of(params)
+            with Store.lock:
+                if store.live:  # (unless the other thread let it go already)
+                    store.data -= 1.0
+            store.release()
+    assert problems == []
+    assert len({p.data for p in params}) == 1
 
 
 @pytest.mark.parametrize("optimizer", [optim.SGD, optim.Adam])
