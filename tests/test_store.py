@@ -404,10 +404,12 @@ def test_a_thread_reading_the_parameters_changes_none_of_the_numbers_of_training
     optimizer, alone = optim.SGD(params, lr=0.1), optim.SGD(twins, lr=0.1)
     with another_thread_reading(params[7:9]) as problems:
         for _ in range(5000):
-            store = Store.of(params)  # as each compiled step does
-            if store is not None:
-                store.grad += 1.0
-            else:
+            store = Store.of(params)  # as each compiled step stores them and adds to them
+            with Store.lock:  # (CompiledStep._add_gradients)
+                stored = store is not None and store.live
+                if stored:
+                    store.grad += 1.0
+            if not stored:
                 for p in params:
                     p.grad += 1.0
             for p in twins:
