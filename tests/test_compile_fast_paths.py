@@ -19,7 +19,7 @@ from compiled_vs_eager import compiled_run, eager_run
 
 import tinygrad_scalar as ts
 from tinygrad_scalar import Value, rules
-from tinygrad_scalar.compiler.groups import DotGroup, ElementwiseGroup
+from tinygrad_scalar.compiler.groups import DotGroup, ElementwiseGroup, SumGroup
 from tinygrad_scalar.engine import max_shift
 
 # products of two of these reach 1e308 and overflow when added up in one order but not another
@@ -164,21 +164,24 @@ def test_a_dot_over_blocks_of_rows_equals_eager_at_extremes():
 
 def causal(x):
     """Dots of 1, 2, 3 and 4 terms over the same weights and inputs, as attention's weighted
-    sums of values (position t sums t + 1 of them): padded to 4 terms, and term after term
-    the dots that have the term are one run."""
+    sums of values (position t sums t + 1 of them), and sums of as many terms: padded to 4
+    terms, and term after term the nodes that have the term are one run."""
     p0, p1, p2, p3 = PARAMS
     a = [p0 * x[0], p1 * x[1], p2 * x[2], p3 * x[3]]
     v = [p3 * x[4], p2 * x[5], p1 * x[6], p0 * x[7]]
     dots = [ts.dot(a[: t + 1], v[: t + 1]) for t in range(4)]
-    return ts.sum([d * w for d, w in zip(dots, x[4:])]), dots
+    sums = [ts.sum(v[: t + 1]) for t in range(4)]  # as softmax's sums of exponentials
+    return ts.sum([d * w + s * d for d, w, s in zip(dots, x[4:], sums)]), dots + sums
 
 
-def test_padded_dots_in_runs_leave_out_the_padding_and_change_no_number():
+def test_padded_dots_and_sums_in_runs_leave_out_the_padding_and_change_no_number():
     fast = ts.compile(causal, PARAMS, ([1.0] * 8,))
     plain = ts.compile(causal, PARAMS, ([1.0] * 8,))
-    dot = next(g for g in fast._plan.groups if isinstance(g, DotGroup))
-    assert dot._runs is not None and len(dot._runs[2]) == 4, fast.describe()
-    next(g for g in plain._plan.groups if isinstance(g, DotGroup))._runs = None
+    shortcuts = [g for g in fast._plan.groups if isinstance(g, (DotGroup, SumGroup))]
+    assert [g._runs is not None for g in shortcuts].count(True) == 2, fast.describe()
+    for group in plain._plan.groups:
+        if isinstance(group, (DotGroup, SumGroup)):
+            group._runs = None  # every term, the padding's too
     rng = random.Random(3)
     for _ in range(100):
         numbers = [*EXTREMES, *(rng.uniform(-2, 2) for _ in range(40))]

@@ -219,6 +219,43 @@ def _keeps_order(node_major: np.ndarray, by_term: np.ndarray, unread: np.ndarray
     return bool((entries[1:][same_row] > entries[:-1][same_row]).all())
 
 
+def _padded_runs(operands: list[np.ndarray], pad: int) -> Any:
+    """Shorter sums and dots are padded with a zero constant (row `pad`) to their group's
+    number of terms. Where, term after term, the nodes that have the term are one run (and
+    every node has the first), the real terms alone: ([each operand's positions of them,
+    term-major], runs [(first node, stop, offset of the term's first)], each one's node).
+    `operands` are (k, n) rows, node-major. A padding term adds 0.0 (0.0 * 0.0 for a dot),
+    which changes no partial sum from 0.0 (never -0.0), so it can be left out; and nothing
+    reads the constant's gradient. None where there is no padding or no such runs."""
+    real = np.zeros(operands[0].shape, dtype=bool)
+    for rows in operands:
+        real |= rows != pad
+    if real.all() or not real[:, 0].all():
+        return None
+    runs: list[tuple[int, int, int]] = []
+    rows_of: list[list[int]] = [[] for _ in operands]
+    nodes: list[int] = []
+    for term in range(operands[0].shape[1]):
+        members = np.flatnonzero(real[:, term])
+        if not len(members):
+            continue
+        first, stop = int(members[0]), int(members[-1]) + 1
+        if stop - first != len(members):
+            return None
+        runs.append((first, stop, len(nodes)))
+        for rows, kept in zip(operands, rows_of):
+            kept += rows[first:stop, term].tolist()
+        nodes += range(first, stop)
+    return [Positions(kept) for kept in rows_of], runs, np.array(nodes, dtype=np.intp)
+
+
+def _add_runs(terms: np.ndarray, runs: list, out: np.ndarray) -> None:
+    """out = 0.0 + each node's terms, left to right, from terms in runs (_padded_runs)."""
+    np.add(terms[: len(out)], 0.0, out=out)  # the first term: every node has it
+    for first, stop, offset in runs[1:]:
+        out[first:stop] += terms[offset : offset + stop - first]
+
+
 # --- groups: one NumPy operation per op and level --------------------------------------------
 # Each group has forward(values, leaves) and backward(values, grads, leaves, leaf_grads):
 # `values` and `grads` are (rows, batch); `leaves` is the vector of parameter and constant
@@ -365,8 +402,10 @@ class ElementwiseGroup:
 class SumGroup:
     """k n-ary sums with n inputs each."""
 
-    def __init__(self, inputs: Positions, k: int, n: int, out: slice) -> None:
+    def __init__(self, inputs: Positions, k: int, n: int, out: slice, padding_row=None) -> None:
         self.inputs, self.k, self.n, self.out = inputs, k, n, out
+        self._padding_row = padding_row  # the zero that pads shorter sums, if any
+        self._runs: Any = None  # the real terms alone (see _padded_runs), in order
         self._inputs_need_grad = True
         # terms that are gathered anyway are gathered term after term (see _term_order),
         # so that each term is one contiguous slab; a block of rows is read as it is
@@ -376,9 +415,19 @@ class SumGroup:
 
     def skip_gradients_into(self, unread: np.ndarray) -> None:
         self._inputs_need_grad = not _all_within(self.inputs, unread)
+        self._runs = None
+        node_major = self.inputs.numbers()
+        if self._padding_row is not None and _keeps_order(
+            node_major, _term_order(self.k, self.n), unread
+        ):  # the real terms term after term, their gradients too (attention's softmax)
+            found = _padded_runs([node_major.reshape(self.k, self.n)], self._padding_row)
+            self._runs = None if found is None else (found[0][0], *found[1:])
 
     def forward(self, values, leaves) -> None:
-        if self._term_inputs is None:
+        if self._runs is not None:
+            inputs, runs, _ = self._runs
+            _add_runs(inputs.take(values), runs, values[self.out])
+        elif self._term_inputs is None:
             terms = self.inputs.take(values).reshape(self.k, self.n, -1)
             left_to_right(terms, out=values[self.out])
         else:
@@ -389,6 +438,10 @@ class SumGroup:
         if not self._inputs_need_grad:
             return
         grad = grads[self.out]  # d sum / d term = 1 for every term
+        if self._runs is not None:  # each real term's node's gradient, term after term
+            inputs, _, nodes = self._runs
+            inputs.add_into(grads, grad.take(nodes, axis=0))
+            return
         # each node's gradient once per term, node by node: (k * n, batch)
         self.inputs.add_into(grads, grad if self.n == 1 else grad.repeat(self.n, axis=0))
 
@@ -547,39 +600,15 @@ class DotGroup:
         self._runs = self._runs_of_terms()
 
     def _runs_of_terms(self) -> Any:
-        """Where shorter dots are padded and, term after term, the dots that have the term
-        are one run of nodes (attention's weighted sums of values: dot t has t + 1 terms,
-        in order), the real products alone: (their weights' and inputs' positions, term-major,
-        the runs [(first node, stop, offset of the term's products)], each product's node).
-        A padding product is 0.0 * 0.0 = 0.0, and adding 0.0 changes no partial sum from
-        0.0 (never -0.0): forward leaves them out, and backward has nothing to add for them
-        (into a constant's row). None where there is no padding or no such runs, or where a
-        gradient is added node after node (_term_scatter)."""
-        pad, k, n = self._padding_row, self.k, self.n
+        """The real products alone, where _padded_runs finds runs (attention's weighted sums
+        of values: dot t has t + 1 terms, in order) and both gradients are added term after
+        term (_term_scatter): (weights' and inputs' positions, runs, nodes)."""
         needed = [s for s, need in zip(self._scatters, self._need_grad) if need]
-        if pad is None or None in needed:
+        if self._padding_row is None or None in needed:
             return None
-        w = self.weights.numbers().reshape(k, n)
-        x = self.inputs.numbers().reshape(k, n)
-        real = (w != pad) | (x != pad)
-        if real.all() or not real[:, 0].all():
-            return None
-        runs: list[tuple[int, int, int]] = []
-        w_rows: list[int] = []
-        x_rows: list[int] = []
-        nodes: list[int] = []
-        for term in range(n):
-            members = np.flatnonzero(real[:, term])
-            if not len(members):
-                continue
-            first, stop = int(members[0]), int(members[-1]) + 1
-            if stop - first != len(members):
-                return None
-            runs.append((first, stop, len(nodes)))
-            w_rows += w[first:stop, term].tolist()
-            x_rows += x[first:stop, term].tolist()
-            nodes += range(first, stop)
-        return (Positions(w_rows), Positions(x_rows), runs, np.array(nodes, dtype=np.intp))
+        operands = [p.numbers().reshape(self.k, self.n) for p in (self.weights, self.inputs)]
+        found = _padded_runs(operands, self._padding_row)
+        return None if found is None else (*found[0], found[1], found[2])
 
     def _term_scatter(self, positions: Positions, unread: np.ndarray) -> Any:
         """(rows, entries, nodes) to add an operand's gradient term after term, or None
@@ -626,11 +655,8 @@ class DotGroup:
         weights, inputs, runs, _ = self._runs
         w, x = weights.take(values), inputs.take(values)
         self._last_operands = (w, x)  # backward reads them again
-        products = w * x
         out = values[self.out]
-        np.add(products[: self.k], 0.0, out=out)  # the first term: every dot has it
-        for first, stop, offset in runs[1:]:
-            out[first:stop] += products[offset : offset + stop - first]
+        _add_runs(w * x, runs, out)
         if self.bias is not None:
             out += self.bias.take(values)
 

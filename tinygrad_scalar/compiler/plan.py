@@ -311,6 +311,7 @@ class Plan:
             )
         n = len(padded[0])
         if key.kind == "sum":
-            return SumGroup(self._rows(p for parents in padded for p in parents), k, n, out)
+            terms = self._rows(p for parents in padded for p in parents)
+            return SumGroup(terms, k, n, out, padding_row=self.row.get(self._padding[0.0]))
         operands = [self._rows(parents[i] for parents in padded) for i in range(n)]
         return ElementwiseGroup(key.variant, operands, out)
