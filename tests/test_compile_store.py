@@ -137,6 +137,35 @@ def test_a_step_whose_store_keeps_being_released_stores_it_less_and_less_often()
     assert stored_calls == [0, 3, 8, 17, 34]  # each release doubles the wait
 
 
+def test_a_store_that_lasted_is_made_again_at_once_after_a_release():
+    # a weight printed every 20 steps releases the store, which had served 20 calls
+    model, X, labels = moons_model()
+    params = model.parameters()
+    step = ts.compile(lambda x, t: losses.hinge(model(x), t), params, (X[0], 1.0))
+    unstored_calls = []
+    for k in range(100):
+        step(X, labels)
+        if Store.holding(params) is None:
+            unstored_calls.append(k)
+        if k % 20 == 19:
+            print(params[0])  # releases it
+    assert unstored_calls == []  # every call after a release stored them again
+
+
+def test_a_copy_of_a_step_trains_its_own_parameters():
+    import copy
+
+    model, X, labels = moons_model()
+    params = model.parameters()
+    step = ts.compile(lambda x, t: losses.hinge(model(x), t), params, (X[0], 1.0))
+    step(X, labels)
+    twin_model, twin_step = copy.deepcopy((model, step))
+    twin_params = twin_model.parameters()
+    twin_step(X, labels)  # adds into the twin's gradients only (copying read, so released, ours)
+    assert Store.holding(twin_params) is not None and Store.holding(params) is None
+    assert bits([p.grad for p in twin_params]) == bits([2 * p.grad for p in params])
+
+
 def test_a_gradient_that_is_a_value_releases_the_store():
     w = ts.Value(1.5)
     step = ts.compile(lambda x: (w * x) ** 2, [w], (1.0,))

@@ -21,6 +21,7 @@ from .plan import Plan
 from .trace import INDEX, checked_params, sample_argument, trace_graph
 
 _LONGEST_WAIT = 1024  # calls: a step retries storing its parameters at least this often
+_WORTH_STORING = 8  # calls: a store that served fewer was released too soon to pay
 
 # --- the compiled step -----------------------------------------------------------------------
 
@@ -51,6 +52,7 @@ class CompiledStep:
         self._store: Store | None = None  # the parameters' arrays, from the first call on
         self._store_wait = 1  # calls to wait before storing again after a release (doubles)
         self._calls_to_wait = 0
+        self._store_calls = 0  # calls the store has served
 
     # --- running it -----------------------------------------------------------------
 
@@ -77,30 +79,44 @@ class CompiledStep:
         values, _, _ = self._forward(batches, return_outputs)
         return self._result(values, return_outputs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (copy.deepcopy, pickle) has its own parameters, stored by its first call:
+        # the original's store holds the original's
+        state = self.__dict__.copy()
+        state["_store"] = None
+        return state
+
     # --- the parameters: in a Store (store.py) while the step trains them ----------------
     # The step keeps its parameters' numbers and gradients in two arrays, which the
     # optimizer and zero_grad work on too, so a training step has no loop over Values.
     # Code that reads or writes a parameter between steps releases the store (the Values
-    # are plain again). If that keeps happening (an L2 penalty computed eagerly every
-    # step), storing and releasing would cost a loop over the Values each, so after each
-    # release the step waits twice as many calls as before storing them again, and reads
-    # and writes the Values one by one meanwhile, as eagerly.
+    # are plain again). Storing and releasing cost a loop over the Values each, about what
+    # a store saves in one or two calls. So a store released after fewer than
+    # _WORTH_STORING calls (an L2 penalty computed eagerly every step) makes the step wait
+    # twice as many calls as before storing them again, reading and writing the Values one
+    # by one meanwhile, as eagerly; a store that lasted longer (a weight printed now and
+    # then) is made again at once.
 
     def _parameter_numbers(self) -> np.ndarray:
         """The parameters' numbers, in order, as float64 (not to be changed in place)."""
         store = self._store
         if store is not None and store.live:
+            self._store_calls += 1
             return store.data
         if store is not None:  # released since the last call
             self._store = None
-            self._store_wait = min(2 * self._store_wait, _LONGEST_WAIT)
-            self._calls_to_wait = self._store_wait
+            if self._store_calls >= _WORTH_STORING:
+                self._store_wait, self._calls_to_wait = 1, 0
+            else:
+                self._store_wait = min(2 * self._store_wait, _LONGEST_WAIT)
+                self._calls_to_wait = self._store_wait
         if self._calls_to_wait:
             self._calls_to_wait -= 1
         else:
             # the step holds its store (the Values refer to it weakly): a store lives as
             # long as a step that trains its Values
             self._store = store = Store.of(self._params)
+            self._store_calls = 1
             if store is not None:
                 return store.data
         # the values an optimizer just wrote back are already an array (_floats)
