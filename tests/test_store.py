@@ -267,8 +267,7 @@ def test_any_sequence_of_actions_sees_the_numbers_it_sees_without_the_store(opti
 
 
 def trained(optimizer=OPTIMIZERS["adam"], steps=3):
-    """A Training after `steps` turns of the README's loop (its parameters stored, unless
-    the optimizer reads them one by one: SGD with momentum)."""
+    """A Training after `steps` turns of the README's loop (its parameters stored)."""
     training = Training(optimizer)
     for _ in range(steps):
         training.optimizer.zero_grad()

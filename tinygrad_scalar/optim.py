@@ -174,7 +174,8 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        self.momentum_buffers: list[float | None] = [None] * len(self.params)
+        # None until the first step; an array once a step ran on a store's arrays
+        self.momentum_buffers: list[float | None] | np.ndarray = [None] * len(self.params)
 
     def step(self) -> None:
         """Update every parameter once from its current gradient."""
@@ -183,13 +184,16 @@ class SGD(Optimizer):
         lr, momentum, decay = float(self.lr), self.momentum, self.weight_decay
         with Store.lock:
             store = Store.holding(self.params)
-            if momentum == 0 and decay == 0 and store is not None:  # a compiled step's
-                with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
-                    store.data -= lr * store.grad
+            # a compiled step's parameters: all at once, on its arrays (unless some momentum
+            # buffers are made and others not, as a state dict may say)
+            if store is not None and (momentum == 0 or _all_or_none(self.momentum_buffers)):
+                self._step_arrays(store, lr)
                 self.step_count += 1
                 return
         if store is not None:  # each parameter in turn, as plain Values
             store.release()
+        if isinstance(self.momentum_buffers, np.ndarray):  # as _step_arrays left them
+            self.momentum_buffers = self.momentum_buffers.tolist()
         if momentum == 0 and decay == 0:  # plain SGD, the common case: one line per parameter
             for p in self.params:
                 g = p.grad
@@ -211,6 +215,31 @@ class SGD(Optimizer):
                 g = g + momentum * buf if self.nesterov else buf
             p.data = p.data - lr * g
         self.step_count += 1
+
+    def _step_arrays(self, store: Store, lr: float) -> None:
+        """step() on a store's arrays: the float operations of the loop below, in its
+        order, on every parameter at once (so the same numbers)."""
+        momentum, decay = self.momentum, self.weight_decay
+        with np.errstate(all="ignore"):  # inf and nan as float arithmetic gives them
+            g = store.grad
+            if decay != 0:
+                g = g + decay * store.data
+            if momentum != 0:
+                buffers = self.momentum_buffers
+                if isinstance(buffers, list) and buffers[0] is None:  # the first step
+                    buf = g.copy()
+                else:
+                    buf = (
+                        np.asarray(buffers, dtype=np.float64) * momentum + (1 - self.dampening) * g
+                    )
+                self.momentum_buffers = buf
+                g = g + momentum * buf if self.nesterov else buf
+            store.data -= lr * g
+
+
+def _all_or_none(buffers: list[float | None] | np.ndarray) -> bool:
+    """Whether every momentum buffer is made, or none is."""
+    return isinstance(buffers, np.ndarray) or buffers.count(None) in (0, len(buffers))
 
 
 class Adam(Optimizer):
