@@ -200,3 +200,29 @@ def test_padded_dots_and_sums_in_runs_leave_out_the_padding_and_change_no_number
     )
     assert loss == pytest.approx(eager_loss, rel=1e-12)
     assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)
+
+
+# --- the finiteness test of a gradient ------------------------------------------------------------
+
+
+def relu_scaled(x):
+    """Gradients past 1e154 (finite, but their squares overflow) reaching relus that are 0
+    and products with zeros: the masked path, where the plain one would do."""
+    a, b, c, _ = PARAMS
+    hidden = [(b * v).relu() for v in x[:4]]
+    return ts.sum([h * a * v for h, v in zip(hidden, x[4:])]) + ts.dot(hidden, x[4:]) * c
+
+
+def test_a_huge_finite_gradient_gives_the_numbers_of_an_exact_finiteness_test(monkeypatch):
+    from tinygrad_scalar.compiler import groups
+
+    step = ts.compile(relu_scaled, PARAMS, ([1.0] * 8,))
+    rng = random.Random(9)
+    numbers = [1e200, -1e200, 1e160, -3e170, 0.0, -0.0, 1.5, -2.0, 5e-324, math.inf, math.nan]
+    batches = [[[rng.choice(numbers) for _ in range(8)] for _ in range(3)] for _ in range(60)]
+    runs = [[compiled_run(step, PARAMS, batch) for batch in batches]]
+    monkeypatch.setattr(groups, "all_finite", lambda grad: bool(np.isfinite(grad).all()))
+    runs.append([compiled_run(step, PARAMS, batch) for batch in batches])
+    for batch, (loss, grads), (exact_loss, exact_grads) in zip(batches, *runs):
+        got, expected = [loss, *grads.tolist()], [exact_loss, *exact_grads.tolist()]
+        assert all(same_float(a, b) for a, b in zip(got, expected)), batch

@@ -11,6 +11,7 @@ product.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -154,6 +155,15 @@ def left_to_right(terms: np.ndarray, axis: int = 1, out: np.ndarray | None = Non
     for i in range(1, n):
         total += terms.take(i, axis=axis)
     return total
+
+
+def all_finite(grad: np.ndarray) -> bool:
+    """Whether every number of a gradient is finite, told from the sum of their squares (one
+    BLAS call, no temporary): an inf or nan makes that inf or nan in any order, as no term
+    is negative. A finite number past 1e154 makes it inf too; the caller then takes
+    masked_product, which differs from the plain product only in the sign of a zero, and
+    a gradient adds its contributions up from 0.0, so that sign never shows."""
+    return math.isfinite(np.vdot(grad, grad))
 
 
 def masked_product(local: Any, grad: Any) -> Any:
@@ -391,7 +401,7 @@ class ElementwiseGroup:
                 contribution = grad if local == 1.0 else local * grad
             else:
                 if finite is None:
-                    finite = bool(np.isfinite(grad).all())
+                    finite = all_finite(grad)
                 contribution = local * grad if finite else masked_product(local, grad)
             self.inputs[i].add_into(grads, contribution)
 
@@ -584,7 +594,8 @@ class DotGroup:
         self.k, self.n, self.out = k, n, out
         self._padding_row = padding_row  # the zero that pads shorter dots, if any
         self._need_grad = (True, True)  # weights', inputs'
-        self._last_operands: tuple = ()  # (w, x) of the last forward, each (n, k, batch)
+        # (w, x) of the last forward: each (n, k, batch), or (products, batch) with _runs
+        self._last_operands: tuple = ()
         self._runs: Any = None  # the dots' real products, where _runs_of_terms finds runs
         self._by_term = _term_order(k, n)
         self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
@@ -665,7 +676,7 @@ class DotGroup:
         w, x = self._last_operands  # of this batch's forward
         # d/dw = x, d/dx = w: a zero one adds exactly 0, whatever the gradient (against a
         # finite gradient the plain product already does)
-        times = np.multiply if np.isfinite(grad).all() else masked_product
+        times = np.multiply if all_finite(grad) else masked_product
         if self._runs is not None:  # the real products alone, each with its node's gradient
             weights, inputs, _, nodes = self._runs
             node_grad = grad.take(nodes, axis=0)
