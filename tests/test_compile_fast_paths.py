@@ -159,7 +159,7 @@ def test_a_dot_over_blocks_of_rows_equals_eager_at_extremes():
                 assert got == pytest.approx(expected, rel=1e-12), batch
 
 
-# --- padded dots in runs (attention's weighted sums of values) ----------------------------------
+# --- padded dots in runs (attention's weighted sums of values) --------------------------------
 
 
 def causal(x):
@@ -202,7 +202,7 @@ def test_padded_dots_and_sums_in_runs_leave_out_the_padding_and_change_no_number
     assert grads.tolist() == pytest.approx(eager_grads.tolist(), rel=1e-12)
 
 
-# --- the finiteness test of a gradient ------------------------------------------------------------
+# --- the finiteness test of a gradient --------------------------------------------------------
 
 
 def relu_scaled(x):
@@ -225,4 +225,43 @@ def test_a_huge_finite_gradient_gives_the_numbers_of_an_exact_finiteness_test(mo
     runs.append([compiled_run(step, PARAMS, batch) for batch in batches])
     for batch, (loss, grads), (exact_loss, exact_grads) in zip(batches, *runs):
         got, expected = [loss, *grads.tolist()], [exact_loss, *exact_grads.tolist()]
+        assert all(same_float(a, b) for a, b in zip(got, expected)), batch
+
+
+# --- a layer's overflow checks ----------------------------------------------------------------
+
+
+LAYER = [Value(v) for v in (1.0, 1.5, 0.5, -2.0, 3e-160, 7e153, 2.0, -1.0, 1e-300)]
+
+
+def layer_on_two_sets(x):
+    """A 2 x 3 layer with a leaf bias, applied to two sets of inputs (two positions)."""
+    w, b = LAYER[:6], LAYER[6:8]
+    outs = [ts.dot(w[3 * i : 3 * i + 3], x[s : s + 3], b[i]) for s in (0, 3) for i in range(2)]
+    return ts.sum([o * LAYER[8] for o in outs]), outs
+
+
+def test_a_layers_overflow_checks_from_bounds_decide_as_from_the_exact_sizes(monkeypatch):
+    """size_bound decides at once where no partial sum can overflow, else the exact sizes
+    decide as before: the same numbers as with the exact sizes always, near 1e154 (where a
+    square overflows), 1e-154 (where it underflows) and 2**1020 (where BLAS gives way to
+    eager's order)."""
+    from tinygrad_scalar.compiler import groups
+
+    step = ts.compile(layer_on_two_sets, LAYER, ([1.0] * 6,))
+    assert "on 2 sets" in step.describe()
+    rng = random.Random(4)
+    # (-1e308, 1.5e308) into the first neuron: -1e308 + 1.5 * 1.5e308 is inf left to right
+    # (eager's order), but 1.25e308 from BLAS's fused multiply-add
+    numbers = [-1e308, 1.5e308, 1e154, -2e154, 1e-155, 1e10, 3.0, 0.0, -0.0, 5e-324, math.inf]
+    batches = [[[rng.choice(numbers) for _ in range(6)] for _ in range(2)] for _ in range(80)]
+    batches.append([[-1e308, 1.5e308, 0.0, 1.0, 2.0, 3.0], [-1e308, 1.5e308, 1e154, 1.0, 0.0, 0.0]])
+    runs = [[compiled_run(step, LAYER, b, return_outputs=True) for b in batches]]
+    monkeypatch.setattr(groups, "size_bound", lambda array: math.inf)  # always the sizes
+    runs.append([compiled_run(step, LAYER, b, return_outputs=True) for b in batches])
+    for batch, ((loss, outs), grads), ((exact_loss, exact_outs), exact_grads) in zip(
+        batches, *runs
+    ):
+        got = [loss, *outs.ravel().tolist(), *grads.tolist()]
+        expected = [exact_loss, *exact_outs.ravel().tolist(), *exact_grads.tolist()]
         assert all(same_float(a, b) for a, b in zip(got, expected)), batch

@@ -179,11 +179,22 @@ def masked_product(local: Any, grad: Any) -> Any:
 def batch_sum(rows: np.ndarray, size: float | None = None) -> np.ndarray:
     """Each row summed over the batch (its last axis), as the eager mean's backward adds the
     samples: last sample first where a partial sum might overflow, else NumPy's faster
-    sum (equal to rounding). `size` is largest(rows), if known."""
+    sum (equal to rounding). `size` is largest(rows), if known (or a size_bound under which
+    no overflow is possible)."""
     size = largest(rows) if size is None else size
     if may_overflow(size * rows.shape[-1]):
         return left_to_right(rows[:, ::-1])
     return rows.sum(axis=1)
+
+
+def size_bound(array: np.ndarray) -> float:
+    """An upper bound of largest(array) from one BLAS call: twice the root of the sum of
+    the squares (twice, for that sum's rounding); inf where a square overflows (|x| above
+    1e154) or with an inf, nan with a nan. It may be below largest(array) only where every
+    |x| is under 1e-154 (the squares underflow), where no bound made with it is near an
+    overflow. So where `may_overflow` of a bound made of these is False, it is False for
+    the bound made of largest() too: the same decision, largest() computed only otherwise."""
+    return 2.0 * math.sqrt(np.vdot(array, array))
 
 
 def largest(array: np.ndarray) -> float:
@@ -476,7 +487,8 @@ class LayerGroup:
         self.k, self.n, self.out = k, n, out
         self.weights_need_grad = weights_need_grad
         self.sets = sets
-        self._sizes = (0.0, 0.0)  # the largest |weight| and |input| of the last forward
+        self._sizes: tuple[float, float] | None = None  # largest |weight|, |input| of a forward
+        self._bounds = (0.0, 0.0)  # their size_bound
         self._last_operands: tuple = ()  # its (w, x): backward, which follows it, reads them again
         self._inputs_need_grad = True
 
@@ -516,11 +528,16 @@ class LayerGroup:
             # numbers (each side is -0.0 only where the other is), and the bias is smaller
             out += bias + 0.0
         # where a partial sum might overflow (or a number is inf or nan), eager's order: the
-        # whole batch is checked at once, and only if that fails sample by sample
-        self._sizes = w_size, x_size = largest(w), largest(x)  # backward's check reuses them
+        # whole batch is checked at once, and only if that fails sample by sample. The
+        # bounds first from size_bound (one call each), the exact sizes only if they fail.
         self._last_operands = (w, x)
-        bound = w_size * self.n * x_size + (0.0 if bias is None else largest(bias))
-        if may_overflow(bound):
+        self._sizes = None  # largest |w| and |x|, once a check needs them
+        self._bounds = w_bound, x_bound = size_bound(w), size_bound(x)  # backward's too
+        bias_bound = 0.0 if bias is None else size_bound(bias)
+        if may_overflow(w_bound * self.n * x_bound + bias_bound) and may_overflow(
+            self._exact_size(0) * self.n * self._exact_size(1)
+            + (0.0 if bias is None else largest(bias))
+        ):
             with np.errstate(all="ignore"):
                 x_bound = np.abs(x).max(axis=0) * (np.abs(w).sum(axis=1).max())
                 if bias is not None:
@@ -546,26 +563,46 @@ class LayerGroup:
         # products one by one, a zero local derivative adding exactly 0 (as eager), added in
         # eager's order: a weight's over the batch last sample first (the mean's backward
         # walks the samples in reverse), an input's over the neurons last neuron first
-        grad_size = largest(grad)
-        w_size, x_size = self._sizes  # of this batch's forward
+        # each check as forward's: from size_bound, and only if that fails exactly
+        grad_bound, (w_bound, x_bound) = size_bound(grad), self._bounds
+        grad_sizes: list[float] = []  # largest |grad|, once a check needs it
+
+        def grad_size() -> float:
+            if not grad_sizes:
+                grad_sizes.append(largest(grad))
+            return grad_sizes[0]
+
+        columns = grad.shape[1]
         if self.weights_need_grad:
-            if may_overflow(grad_size * grad.shape[1] * x_size):
+            if may_overflow(grad_bound * columns * x_bound) and may_overflow(
+                grad_size() * columns * self._exact_size(1)
+            ):
                 products = masked_product(x[None, :, ::-1], grad[:, None, ::-1])
                 self.weights.add_into(leaf_grads, left_to_right(products, axis=2).ravel())
             else:
                 self.weights.add_into(leaf_grads, (grad @ x.T).ravel())
         if not self._inputs_need_grad:
             pass
-        elif may_overflow(grad_size * self.k * w_size):
+        elif may_overflow(grad_bound * self.k * w_bound) and may_overflow(
+            grad_size() * self.k * self._exact_size(0)
+        ):
             products = masked_product(w[::-1, :, None], grad[::-1, None, :])
             self._add_rows(self.inputs, grads, left_to_right(products, axis=0))
         else:
             self._add_rows(self.inputs, grads, w.T @ grad)
         if self.bias is not None:
             if self.bias_is_leaf:
-                self.bias.add_into(leaf_grads, batch_sum(grad, grad_size))
+                safe = not may_overflow(grad_bound * columns)
+                self.bias.add_into(leaf_grads, batch_sum(grad, grad_bound if safe else None))
             else:
                 self._add_rows(self.bias, grads, grad)
+
+    def _exact_size(self, operand: int) -> float:
+        """largest |w| (operand 0) or |x| (1) of the last forward, computed once."""
+        if self._sizes is None:
+            w, x = self._last_operands
+            self._sizes = (largest(w), largest(x))
+        return self._sizes[operand]
 
     def _add_rows(self, positions: Positions, buffer: np.ndarray, columns: np.ndarray) -> None:
         """positions.add_into(buffer, self._rows_of(columns)); contiguous rows are added
