@@ -265,3 +265,17 @@ def test_a_layers_overflow_checks_from_bounds_decide_as_from_the_exact_sizes(mon
         got = [loss, *outs.ravel().tolist(), *grads.tolist()]
         expected = [exact_loss, *exact_outs.ravel().tolist(), *exact_grads.tolist()]
         assert all(same_float(a, b) for a, b in zip(got, expected)), batch
+
+
+def test_batch_sum_decides_from_its_bound_as_from_the_largest_number():
+    from tinygrad_scalar.compiler.groups import batch_sum, largest
+
+    rng = np.random.default_rng(8)
+    values = np.array([1e308, -1e308, 1.5e154, 1e-160, 3.0, -0.0, 0.0, 5e-324, math.inf, math.nan])
+    for _ in range(200):
+        rows = rng.choice(values, size=(3, int(rng.integers(1, 20))))
+        ordinary = rng.random(rows.shape) < 0.6  # mostly ordinary numbers, added in any order
+        rows[ordinary] = rng.normal(size=rows.shape)[ordinary]
+        with np.errstate(all="ignore"):
+            got, expected = batch_sum(rows), batch_sum(rows, largest(rows))
+        assert all(same_float(a, b) for a, b in zip(got.tolist(), expected.tolist())), rows

@@ -181,7 +181,10 @@ def batch_sum(rows: np.ndarray, size: float | None = None) -> np.ndarray:
     samples: last sample first where a partial sum might overflow, else NumPy's faster
     sum (equal to rounding). `size` is largest(rows), if known (or a size_bound under which
     no overflow is possible)."""
-    size = largest(rows) if size is None else size
+    if size is None:  # size_bound first, as LayerGroup's checks
+        size = size_bound(rows)
+        if may_overflow(size * rows.shape[-1]):
+            size = largest(rows)
     if may_overflow(size * rows.shape[-1]):
         return left_to_right(rows[:, ::-1])
     return rows.sum(axis=1)
