@@ -279,3 +279,27 @@ def test_batch_sum_decides_from_its_bound_as_from_the_largest_number():
         with np.errstate(all="ignore"):
             got, expected = batch_sum(rows), batch_sum(rows, largest(rows))
         assert all(same_float(a, b) for a, b in zip(got.tolist(), expected.tolist())), rows
+
+
+def sums_of_squares(x):
+    """RMS norm's x . x for two vectors: weights and inputs the same rows."""
+    p0, p1, _, _ = PARAMS
+    a, b = [p0 * v for v in x[:3]], [p1 * v for v in x[3:]]
+    dots = [ts.dot(a, a), ts.dot(b, b)]
+    return ts.sum([d * v for d, v in zip(dots, x)]), dots
+
+
+def test_a_dot_of_rows_with_themselves_adds_one_product_twice_as_two():
+    fast = ts.compile(sums_of_squares, PARAMS, ([1.0] * 6,))
+    plain = ts.compile(sums_of_squares, PARAMS, ([1.0] * 6,))
+    assert next(g for g in fast._plan.groups if isinstance(g, DotGroup))._same_operands
+    next(g for g in plain._plan.groups if isinstance(g, DotGroup))._same_operands = False
+    rng = random.Random(12)
+    for _ in range(60):
+        numbers = [*EXTREMES, *(rng.uniform(-2, 2) for _ in range(20))]
+        batch = [[rng.choice(numbers) for _ in range(6)] for _ in range(rng.randint(1, 3))]
+        (loss, grads), (plain_loss, plain_grads) = (
+            compiled_run(step, PARAMS, batch) for step in (fast, plain)
+        )
+        got, expected = [loss, *grads.tolist()], [plain_loss, *plain_grads.tolist()]
+        assert all(same_float(a, b) for a, b in zip(got, expected)), batch

@@ -633,6 +633,7 @@ class DotGroup:
         self.weights, self.inputs, self.bias = weights, inputs, bias  # Positions of rows
         self.k, self.n, self.out = k, n, out
         self._padding_row = padding_row  # the zero that pads shorter dots, if any
+        self._same_operands = False  # weights and inputs the same rows (x . x)
         self._need_grad = (True, True)  # weights', inputs'
         # (w, x) of the last forward: each (n, k, batch), or (products, batch) with _runs
         self._last_operands: tuple = ()
@@ -647,6 +648,7 @@ class DotGroup:
     def skip_gradients_into(self, unread: np.ndarray) -> None:
         weights, inputs = self.weights, self.inputs
         self._need_grad = (not _all_within(weights, unread), not _all_within(inputs, unread))
+        self._same_operands = np.array_equal(weights.numbers(), inputs.numbers())
         self._scatters = (self._term_scatter(weights, unread), self._term_scatter(inputs, unread))
         self._runs = self._runs_of_terms()
 
@@ -727,28 +729,41 @@ class DotGroup:
             if self.bias is not None:
                 self.bias.add_into(grads, grads[self.out].copy())
             return
-        entries_count = self.k * self.n
+        # a dot of rows with themselves (rmsnorm's x . x): both gradients are the same
+        # numbers, computed once and added twice (weights' first, as the loop below)
+        previous = None
         for operand, positions, scatter, need_grad in zip(
             (x, w), (self.weights, self.inputs), self._scatters, self._need_grad
         ):
-            if not need_grad:
-                continue
-            if scatter is None:  # node-major, as the positions list them
-                node_major = times(operand, grad).transpose(1, 0, 2)
-                positions.add_into(grads, node_major.reshape(entries_count, -1))
-                continue
-            rows, entries, nodes = scatter
-            if rows is None:  # a block of rows, each once: added into as a term-major view
-                self._term_major(grads, positions, positions)[...] += times(operand, grad)
-                continue
-            if entries is None:
-                contributions = times(operand, grad).reshape(entries_count, -1)
-            else:
-                read = operand.reshape(entries_count, -1).take(entries, axis=0)
-                contributions = times(read, grad.take(nodes, axis=0))
-            rows.add_into(grads, contributions)
+            if need_grad:
+                same = self._same_operands and previous is not None
+                previous = self._add_gradient(
+                    operand, positions, scatter, grad, grads, times, previous if same else None
+                )
         if self.bias is not None:
             self.bias.add_into(grads, grads[self.out].copy())  # a copy: not added into itself
+
+    def _add_gradient(self, operand, positions, scatter, grad, grads, times, contributions):
+        """Add one operand's gradient (the other operand times the nodes' gradient) into
+        grads, as `scatter` says (_term_scatter); `contributions`, if given, are those
+        products already made. Returns the products."""
+        entries_count = self.k * self.n
+        if scatter is None:  # node-major, as the positions list them
+            if contributions is None:
+                contributions = times(operand, grad).transpose(1, 0, 2)
+            positions.add_into(grads, contributions.reshape(entries_count, -1))
+            return contributions
+        rows, entries, nodes = scatter
+        if contributions is None and entries is None:
+            contributions = times(operand, grad)
+        elif contributions is None:
+            read = operand.reshape(entries_count, -1).take(entries, axis=0)
+            contributions = times(read, grad.take(nodes, axis=0))
+        if rows is None:  # a block of rows, each once: added into as a term-major view
+            self._term_major(grads, positions, positions)[...] += contributions
+        else:
+            rows.add_into(grads, contributions.reshape(-1, grads.shape[1]))
+        return contributions
 
     def describe(self) -> str:
         return f"dot x{self.k} of {self.n} (per sample)"
