@@ -360,6 +360,11 @@ def compile(  # noqa: A001 - tinygrad_scalar.compile, as torch.compile
     shape (batch,) for a single output Value or (batch, k) for a list of k;
     `step.evaluate(*batches)` runs the forward pass only.
 
+    From its first call on, the step keeps the parameters' numbers and gradients in two
+    arrays (store.py) that optim's optimizers and `zero_grad` work on too, so a training
+    loop makes no Python loop over the parameters. Reading or writing a parameter's
+    `.data` or `.grad` gives them all back as plain Values holding those numbers.
+
     >>> from tinygrad_scalar import Value, dot
     >>> w, b = [Value(0.5), Value(-1.0)], Value(0.25)
     >>> step = compile(lambda x, y: (dot(w, x, b) - y) ** 2, [*w, b], ([1.0, 2.0], 0.0))
