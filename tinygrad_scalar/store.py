@@ -140,27 +140,19 @@ def _release(v: Any) -> None:
             _unstore(v)
 
 
-# A StoredValue's .data and .grad: release the store, then read or write the plain Value.
+def _released_first(name: str) -> property:
+    """A StoredValue's `.data` or `.grad`: release the store, then read or write the
+    plain Value's slot."""
 
+    def read(v: Any) -> Any:
+        _release(v)
+        return getattr(v, name)
 
-def _get_data(v: Any) -> Any:
-    _release(v)
-    return v.data
+    def write(v: Any, number: Any) -> None:
+        _release(v)
+        setattr(v, name, number)
 
-
-def _set_data(v: Any, number: Any) -> None:
-    _release(v)
-    v.data = number
-
-
-def _get_grad(v: Any) -> Any:
-    _release(v)
-    return v.grad
-
-
-def _set_grad(v: Any, number: Any) -> None:
-    _release(v)
-    v.grad = number
+    return property(read, write)
 
 
 class StoredValue(Value):
@@ -169,8 +161,8 @@ class StoredValue(Value):
 
     __slots__ = ()
     _place: tuple  # (the store's data, its grad, this Value's index, the store, weakly)
-    data = property(_get_data, _set_data)
-    grad = property(_get_grad, _set_grad)
+    data = _released_first("data")
+    grad = _released_first("grad")
 
 
 __all__ = ["Store", "StoredValue"]
