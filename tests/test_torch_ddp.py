@@ -61,6 +61,9 @@ def ddp_worker(rank: int, port: int, result_path: str) -> None:
             net.write_back()
             with open(result_path, "w") as file:
                 json.dump([p.data for p in params], file)
+        # rank 1 would otherwise leave the group while rank 0 still writes; gloo has
+        # aborted a process that did (SIGABRT at exit, seen once in CI)
+        distributed.barrier()
     finally:
         distributed.destroy_process_group()
 
