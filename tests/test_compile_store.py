@@ -49,6 +49,10 @@ OPTIMIZERS = {
     "adamw": lambda ps: optim.AdamW(ps, lr=0.05, weight_decay=0.1),
     "sgd": lambda ps: optim.SGD(ps, lr=0.1),
     "sgd momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    # heavy ball with dampening and weight decay: every line of SGD._step_arrays
+    "sgd dampening": lambda ps: optim.SGD(
+        ps, lr=0.1, momentum=0.8, dampening=0.3, weight_decay=0.01
+    ),
 }
 
 
