@@ -94,6 +94,34 @@ def test_the_loop_gives_the_same_bits_with_and_without_the_store(name, scale, be
     assert stored[2] == plain[2]  # Adam's moments, step by step
 
 
+@pytest.mark.parametrize(
+    "step_params",
+    [lambda model: model.parameters()[::-1], lambda model: model.layers[0].parameters()],
+    ids=["reversed", "first layer alone"],
+)
+def test_an_optimizer_over_another_list_than_the_step_s_trains_as_without_it(
+    step_params, monkeypatch
+):
+    # The store holds the step's list, in its order; Adam's moments follow the optimizer's.
+    # On the store's arrays they would meet other parameters' gradients (or none), so the
+    # optimizer and zero_grad must find no store for their list and go Value by Value.
+    def run():
+        model, X, labels = moons_model()
+        params = model.parameters()
+        optimizer = optim.Adam(params, lr=0.05)
+        step = ts.compile(lambda x, t: losses.hinge(model(x), t), step_params(model), (X[0], 1.0))
+        for _ in range(3):
+            optimizer.zero_grad()
+            step(X, labels)
+            optimizer.step()
+        return bits([p.data for p in params]), bits(optimizer.exp_avg)
+
+    stored = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "of", staticmethod(lambda values: None))
+        assert stored == run()
+
+
 def test_while_training_the_parameters_are_stored_and_the_optimizer_uses_the_arrays():
     model, X, labels = moons_model()
     params = model.parameters()
