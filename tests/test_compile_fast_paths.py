@@ -62,6 +62,7 @@ def steps_with_and_without_the_shortcut():
     assert [s is None for s in fast_dot._scatters].count(True) == 1
     assert fast_dot._scatters[0][1] is not None  # and leaves out the padding's products
     dots[0]._scatters = (None, None)  # node after node, as the positions list them
+    dots[0]._runs = None  # every product, the padding's too (see _runs_of_terms)
     return fast, plain
 
 
