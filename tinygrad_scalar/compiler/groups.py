@@ -221,8 +221,12 @@ def _all_within(positions: Positions, unread: np.ndarray) -> bool:
 # (n, k), each term of every node is one contiguous (k, batch) slab: the left to right sum is
 # n whole-slab additions and a node's gradient reaches its n terms without broadcasting along
 # a middle axis. Backward adds a row's contributions in the order of the entries; term after
-# term that order may differ from node after node (eager's), so it is used only where every
-# row gets its contributions in the same order either way (attention's q, k and v do).
+# term that order may differ from node after node (the step's order before term-major reads,
+# so the same numbers as then), so it is used only where every row gets its contributions in
+# the same order either way (attention's q, k and v do). Node after node is not eager's order
+# either: eager's backward walks the nodes in reverse topological order, last node first, so
+# where a row's contributions overflow in one order and not the other (1e308 + 1e308 -
+# 1e308), the step and eager can differ in inf against a finite number.
 
 
 def _term_order(k: int, n: int) -> np.ndarray:
@@ -642,7 +646,7 @@ class DotGroup:
         self._term_weights = Positions(weights.numbers()[self._by_term].tolist())
         self._term_inputs = Positions(inputs.numbers()[self._by_term].tolist())
         # how backward adds each operand's gradient, term-major where that adds every row's
-        # contributions in the same order as node-major (eager's), else None (_term_scatter)
+        # contributions in the same order as node-major, else None (_term_scatter)
         self._scatters: tuple[Any, Any] = (None, None)
 
     def skip_gradients_into(self, unread: np.ndarray) -> None:
