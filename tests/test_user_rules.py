@@ -168,6 +168,26 @@ def test_a_rule_with_a_parameter_is_checked_once_for_all_its_parameters():
     assert not wrong.with_arg(1.0).checked
 
 
+def test_a_tilde_on_a_comparison_of_the_rule_s_parameter_is_refused_too():
+    # o.eq of the parameter and a number compares two floats: on arrays it must still be
+    # NumPy's bool, whose ~ is "not", so that the check sees ~True (-2, true) on floats
+    wrong = Rule(
+        "scale_unless_zero_by_tilde",
+        lambda o, x, c: o.where(~o.eq(c, 0.0), x * c, x),
+        lambda o, out, x, c: (o.where(~o.eq(c, 0.0), c, 1.0),),
+        takes_arg=True,
+    )
+    with pytest.raises(TypeError, match="rule 'scale_unless_zero_by_tilde' gives different"):
+        wrong.with_arg(0.0)(Value(2.0))
+    right = Rule(
+        "scale_unless_zero",
+        lambda o, x, c: o.where(o.logical_not(o.eq(c, 0.0)), x * c, x),
+        lambda o, out, x, c: (o.where(o.logical_not(o.eq(c, 0.0)), c, 1.0),),
+        takes_arg=True,
+    )
+    assert [right.with_arg(c)(Value(2.0)).data for c in (0.0, 3.0)] == [2.0, 6.0]
+
+
 # --- a user-defined rule through eager, grad(grad(...)) and compile ------------------------
 
 user_softplus = Rule(

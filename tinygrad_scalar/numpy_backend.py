@@ -34,10 +34,12 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
 
     @staticmethod
     def eq(a: Any, b: Any) -> Any:
-        # two constants (a rule's parameter against a number, as x ** c's `c == 0`): a plain
-        # bool, which `where` picks with at once, rather than a 0-d array and a whole np.where
+        # two constants (a rule's parameter against a number, as x ** c's `c == 0`): NumPy's
+        # bool, which `where` picks with at once, rather than a whole np.where. NumPy's, not
+        # Python's: its ~ is "not" as on arrays, so check_rule still sees a rule's ~ on it
+        # differ from the float backend's (~True is -2 there)
         if type(a) is float and type(b) is float:
-            return a == b
+            return np.True_ if a == b else np.False_
         return np.equal(a, b)
 
     @staticmethod
@@ -58,8 +60,8 @@ class arrays:  # noqa: N801 - the NumPy backend `o`, like rules.floats
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:
-        if type(cond) is bool:  # decided by constants alone (see eq): the same for every sample
-            return a if cond else b
+        if type(cond) is np.bool_ or type(cond) is bool:  # decided by constants alone (eq):
+            return a if cond else b  # the same for every sample
         return np.where(cond, a, b)
 
     @staticmethod
