@@ -269,6 +269,22 @@ def test_a_rule_written_for_floats_only_is_a_tracer_error_naming_it():
     assert w.grad == 0.0  # nothing was added
 
 
+BRANCHING_DERIVATIVE = ts.Rule(
+    "relu_slope_by_if",
+    lambda o, x: o.maximum(x, 0.0),
+    lambda o, out, x: (1.0 if x > 0.0 else 0.0,),  # a Python if: one sample's choice
+)
+
+
+def test_a_derivative_that_branches_in_python_is_a_tracer_error_naming_it():
+    w = Value(0.5)
+    step = ts.compile(lambda x: BRANCHING_DERIVATIVE(w * x), [w], (1.0,))
+    assert step.evaluate([1.0, -2.0]) == 0.25  # the forward is written with o's functions
+    with pytest.raises(TracerError, match=r"rule 'relu_slope_by_if' branches in Python"):
+        step([1.0, -2.0])
+    assert w.grad == 0.0  # nothing was added
+
+
 # --- a zero local derivative adds exactly 0 ------------------------------------------------------
 
 

@@ -26,23 +26,26 @@ from .trace import branch_error, not_on_batches
 # `arrays`, on arrays of shape (nodes, batch). Nothing here knows any op's derivative.
 
 
-def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
+def _on_arrays(rule: rules.Rule, compute: Any) -> Any:
+    """compute(), the rule's forward or derivatives on arrays; the errors of a rule written
+    for floats only become TracerErrors naming it: a Python `if` on a value, math.exp(x)."""
     try:
-        out = rule.evaluate(arrays, inputs)
+        return compute()
     except ValueError as error:
         if "truth value of an array" not in str(error):
             raise
         raise branch_error(rule.name) from None
     except TypeError as error:  # math.exp(x) on an array, say
         raise not_on_batches(rule.name, error) from None
+
+
+def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:
+    out = _on_arrays(rule, lambda: rule.evaluate(arrays, inputs))
     return np.broadcast_to(out, np.broadcast(*inputs).shape) if np.ndim(out) == 0 else out
 
 
 def _derivatives(rule: rules.Rule, out: np.ndarray, inputs: list) -> Sequence[Any]:
-    try:
-        return rule.local_derivatives(arrays, out, inputs)
-    except TypeError as error:
-        raise not_on_batches(rule.name, error) from None
+    return _on_arrays(rule, lambda: rule.local_derivatives(arrays, out, inputs))
 
 
 # --- positions in a buffer -------------------------------------------------------------------

@@ -192,11 +192,7 @@ def _rule_function(torch: Any) -> Any:
                 shape = torch.broadcast_shapes(*(x.shape for x in inputs))
             try:
                 out = rule.evaluate(o, inputs)
-            except RuntimeError as error:
-                if "Boolean value of Tensor" not in str(error):
-                    raise
-                raise branch_error(rule.name) from None
-            except (TypeError, ValueError) as error:
+            except (RuntimeError, TypeError, ValueError) as error:
                 raise _for_floats_only(rule.name, error) from None
             out = o.tensor(out)
             if out.shape != shape or any(out is x for x in inputs):
@@ -210,7 +206,7 @@ def _rule_function(torch: Any) -> Any:
             out, *inputs = ctx.saved_tensors
             try:
                 local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
-            except (TypeError, ValueError) as error:
+            except (RuntimeError, TypeError, ValueError) as error:
                 raise _for_floats_only(ctx.rule.name, error) from None
             needed = ctx.needs_input_grad[2:]
             finite = bool(torch.isfinite(grad).all())
@@ -224,9 +220,15 @@ def _rule_function(torch: Any) -> Any:
 
 
 def _for_floats_only(rule_name: str, error: Exception) -> Exception:
-    """The error of a rule that does not run on tensors: math.exp(x) on a tensor of more
-    than one number raises ValueError (torch's "only one element tensors can be converted")
-    or TypeError; any other ValueError is the rule's own, kept as it is."""
+    """The error of a rule written for floats only, met on tensors: a Python `if` on a
+    value raises RuntimeError ("Boolean value of Tensor ... is ambiguous"), math.exp(x) on
+    a tensor of more than one number ValueError ("only one element tensors can be
+    converted") or TypeError. Those become TracerErrors naming the rule; any other error is
+    the rule's own, kept as it is."""
+    if isinstance(error, RuntimeError):
+        if "Boolean value of Tensor" in str(error):
+            return branch_error(rule_name)
+        return error
     if isinstance(error, TypeError) or "element tensors can be converted" in str(error):
         return not_on_batches(rule_name, error)
     return error
