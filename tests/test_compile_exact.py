@@ -339,6 +339,40 @@ def test_dead_relu_units_under_an_infinite_loss_gradient_agree_with_eager():
 # --- summation order -----------------------------------------------------------------------------
 
 
+def shared_by_three(p):
+    """One Value, r = p * x0, used by three dot nodes of one group, whose gradients come
+    back weighted by x4, x5, x6: r's gradient adds three terms, in the step's order (first
+    node first) and in eager's (last consumer first)."""
+
+    def fn(x):
+        r = p * x[0]
+        d = [ts.dot([r], [x[k] * 1.0]) for k in (1, 2, 3)]
+        return ts.sum([d[0] * x[4], d[1] * x[5], d[2] * x[6]])
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "tail, compiled_grad, eager_grad",
+    [([1e308, 1e308, -1e308], math.inf, 1e308), ([-1e308, 1e308, 1e308], 1e308, math.inf)],
+)
+def test_past_2_to_the_1020_a_gradient_depends_on_the_order_and_the_step_s_is_not_eager_s(
+    tail, compiled_grad, eager_grad
+):
+    # README, compile, "What is guaranteed": where the terms a gradient adds up reach
+    # 2^1020, the order decides between inf and a number, both ways. If the step ever adds
+    # in eager's order, this test fails: then make the README's guarantee the stronger one.
+    p = Value(1.0)
+    (_, compiled), (_, eager) = compiled_and_eager(
+        shared_by_three(p), [p], ([1.0] * 7,), [[1.0] * 4 + tail]
+    )
+    assert (compiled.tolist(), eager.tolist()) == ([compiled_grad], [eager_grad])
+    # below the bound the same program agrees with eager
+    assert_same_as_eager(
+        shared_by_three(p), [p], ([1.0] * 7,), [[1.0] * 4 + [1e300, 1e300, -1e300]]
+    )
+
+
 def test_an_overflowing_dot_is_inf_as_eager_whatever_the_batch_size():
     ws = [Value(v) for v in (1e308, 1e308, -1e308, -1e308)]
     step = ts.compile(lambda x: ts.dot(ws, x), ws, ([1.0] * 4,))

@@ -14,8 +14,10 @@ output (the same whether the sample is alone or in the batch), and for every par
 eager's gradient of the mean loss: where eager's number is finite, a finite number equal to
 it to 1e-9 of the size of what it is computed from (its own size, or where terms cancel the
 largest number in its graph; for a gradient, the sum of its paths' |products|); where
-eager's is inf or nan, the same inf or nan for outputs, an inf or nan for gradients (README,
-compile).
+eager's is inf or nan, the same inf or nan. A gradient is compared only where no gradient
+on the way to it adds up terms whose sizes reach 2^1020: past that the order of additions
+decides between inf, nan and a number, and the step's order is not eager's (README,
+compile; tests/test_compile_exact.py shows it both ways).
 """
 
 from __future__ import annotations
@@ -167,18 +169,32 @@ def value_size(root: Value) -> float:
     )
 
 
+OVERFLOW_SAFE = 2.0**1020  # below it no sum of terms of these sizes overflows, in any order
+
+
 def gradient_sizes(root: Value, params: list) -> list:
     """For each parameter, the sum over every path from root to it of |the product of the
     local derivatives| (the chain rule on absolute values): the size of the terms its
-    gradient adds up, which rounding is relative to where they cancel."""
+    gradient adds up, which rounding is relative to where they cancel. inf for a parameter
+    whose gradient may overflow or be nan: one on the way to it adds up terms whose sizes
+    reach OVERFLOW_SAFE, or meets a local derivative that is inf or nan (0 * inf is nan).
+    There the order of the additions decides."""
     order = ts.topological_order(root)
     size = {node: 0.0 for node in order}
     size[root] = 1.0
+    risky = dict.fromkeys(order, False)
     for node in reversed(order):
+        if not size[node] < OVERFLOW_SAFE:  # nan too
+            risky[node] = True
         for parent, local in zip(node.parents, node.local_grads):
-            if local != 0.0 and size[node] != 0.0:  # a zero local adds nothing, as backward
+            if local == 0.0:  # a zero local adds exactly nothing, as backward
+                continue
+            if risky[node] or not math.isfinite(local):
+                risky[parent] = True
+            if size[node] != 0.0:
                 size[parent] += abs(local) * size[node]
-    return [size.get(p, 0.0) for p in params]
+    sizes = [size.get(p, 0.0) for p in params]  # 0 for a parameter the loss does not use
+    return [math.inf if risky.get(p) else s for p, s in zip(params, sizes)]
 
 
 def run_eagerly(fn, params, samples):
@@ -245,6 +261,13 @@ def test_random_programs_compiled_equal_eager_at_any_inputs(program, weights, ro
     for k, (x, i, t) in enumerate(samples):
         alone = step.evaluate([x], [i], [t], return_outputs=True)[1]
         assert_agree(alone, outputs[k : k + 1], output_sizes[k : k + 1], f"sample {k} alone")
-    # a parameter's gradient adds up the samples' in another order: inf + -inf may be met
-    # as inf, +1e308 + 1e308 - 1e308 as 1e308 (README, compile)
-    assert_agree(compiled_grads, eager_grads, gradient_size, "gradient", same_non_finite=False)
+    # a gradient whose additions can overflow (size inf) may be inf, nan or a number in
+    # either (README, compile); every other one is finite and close, as eager's
+    compared = [k for k, size in enumerate(gradient_size) if size < math.inf]
+    assert all(math.isfinite(eager_grads[k]) for k in compared)
+    assert_agree(
+        [compiled_grads[k] for k in compared],
+        [eager_grads[k] for k in compared],
+        [gradient_size[k] for k in compared],
+        "gradient",
+    )
