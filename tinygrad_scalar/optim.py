@@ -21,7 +21,7 @@ import numpy as np
 from ._checks import check_int, check_number, finite_float, quote_input
 from ._floats import as_array, remember
 from .engine import Value, data_of
-from .store import Store
+from .store import Store, zero_grads
 
 
 def _check_hyper(name: str, value: Any) -> Any:
@@ -99,13 +99,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0."""
-        with Store.lock:
-            store = Store.holding(self.params)
-            if store is not None:  # the parameters of a compiled step (store.py)
-                store.grad.fill(0.0)
-                return
-        for p in self.params:
-            p.grad = 0.0
+        zero_grads(self.params)
 
     def step(self) -> None:
         raise NotImplementedError

@@ -25,7 +25,7 @@ from .. import rules
 from .._checks import check_int, finite_float, is_number, make_rng, quote_input
 from ..engine import Value, dots
 from ..functional import softmax
-from ..store import Store
+from ..store import zero_grads
 from . import io
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
@@ -135,14 +135,7 @@ class Module:
 
     def zero_grad(self) -> None:
         """Reset every parameter's gradient to 0 (call before each backward pass)."""
-        params = self.parameters()
-        with Store.lock:
-            store = Store.holding(params)
-            if store is not None:  # the parameters of a compiled step: one array (store.py)
-                store.grad.fill(0.0)
-                return
-        for p in params:
-            p.grad = 0.0
+        zero_grads(self.parameters())
 
     def state_dict(self) -> dict[str, float]:
         """{dotted name: weight value}, in parameter order."""
