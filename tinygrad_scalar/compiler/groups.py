@@ -19,7 +19,7 @@ import numpy as np
 from .. import rules
 from ..numpy_backend import arrays
 from ..rules import chain_term
-from .trace import branch_error, not_on_batches
+from .trace import batch_rule_error
 
 # --- the array backend (numpy_backend.py): the rules of rules.py on whole batches ------------
 # Every elementwise group runs its rule's own forward and derivatives functions with `o` =
@@ -31,12 +31,8 @@ def _on_arrays(rule: rules.Rule, compute: Any) -> Any:
     for floats only become TracerErrors naming it: a Python `if` on a value, math.exp(x)."""
     try:
         return compute()
-    except ValueError as error:
-        if "truth value of an array" not in str(error):
-            raise
-        raise branch_error(rule.name) from None
-    except TypeError as error:  # math.exp(x) on an array, say
-        raise not_on_batches(rule.name, error) from None
+    except (TypeError, ValueError) as error:
+        raise batch_rule_error(rule.name, error) from None
 
 
 def _evaluate(rule: rules.Rule, inputs: list) -> np.ndarray:

@@ -44,7 +44,7 @@ from .groups import (
     may_overflow,
 )
 from .step import CompiledByShape, CompiledStep
-from .trace import branch_error, not_on_batches
+from .trace import batch_rule_error
 
 # --- the torch backend `o`: the functions a rule may call, on tensors ------------------------
 
@@ -193,7 +193,7 @@ def _rule_function(torch: Any) -> Any:
             try:
                 out = rule.evaluate(o, inputs)
             except (RuntimeError, TypeError, ValueError) as error:
-                raise _for_floats_only(rule.name, error) from None
+                raise batch_rule_error(rule.name, error) from None
             out = o.tensor(out)
             if out.shape != shape or any(out is x for x in inputs):
                 out = torch.broadcast_to(out, shape).clone()  # a new tensor of the full shape
@@ -207,7 +207,7 @@ def _rule_function(torch: Any) -> Any:
             try:
                 local_grads = ctx.rule.local_derivatives(ctx.o, out, inputs)
             except (RuntimeError, TypeError, ValueError) as error:
-                raise _for_floats_only(ctx.rule.name, error) from None
+                raise batch_rule_error(ctx.rule.name, error) from None
             needed = ctx.needs_input_grad[2:]
             finite = bool(torch.isfinite(grad).all())
             parent_grads = [
@@ -217,21 +217,6 @@ def _rule_function(torch: Any) -> Any:
             return (None, None, *parent_grads)
 
     return RuleFunction
-
-
-def _for_floats_only(rule_name: str, error: Exception) -> Exception:
-    """The error of a rule written for floats only, met on tensors: a Python `if` on a
-    value raises RuntimeError ("Boolean value of Tensor ... is ambiguous"), math.exp(x) on
-    a tensor of more than one number ValueError ("only one element tensors can be
-    converted") or TypeError. Those become TracerErrors naming the rule; any other error is
-    the rule's own, kept as it is."""
-    if isinstance(error, RuntimeError):
-        if "Boolean value of Tensor" in str(error):
-            return branch_error(rule_name)
-        return error
-    if isinstance(error, TypeError) or "element tensors can be converted" in str(error):
-        return not_on_batches(rule_name, error)
-    return error
 
 
 # --- sums in eager's order, and the layer's matrix product ------------------------------------

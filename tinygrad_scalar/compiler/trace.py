@@ -53,6 +53,21 @@ def not_on_batches(rule_name: str, error: Exception) -> TracerError:
     )
 
 
+def batch_rule_error(rule_name: str, error: Exception) -> Exception:
+    """What to raise for `error`, raised by a rule run on a whole batch (NumPy arrays or
+    torch tensors): a rule written for floats only gets a TracerError naming it, for a
+    Python `if` on a value (NumPy: "The truth value of an array ... is ambiguous"; torch:
+    "Boolean value of Tensor ... is ambiguous") or a float-only function such as math.exp
+    (a TypeError; torch: "only one element tensors can be converted"). Any other error is
+    the rule's own, raised as it is."""
+    text = str(error)
+    if "truth value of an array" in text or "Boolean value of Tensor" in text:
+        return branch_error(rule_name)
+    if isinstance(error, TypeError) or "element tensors can be converted" in text:
+        return not_on_batches(rule_name, error)
+    return error
+
+
 _FROZEN = (
     "{what} on a Value that depends on compile's inputs: that value is read once, at trace"
     " time, and would be frozen for every sample. {remedy}"
